@@ -1,0 +1,136 @@
+"""BackendService: the domain API the Thrift frontend adapts, mirroring Kyuubi's BackendService.
+
+Every method takes and returns domain types (``engine.session.handle``, ``engine.common.types``,
+``engine.operation``); the frontend converts Thrift structs on both sides. ``user`` is the caller
+established by the transport (the SASL authcid), or None when the transport has no identity
+(NOSASL), in which case the handle alone is the capability. Errors are
+``engine.common.errors.EngineError`` subclasses.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from engine.common.config import SERVER_NAME, EngineConf
+from engine.common.types import RowBatch, TableSchema
+from engine.operation.fetch_buffer import FetchOrientation
+from engine.operation.operation import OperationStatus
+from engine.session.handle import OperationHandle, SessionHandle
+from engine.session.manager import SessionManager
+
+log = logging.getLogger(__name__)
+
+SERVER_VERSION = "1.11.0"  # the Kyuubi version whose Data Agent Engine we replace
+DBMS_NAME = "Kyuubi Data Agent"
+
+# Highest TProtocolVersion we speak: HIVE_CLI_SERVICE_PROTOCOL_V11 (index 10).
+MAX_PROTOCOL_VERSION = 10
+
+
+class BackendService:
+    def __init__(self, conf: EngineConf, sessions: SessionManager) -> None:
+        self.conf = conf
+        self.sessions = sessions
+
+    # --- sessions --------------------------------------------------------------------------
+    def open_session(
+        self,
+        protocol: int,
+        user: str,
+        password: str | None,
+        ip: str,
+        configuration: Mapping[str, str] | None,
+    ) -> tuple[SessionHandle, int, dict[str, str]]:
+        """Open a session. Returns its handle, the protocol version to answer
+        (``min(client, server)``) and the configuration map to send back (never None)."""
+        version = min(protocol, MAX_PROTOCOL_VERSION)
+        session = self.sessions.open_session(version, user, ip, dict(configuration or {}))
+        return session.handle, version, session.response_configuration()
+
+    def close_session(self, handle: SessionHandle, user: str | None) -> None:
+        self.sessions.close_session(handle, user)
+
+    def get_info(self, handle: SessionHandle, user: str | None, info_type: str) -> str | int:
+        """``info_type`` is the ``TGetInfoType`` name (``CLI_SERVER_NAME``...)."""
+        self.sessions.get_session(handle, user)
+        values: dict[str, str | int] = {
+            "CLI_SERVER_NAME": str(self.conf.get(SERVER_NAME)),
+            "CLI_DBMS_NAME": DBMS_NAME,
+            "CLI_DBMS_VER": SERVER_VERSION,
+            "CLI_ODBC_KEYWORDS": "",
+            "CLI_MAX_COLUMN_NAME_LEN": 128,
+            "CLI_MAX_SCHEMA_NAME_LEN": 128,
+            "CLI_MAX_TABLE_NAME_LEN": 128,
+            "CLI_TXN_CAPABLE": 0,
+            "CLI_IDENTIFIER_CASE": 0,
+            "CLI_IDENTIFIER_QUOTE_CHAR": "`",
+            "CLI_SEARCH_PATTERN_ESCAPE": "\\",
+            "CLI_MAX_IDENTIFIER_LEN": 128,
+            "CLI_USER_NAME": self.sessions.get_session(handle, user).user,
+        }
+        if info_type not in values:
+            from engine.common.errors import UnsupportedError
+
+            raise UnsupportedError(f"unrecognized GetInfoType value: {info_type}")
+        return values[info_type]
+
+    # --- statements ------------------------------------------------------------------------
+    def execute_statement(
+        self,
+        handle: SessionHandle,
+        user: str | None,
+        statement: str,
+        conf_overlay: Mapping[str, str] | None,
+        run_async: bool,
+        query_timeout: int = 0,
+    ) -> OperationHandle:
+        session = self.sessions.get_session(handle, user)
+        operation = session.execute_statement(statement, dict(conf_overlay or {}), run_async, query_timeout)
+        return operation.handle
+
+    def run_metadata(
+        self, handle: SessionHandle, user: str | None, kind: str, **arguments: Any
+    ) -> OperationHandle:
+        """GetCatalogs/GetSchemas/GetTables/GetTableTypes/GetColumns/GetTypeInfo/GetFunctions/
+        GetPrimaryKeys/GetCrossReference: ``kind`` is the RPC name, ``arguments`` its
+        snake_case fields (``catalog_name``, ``schema_name``, ``table_name``, ``table_types``,
+        ``column_name``, ``function_name``, ``parent_*``/``foreign_*``)."""
+        session = self.sessions.get_session(handle, user)
+        return session.run_metadata(kind, arguments).handle
+
+    # --- operations ------------------------------------------------------------------------
+    def get_operation_status(self, handle: OperationHandle, user: str | None) -> OperationStatus:
+        return self.sessions.get_operation(handle, user).status()
+
+    def cancel_operation(self, handle: OperationHandle, user: str | None) -> None:
+        self.sessions.get_operation(handle, user).cancel()
+
+    def close_operation(self, handle: OperationHandle, user: str | None) -> None:
+        self.sessions.close_operation(handle, user)
+
+    def get_result_set_metadata(self, handle: OperationHandle, user: str | None) -> TableSchema:
+        return self.sessions.get_operation(handle, user).result_schema()
+
+    def fetch_results(
+        self,
+        handle: OperationHandle,
+        user: str | None,
+        orientation: FetchOrientation,
+        max_rows: int,
+        fetch_log: bool = False,
+    ) -> RowBatch:
+        operation = self.sessions.get_operation(handle, user)
+        if fetch_log:
+            return operation.fetch_log(orientation, max_rows)
+        return operation.fetch(orientation, max_rows)
+
+    def get_session_protocol(self, handle: SessionHandle) -> int:
+        return self.sessions.get_session(handle, None).protocol
+
+    def get_operation_protocol(self, handle: OperationHandle) -> int:
+        return self.sessions.get_operation(handle, None).session.protocol
+
+    def stop(self) -> None:
+        self.sessions.stop()

@@ -1,0 +1,1 @@
+"""Stdlib-only foundations: configuration, errors, cancellation, redaction, logging context."""

@@ -1,0 +1,633 @@
+"""One typed configuration registry, in the spirit of Kyuubi's ``KyuubiConf``.
+
+Every key the engine or the launcher reads is declared here once, as a :class:`ConfigEntry`
+with its type, default, documentation, ``secret`` flag and validation. Values are resolved
+from, in order of precedence: ``--conf k=v``, ``--conf-file``, environment variables (for
+secrets), then defaults. A session overlay and a statement overlay sit on top of that for the
+keys marked ``overridable``.
+
+This module is stdlib only.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from engine.common.errors import ConfigError
+
+AGENT = "kyuubi.engine.data.agent."
+
+_DURATION_RE = re.compile(
+    r"^P(?:(?P<d>\d+(?:\.\d+)?)D)?(?:T(?:(?P<h>\d+(?:\.\d+)?)H)?(?:(?P<m>\d+(?:\.\d+)?)M)?(?:(?P<s>\d+(?:\.\d+)?)S)?)?$",
+    re.IGNORECASE,
+)
+
+
+def parse_duration(text: str) -> float:
+    """Parse a Kyuubi duration: ISO-8601 (``PT3M``, ``PT0.2S``, ``P1D``) or plain milliseconds.
+
+    Returns seconds as a float.
+    """
+    value = text.strip()
+    if re.fullmatch(r"\d+", value):
+        return int(value) / 1000.0
+    match = _DURATION_RE.match(value)
+    if not match or value.upper() in ("P", "PT"):
+        raise ValueError(f"not a duration: {text!r} (use ISO-8601 such as PT3M or PT0.5S, or milliseconds)")
+    parts = match.groupdict()
+    seconds = 0.0
+    for unit, factor in (("d", 86400.0), ("h", 3600.0), ("m", 60.0), ("s", 1.0)):
+        if parts[unit]:
+            seconds += float(parts[unit]) * factor
+    return seconds
+
+
+def format_duration(seconds: float) -> str:
+    if seconds == int(seconds):
+        whole = int(seconds)
+        if whole % 3600 == 0 and whole:
+            return f"PT{whole // 3600}H"
+        if whole % 60 == 0 and whole:
+            return f"PT{whole // 60}M"
+        return f"PT{whole}S"
+    return f"PT{seconds:g}S"
+
+
+def _parse_bool(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in ("true", "1", "yes", "on"):
+        return True
+    if lowered in ("false", "0", "no", "off"):
+        return False
+    raise ValueError(f"not a boolean: {text!r}")
+
+
+def _parse_list(text: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in text.split(",") if item.strip())
+
+
+_PARSERS: dict[str, Callable[[str], Any]] = {
+    "str": lambda text: text,
+    "int": lambda text: int(text.strip()),
+    "float": lambda text: float(text.strip()),
+    "bool": _parse_bool,
+    "duration": parse_duration,
+    "list": _parse_list,
+}
+
+
+@dataclass(frozen=True)
+class ConfigEntry:
+    """One configuration key: its type, default, doc and rules."""
+
+    key: str
+    type: str  # str | int | float | bool | duration | list
+    default: str | None
+    doc: str
+    secret: bool = False
+    choices: tuple[str, ...] | None = None
+    minimum: float | None = None
+    maximum: float | None = None
+    env: tuple[str, ...] = ()
+    overridable: bool = False  # may a session configuration or statement confOverlay set it?
+    validator: Callable[[Any], str | None] | None = field(default=None, compare=False)
+
+    def parse(self, raw: str) -> Any:
+        """Convert and validate a raw string; raises :class:`ConfigError` naming the key."""
+        try:
+            value = _PARSERS[self.type](raw)
+        except (ValueError, TypeError) as exc:
+            raise ConfigError(f"invalid value for {self.key}: {exc}; expected {self.describe_accepted()}") from None
+        if self.choices is not None:
+            normalized = str(value).strip().upper()
+            allowed = {choice.upper(): choice for choice in self.choices}
+            if normalized not in allowed:
+                raise ConfigError(
+                    f"invalid value for {self.key}: {raw!r}; accepted values: {', '.join(self.choices)}"
+                )
+            value = allowed[normalized]
+        if self.minimum is not None and value < self.minimum:
+            raise ConfigError(f"invalid value for {self.key}: {raw!r}; expected {self.describe_accepted()}")
+        if self.maximum is not None and value > self.maximum:
+            raise ConfigError(f"invalid value for {self.key}: {raw!r}; expected {self.describe_accepted()}")
+        if self.validator is not None:
+            problem = self.validator(value)
+            if problem:
+                raise ConfigError(f"invalid value for {self.key}: {problem}")
+        return value
+
+    def describe_accepted(self) -> str:
+        if self.choices is not None:
+            return "one of " + ", ".join(self.choices)
+        kind = {
+            "str": "a string",
+            "int": "an integer",
+            "float": "a number",
+            "bool": "true or false",
+            "duration": "a duration such as PT30S or milliseconds",
+            "list": "a comma-separated list",
+        }[self.type]
+        bounds = []
+        if self.minimum is not None:
+            bounds.append(f">= {self.minimum:g}")
+        if self.maximum is not None:
+            bounds.append(f"<= {self.maximum:g}")
+        return kind + (" " + " and ".join(bounds) if bounds else "")
+
+
+class ConfigRegistry:
+    """The set of known entries. Built once at import time and then read-only."""
+
+    def __init__(self) -> None:
+        self._entries: dict[str, ConfigEntry] = {}
+
+    def register(self, entry: ConfigEntry) -> ConfigEntry:
+        if entry.key in self._entries:
+            raise ValueError(f"duplicate config key {entry.key}")
+        if entry.default is not None:
+            entry.parse(entry.default)  # defaults must be valid
+        self._entries[entry.key] = entry
+        return entry
+
+    def get(self, key: str) -> ConfigEntry | None:
+        return self._entries.get(key)
+
+    def entries(self) -> list[ConfigEntry]:
+        return list(self._entries.values())
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._entries
+
+
+REGISTRY = ConfigRegistry()
+
+
+def _entry(key: str, type_: str, default: str | None, doc: str, **kwargs: Any) -> ConfigEntry:
+    return REGISTRY.register(ConfigEntry(key, type_, default, doc, **kwargs))
+
+
+def _regex_problem(value: str) -> str | None:
+    try:
+        re.compile(value)
+    except re.error as exc:
+        return f"not a valid regular expression: {exc}"
+    return None
+
+
+APPROVAL_MODES = ("AUTO_APPROVE", "NORMAL", "STRICT")  # weakest to strongest
+
+# --- agent -----------------------------------------------------------------------------------
+PROVIDER = _entry(
+    AGENT + "provider", "str", "ECHO",
+    "Agent provider: ECHO answers without an LLM (demos, tests); OPENAI_COMPATIBLE uses an "
+    "OpenAI-compatible chat completions endpoint. When unset and an API key or endpoint is "
+    "given, OPENAI_COMPATIBLE is chosen.",
+    choices=("ECHO", "OPENAI_COMPATIBLE"),
+)
+MODEL = _entry(AGENT + "model", "str", None, "Model name sent to the LLM endpoint.", overridable=True)
+OPENAI_ENDPOINT = _entry(
+    AGENT + "openai.endpoint", "str", None,
+    "Base URL of the OpenAI-compatible API, e.g. https://api.openai.com/v1.",
+    env=("KYUUBI_ENGINE_DATA_AGENT_OPENAI_ENDPOINT", "OPENAI_BASE_URL"),
+)
+OPENAI_API_KEY = _entry(
+    AGENT + "openai.api.key", "str", None,
+    "API key for the LLM endpoint. Secret: give it through the environment, never on argv.",
+    secret=True, env=("KYUUBI_ENGINE_DATA_AGENT_OPENAI_API_KEY", "OPENAI_API_KEY"),
+)
+JDBC_URL = _entry(
+    AGENT + "jdbc.url", "str", None,
+    "JDBC URL of the datasource (jdbc:sqlite:, jdbc:postgresql:, jdbc:mysql:, jdbc:mariadb:, "
+    "jdbc:hive2:, jdbc:trino:, jdbc:duckdb:) or a SQLAlchemy URL. Unset: the bundled demo SQLite "
+    "database. Secret: it may carry a password.",
+    secret=True, env=("KYUUBI_ENGINE_DATA_AGENT_JDBC_URL",),
+)
+APPROVAL_MODE = _entry(
+    AGENT + "approval.mode", "str", "NORMAL",
+    "Which tool calls wait for __approve:/__deny:. AUTO_APPROVE: none; NORMAL: non-SAFE tools; "
+    "STRICT: every tool.",
+    choices=APPROVAL_MODES, overridable=True,
+)
+APPROVAL_MODE_MIN = _entry(
+    AGENT + "approval.mode.min", "str", "AUTO_APPROVE",
+    "The weakest approval mode a session or statement may choose (administrator floor).",
+    choices=APPROVAL_MODES,
+)
+APPROVAL_TIMEOUT = _entry(
+    AGENT + "approval.timeout", "duration", "PT5M",
+    "How long a parked tool call waits for a decision; a timeout counts as a deny.",
+    minimum=0.001, overridable=True,
+)
+MAX_ITERATIONS = _entry(
+    AGENT + "max.iterations", "int", "100", "Step budget of one run (LLM calls).",
+    minimum=1, maximum=10000, overridable=True,
+)
+COMPACTION_TRIGGER_TOKENS = _entry(
+    AGENT + "compaction.trigger.tokens", "int", "128000",
+    "Compact the conversation when the predicted prompt reaches this many tokens.",
+    minimum=256, overridable=True,
+)
+QUERY_TIMEOUT = _entry(
+    AGENT + "query.timeout", "duration", "PT3M",
+    "Timeout of one SQL statement run by a tool, enforced in the database and by a wall clock.",
+    minimum=0.001, overridable=True,
+)
+TOOL_CALL_TIMEOUT = _entry(
+    AGENT + "tool.call.timeout", "duration", "PT5M", "Timeout of one tool call.",
+    minimum=0.001, overridable=True,
+)
+RUN_TIMEOUT = _entry(
+    AGENT + "run.timeout", "duration", "PT30M",
+    "Deadline of one agent run (one statement), after which it stops with an error.",
+    minimum=0.001, overridable=True,
+)
+TEMPERATURE = _entry(
+    AGENT + "temperature", "float", None, "Sampling temperature sent to the LLM.",
+    minimum=0.0, maximum=2.0, overridable=True,
+)
+TOOLS_DISABLED = _entry(
+    AGENT + "tools.disabled", "list", "", "Comma-separated tool names the agent may not use.",
+    overridable=True,
+)
+RESULT_MODE = _entry(
+    AGENT + "result.mode", "str", "events",
+    "events: one JSON row per agent event (Kyuubi); answer: one row with the final text; "
+    "table: the rows of the run's last successful query as typed columns.",
+    choices=("events", "answer", "table"), overridable=True,
+)
+LLM_REQUEST_TIMEOUT = _entry(
+    AGENT + "llm.request.timeout", "duration", "PT2M",
+    "Timeout of one LLM request, including the wait between streamed chunks.",
+    minimum=0.001, overridable=True,
+)
+LLM_CONNECT_TIMEOUT = _entry(
+    AGENT + "llm.connect.timeout", "duration", "PT10S", "Timeout to connect to the LLM endpoint.",
+    minimum=0.001,
+)
+LLM_MAX_RETRIES = _entry(
+    AGENT + "llm.max.retries", "int", "3",
+    "Retries (with exponential backoff) on 429, 5xx, connection errors and timeouts before the first token.",
+    minimum=0, maximum=20,
+)
+LLM_RETRY_BACKOFF = _entry(
+    AGENT + "llm.retry.backoff", "duration", "PT0.5S", "First retry delay; doubles each retry.",
+    minimum=0.0,
+)
+QUERY_MAX_ROWS = _entry(
+    AGENT + "query.max.rows", "int", "1000",
+    "Row cap of one query tool result; more rows are cut with a visible note.",
+    minimum=1, overridable=True,
+)
+OUTPUT_OFFLOAD_LINES = _entry(
+    AGENT + "tool.output.offload.lines", "int", "500",
+    "A tool output longer than this many lines is saved to the session's directory and previewed.",
+    minimum=10,
+)
+OUTPUT_OFFLOAD_BYTES = _entry(
+    AGENT + "tool.output.offload.bytes", "int", "51200",
+    "A tool output larger than this many bytes is saved to the session's directory and previewed.",
+    minimum=1024,
+)
+TOOL_POOL_SIZE = _entry(
+    AGENT + "tool.pool.size", "int", "16", "Threads that run tool calls, shared by all sessions.",
+    minimum=1, maximum=1024,
+)
+DATASOURCE_POOL_SIZE = _entry(
+    AGENT + "datasource.pool.size", "int", "8", "Connections kept to the datasource.",
+    minimum=1, maximum=512,
+)
+DATASOURCE_POOL_OVERFLOW = _entry(
+    AGENT + "datasource.pool.overflow", "int", "8", "Extra connections allowed above the pool size.",
+    minimum=0, maximum=512,
+)
+WORK_DIR = _entry(
+    AGENT + "work.dir", "str", None,
+    "Directory for per-session tool output and the audit log. Unset: a temporary directory.",
+)
+FETCH_WAIT = _entry(
+    AGENT + "fetch.wait", "duration", "PT0.2S",
+    "How long FetchResults waits for a new row of a running statement before it answers empty.",
+    minimum=0.0, maximum=60.0,
+)
+FETCH_COMPACT_THRESHOLD = _entry(
+    AGENT + "fetch.compact.threshold", "int", "1024",
+    "Consumed rows kept in a fetch buffer before they are compacted away.",
+    minimum=1,
+)
+MEMORY_MAX_MESSAGES = _entry(
+    AGENT + "memory.max.messages", "int", "2000",
+    "Hard cap on messages kept in a session's memory; older turns are dropped first.",
+    minimum=10,
+)
+AUDIT_LOG = _entry(
+    AGENT + "audit.log", "str", None,
+    "File that receives one JSON line per approval decision. Unset: the work dir's audit.log.",
+)
+
+# --- frontend --------------------------------------------------------------------------------
+BIND_HOST = _entry(
+    "kyuubi.frontend.thrift.binary.bind.host", "str", "127.0.0.1", "Address the Thrift server binds."
+)
+BIND_PORT = _entry(
+    "kyuubi.frontend.thrift.binary.bind.port", "int", "10009",
+    "Port the Thrift server binds; 0 picks a free port.", minimum=0, maximum=65535,
+)
+MAX_WORKER_THREADS = _entry(
+    "kyuubi.frontend.thrift.max.worker.threads", "int", "999",
+    "Connections served at once; further connections wait in the accept backlog.",
+    minimum=1, maximum=100000,
+)
+MAX_MESSAGE_SIZE = _entry(
+    "kyuubi.frontend.thrift.max.message.size", "int", "104857600",
+    "Largest Thrift or SASL frame accepted, in bytes.", minimum=1024,
+)
+LOGIN_TIMEOUT = _entry(
+    "kyuubi.frontend.thrift.login.timeout", "duration", "PT20S",
+    "How long a new connection may take to finish its SASL handshake.", minimum=0.001,
+)
+SSL_ENABLED = _entry(
+    "kyuubi.frontend.thrift.binary.ssl.enabled", "bool", "false", "Serve the binary protocol over TLS."
+)
+SSL_KEYSTORE_PATH = _entry(
+    "kyuubi.frontend.ssl.keystore.path", "str", None, "PEM file with the certificate chain and key for TLS."
+)
+AUTHENTICATION = _entry(
+    "kyuubi.authentication", "str", "NONE",
+    "NONE: SASL PLAIN, any user and password; NOSASL: raw binary Thrift; CUSTOM: SASL PLAIN "
+    "checked against kyuubi.authentication.password.file.",
+    choices=("NONE", "NOSASL", "CUSTOM"),
+)
+PASSWORD_FILE = _entry(
+    "kyuubi.authentication.password.file", "str", None,
+    "With kyuubi.authentication=CUSTOM: a file of user:sha256-hex-of-password lines.",
+)
+SERVER_NAME = _entry("kyuubi.engine.data.agent.server.name", "str", "Kyuubi Data Agent Engine", "GetInfo server name.")
+
+# --- sessions and operations -----------------------------------------------------------------
+SESSION_IDLE_TIMEOUT = _entry(
+    "kyuubi.session.idle.timeout", "duration", "PT6H", "Close a session idle this long.", minimum=0.001
+)
+OPERATION_IDLE_TIMEOUT = _entry(
+    "kyuubi.operation.idle.timeout", "duration", "PT3H",
+    "Close a terminal operation not fetched for this long.", minimum=0.001,
+)
+SESSION_CHECK_INTERVAL = _entry(
+    "kyuubi.session.check.interval", "duration", "PT1M", "How often the reaper looks for idle sessions.",
+    minimum=0.01,
+)
+EXEC_POOL_SIZE = _entry(
+    "kyuubi.backend.engine.exec.pool.size", "int", "256",
+    "Threads that run statements in the background; more waiting statements queue.",
+    minimum=1, maximum=10000,
+)
+EXEC_POOL_WAIT_QUEUE = _entry(
+    "kyuubi.backend.engine.exec.pool.wait.queue.size", "int", "1000",
+    "Statements that may wait for a background thread before new ones are rejected.",
+    minimum=0,
+)
+
+# --- engine lifecycle, discovery (launcher and registration) ---------------------------------
+HA_ADDRESSES = _entry("kyuubi.ha.addresses", "str", None, "ZooKeeper connect string (host:port,...).")
+HA_NAMESPACE = _entry("kyuubi.ha.namespace", "str", "kyuubi", "Root namespace of engine spaces in ZooKeeper.")
+HA_SESSION_TIMEOUT = _entry(
+    "kyuubi.ha.zookeeper.session.timeout", "duration", "PT60S", "ZooKeeper session timeout.", minimum=1.0
+)
+HA_CONNECTION_TIMEOUT = _entry(
+    "kyuubi.ha.zookeeper.connection.timeout", "duration", "PT15S", "ZooKeeper connection timeout.", minimum=0.1
+)
+HA_LOST_GRACE = _entry(
+    "kyuubi.engine.data.agent.ha.lost.grace", "duration", "PT30S",
+    "After its ZooKeeper session is lost, how long the engine tries to re-register before it stops.",
+    minimum=0.0,
+)
+SHARE_LEVEL = _entry(
+    "kyuubi.engine.share.level", "str", "USER", "Engine sharing: CONNECTION, USER or SERVER.",
+    choices=("CONNECTION", "USER", "GROUP", "SERVER"),
+)
+SESSION_USER = _entry("kyuubi.session.user", "str", None, "User the launcher acts for (default: the OS user).")
+ENGINE_ID = _entry("kyuubi.engine.id", "str", None, "Engine id (set by the launcher).")
+ENGINE_REF_ID = _entry("kyuubi.engine.engineRef.id", "str", None, "Launch reference id (set by the launcher).")
+ENGINE_INIT_TIMEOUT = _entry(
+    "kyuubi.session.engine.initialize.timeout", "duration", "PT3M",
+    "How long the launcher waits for a new engine to register.", minimum=0.1,
+)
+ENGINE_IDLE_TIMEOUT = _entry(
+    "kyuubi.session.engine.idle.timeout", "duration", "PT30M",
+    "An engine with no sessions for this long deregisters and exits.", minimum=0.1,
+)
+ENGINE_LOCK_TIMEOUT = _entry(
+    "kyuubi.engine.data.agent.launch.lock.timeout", "duration", "PT30S",
+    "How long a launcher waits for the engine creation lock.", minimum=0.1,
+)
+REDACTION_REGEX = _entry(
+    "kyuubi.server.redaction.regex", "str", "(?i)secret|password|token|access[.]?key|api[.]?key",
+    "Keys or values matching this regex are hidden in displayed command lines.",
+    validator=_regex_problem,
+)
+LOG_LEVEL = _entry(
+    "kyuubi.engine.data.agent.log.level", "str", "INFO", "Log level of the engine.",
+    choices=("DEBUG", "INFO", "WARNING", "ERROR"),
+)
+LOG_CONTENT = _entry(
+    "kyuubi.engine.data.agent.log.content", "bool", "false",
+    "Log prompts, model output and tool results (at DEBUG only).",
+)
+
+
+
+def _resolve_key(key_or_entry: str | ConfigEntry) -> ConfigEntry:
+    if isinstance(key_or_entry, ConfigEntry):
+        return key_or_entry
+    entry = REGISTRY.get(key_or_entry)
+    if entry is None:
+        raise ConfigError(f"unknown configuration key: {key_or_entry}")
+    return entry
+
+
+def parse_conf_pairs(pairs: Iterable[str]) -> dict[str, str]:
+    """Parse ``k=v`` strings from ``--conf`` into a dict; a malformed pair is a ConfigError."""
+    result: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"malformed --conf {pair.split('=')[0]!r}: expected key=value")
+        result[key.strip()] = value.strip()
+    return result
+
+
+def read_conf_file(path: str | os.PathLike[str]) -> dict[str, str]:
+    """Read a Kyuubi-style defaults file: ``key=value`` or ``key value`` lines, ``#`` comments."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    result: dict[str, str] = {}
+    for number, raw_line in enumerate(text.splitlines(), start=1):
+        line = raw_line.strip()
+        if not line or line.startswith("#"):
+            continue
+        match = re.match(r"^([^\s=]+)\s*(?:=|\s)\s*(.*)$", line)
+        if not match:
+            raise ConfigError(f"{path}:{number}: expected 'key=value' or 'key value'")
+        result[match.group(1)] = match.group(2).strip()
+    return result
+
+
+class EngineConf:
+    """Resolved, typed configuration. Immutable: overlays return a new object."""
+
+    def __init__(self, raw: Mapping[str, str], *, explicit: frozenset[str] = frozenset()) -> None:
+        self._raw: dict[str, str] = dict(raw)
+        self._explicit = explicit | frozenset(raw)
+        self._values: dict[str, Any] = {}
+        for key, value in self._raw.items():
+            entry = REGISTRY.get(key)
+            if entry is None:
+                continue  # unknown keys are kept verbatim (sessions carry hive/spark keys)
+            self._values[key] = entry.parse(value)
+
+    @classmethod
+    def load(
+        cls,
+        conf_pairs: Iterable[str] = (),
+        conf_file: str | os.PathLike[str] | None = None,
+        environ: Mapping[str, str] | None = None,
+        *,
+        strict: bool = True,
+    ) -> EngineConf:
+        """Resolve --conf, --conf-file, environment and defaults; validate every known key.
+
+        With ``strict`` an unknown ``kyuubi.engine.data.agent.*`` key is an error (a typo must not
+        silently fall back to a default).
+        """
+        env = os.environ if environ is None else environ
+        raw: dict[str, str] = {}
+        for entry in REGISTRY.entries():
+            for name in entry.env:
+                if env.get(name):
+                    raw[entry.key] = env[name]
+                    break
+        if conf_file is not None:
+            raw.update(read_conf_file(conf_file))
+        raw.update(parse_conf_pairs(conf_pairs))
+        if strict:
+            unknown = sorted(key for key in raw if key.startswith(AGENT) and key not in REGISTRY)
+            if unknown:
+                raise ConfigError(f"unknown configuration key: {unknown[0]}")
+        return cls(raw)
+
+    def get(self, key_or_entry: str | ConfigEntry) -> Any:
+        entry = _resolve_key(key_or_entry)
+        if entry.key in self._values:
+            return self._values[entry.key]
+        if entry.default is None:
+            return None
+        return entry.parse(entry.default)
+
+    def is_set(self, key_or_entry: str | ConfigEntry) -> bool:
+        entry = _resolve_key(key_or_entry)
+        return entry.key in self._values
+
+    def raw(self) -> dict[str, str]:
+        """The explicitly given raw values (secrets included: never log this)."""
+        return dict(self._raw)
+
+    def display(self) -> dict[str, str]:
+        """Explicit values with every secret hidden, safe to log or show."""
+        shown: dict[str, str] = {}
+        for key, value in self._raw.items():
+            entry = REGISTRY.get(key)
+            shown[key] = "*********(redacted)" if entry is not None and entry.secret else value
+        return shown
+
+    def with_overlay(self, overlay: Mapping[str, str] | None, *, source: str = "session") -> EngineConf:
+        """Return a conf with a session or statement overlay applied.
+
+        Only ``overridable`` keys of the registry take effect; ``set:hiveconf:``/``set:hivevar:``
+        prefixes (sent by Hive clients) are stripped. Other keys are kept but ignored. A bad value
+        raises ConfigError naming the key. The approval-mode floor is enforced here.
+        """
+        if not overlay:
+            return self
+        merged = dict(self._raw)
+        for raw_key, value in overlay.items():
+            key = strip_hive_prefix(raw_key)
+            entry = REGISTRY.get(key)
+            if entry is None:
+                if key.startswith(AGENT):
+                    raise ConfigError(f"unknown configuration key: {key}")
+                continue
+            if not entry.overridable:
+                raise ConfigError(f"{key} cannot be set per {source}; it is an engine setting")
+            entry.parse(value)
+            merged[key] = value
+        result = EngineConf(merged)
+        floor = self.get(APPROVAL_MODE_MIN)
+        mode = result.get(APPROVAL_MODE)
+        if APPROVAL_MODES.index(mode) < APPROVAL_MODES.index(floor):
+            raise ConfigError(
+                f"invalid value for {APPROVAL_MODE.key}: {mode} is weaker than the engine's floor "
+                f"{APPROVAL_MODE_MIN.key}={floor}; accepted values: "
+                + ", ".join(APPROVAL_MODES[APPROVAL_MODES.index(floor):])
+            )
+        return result
+
+    def effective_provider(self) -> str:
+        """ECHO unless configured, or unless an API key or endpoint was given without a provider."""
+        if self.is_set(PROVIDER):
+            return str(self.get(PROVIDER))
+        if self.get(OPENAI_API_KEY) or self.get(OPENAI_ENDPOINT):
+            return "OPENAI_COMPATIBLE"
+        return "ECHO"
+
+
+def strip_hive_prefix(key: str) -> str:
+    for prefix in ("set:hiveconf:", "set:hivevar:", "set:system:", "set:"):
+        if key.startswith(prefix):
+            return key[len(prefix):]
+    return key
+
+
+def render_example() -> str:
+    """The text of ``conf/engine.conf.example``, generated from the registry."""
+    lines = [
+        "# Data Agent Engine configuration example. GENERATED from engine/common/config.py:",
+        "#   python -m engine --print-conf-example > conf/engine.conf.example",
+        "# Format: 'key=value' per line. Precedence: --conf, then --conf-file, then environment",
+        "# variables (for secrets), then these defaults. Secrets belong in the environment.",
+        "",
+    ]
+    for entry in sorted(REGISTRY.entries(), key=lambda item: item.key):
+        lines.extend("# " + doc_line for doc_line in _wrap(entry.doc))
+        if entry.choices:
+            lines.append("# accepted: " + ", ".join(entry.choices))
+        if entry.env:
+            lines.append("# environment: " + ", ".join(entry.env))
+        if entry.secret:
+            lines.append("# secret: never put it on a command line")
+        if entry.overridable:
+            lines.append("# may be overridden per session (OpenSession configuration, SET) and per statement")
+        default = "" if entry.default is None else entry.default
+        lines.append(f"#{entry.key}={default}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _wrap(text: str, width: int = 98) -> list[str]:
+    words = text.split()
+    lines: list[str] = []
+    current = ""
+    for word in words:
+        if current and len(current) + 1 + len(word) > width:
+            lines.append(current)
+            current = word
+        else:
+            current = f"{current} {word}" if current else word
+    if current:
+        lines.append(current)
+    return lines

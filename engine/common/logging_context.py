@@ -1,0 +1,51 @@
+"""Structured logging: session and operation ids carried by contextvars into every record."""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from engine.common.redaction import RedactingFilter, SecretRegistry
+
+session_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("session_id", default="-")
+operation_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("operation_id", default="-")
+
+
+@contextmanager
+def log_context(session_id: str | None = None, operation_id: str | None = None) -> Iterator[None]:
+    tokens = []
+    if session_id is not None:
+        tokens.append((session_id_var, session_id_var.set(session_id)))
+    if operation_id is not None:
+        tokens.append((operation_id_var, operation_id_var.set(operation_id)))
+    try:
+        yield
+    finally:
+        for var, token in reversed(tokens):
+            var.reset(token)
+
+
+class ContextFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.session_id = session_id_var.get()
+        record.operation_id = operation_id_var.get()
+        return True
+
+
+LOG_FORMAT = "%(asctime)s %(levelname)s [%(threadName)s] %(name)s session=%(session_id)s op=%(operation_id)s: %(message)s"
+
+
+def configure_logging(level: str = "INFO", secrets: SecretRegistry | None = None, stream=None) -> None:
+    """Install one handler on the root logger with the context and redaction filters."""
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.addFilter(ContextFilter())
+    handler.addFilter(RedactingFilter(secrets))
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    root = logging.getLogger()
+    for existing in list(root.handlers):
+        root.removeHandler(existing)
+    root.addHandler(handler)
+    root.setLevel(level)
