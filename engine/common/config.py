@@ -563,7 +563,9 @@ class EngineConf:
                     raise ConfigError(f"unknown configuration key: {key}")
                 continue
             if not entry.overridable:
-                raise ConfigError(f"{key} cannot be set per {source}; it is an engine setting")
+                if key.startswith(AGENT):
+                    raise ConfigError(f"{key} cannot be set per {source}; it is an engine setting")
+                continue  # other engine keys forwarded by clients are ignored
             entry.parse(value)
             merged[key] = value
         result = EngineConf(merged)

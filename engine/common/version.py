@@ -1,0 +1,3 @@
+"""Version strings."""
+
+VERSION = "0.1.0"

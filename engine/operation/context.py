@@ -1,0 +1,28 @@
+"""What an operation needs from its session, passed down (operations never reach up)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from engine.agent.provider import AgentProvider, AgentSession
+from engine.common.config import EngineConf
+
+
+@dataclass
+class OperationContext:
+    session_id: str
+    user: str
+    conf: EngineConf  # engine conf with the session overlay applied
+    agent_session: AgentSession
+    provider: AgentProvider
+    fetch_wait: float = 0.2
+    compact_threshold: int = 1024
+    datasource: Any = None  # engine.datasource.Datasource (None in tests without one)
+    catalog: Any = None  # engine.datasource.catalog.Catalog, for metadata operations
+    # Session-level effects of control statements:
+    set_session_conf: Callable[[str, str], None] = field(default=lambda key, value: None)
+    session_conf_items: Callable[[], dict[str, str]] = field(default=dict)
+    set_current_database: Callable[[str], None] = field(default=lambda name: None)
+    current_database: Callable[[], str] = field(default=lambda: "default")

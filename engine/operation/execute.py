@@ -1,0 +1,72 @@
+"""ExecuteStatement: a question answered by the agent provider, streamed into the fetch buffer."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from engine.agent.provider import RunRequest
+from engine.common.config import RESULT_MODE, RUN_TIMEOUT, EngineConf
+from engine.common.errors import EngineError, OperationCanceledError, OperationTimeoutError
+from engine.operation.context import OperationContext
+from engine.operation.operation import Operation
+from engine.operation.result_mode import make_sink
+
+log = logging.getLogger(__name__)
+
+
+class ExecuteStatement(Operation):
+    def __init__(
+        self,
+        ctx: OperationContext,
+        statement: str,
+        conf: EngineConf,
+        *,
+        run_async: bool,
+        query_timeout: int = 0,
+    ) -> None:
+        super().__init__(ctx, statement, schema=None, run_async=run_async)
+        self.conf = conf
+        self.sink = make_sink(conf.get(RESULT_MODE), self.buffer, self.set_schema)
+        if self.sink.initial_schema is not None:
+            self.set_schema(self.sink.initial_schema)
+        timeout = float(conf.get(RUN_TIMEOUT))
+        if query_timeout and query_timeout > 0:
+            timeout = min(timeout, float(query_timeout))
+        self.timeout = timeout
+        self.cancel_token.deadline = time.monotonic() + timeout
+
+    def run_internal(self) -> None:
+        request = RunRequest(
+            question=self.statement,
+            session=self.ctx.agent_session,
+            operation_id=self.id,
+            conf=self.conf,
+            cancel=self.cancel_token,
+        )
+        try:
+            for event in self.ctx.provider.run(request):
+                self.sink.on_event(event)
+                if self.cancel_token.cancelled:
+                    self.cancel_token.raise_if_cancelled()
+            self.cancel_token.raise_if_cancelled()
+            self.sink.on_finish()
+        except OperationCanceledError as exc:
+            if self.cancel_token.reason == "timed out" or self.cancel_token.expired():
+                timeout_error = OperationTimeoutError(f"the statement timed out after {self.timeout:g} s")
+                self.sink.on_failure(timeout_error)
+                raise timeout_error from None
+            self.sink.on_failure(exc)
+            raise
+        except EngineError as exc:
+            self.sink.on_failure(exc)
+            raise
+
+    def on_complete(self) -> None:
+        self.ctx.agent_session.approvals.deny_operation(self.id, "the operation ended")
+        lock = self.ctx.agent_session.lock
+        if lock.locked():
+            try:
+                lock.release()
+            except RuntimeError:
+                pass

@@ -1,0 +1,135 @@
+"""OperationManager: every live operation, the bounded background pool, deadlines and reaping."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+from engine.common.config import (
+    EXEC_POOL_SIZE,
+    EXEC_POOL_WAIT_QUEUE,
+    OPERATION_IDLE_TIMEOUT,
+    EngineConf,
+)
+from engine.common.errors import BusyError, InvalidHandleError
+from engine.operation.operation import Operation
+from engine.session.handle import OperationHandle
+
+log = logging.getLogger(__name__)
+
+
+class OperationManager:
+    def __init__(self, conf: EngineConf) -> None:
+        self.conf = conf
+        self._lock = threading.Lock()
+        self._operations: dict[bytes, Operation] = {}
+        self._pool_size = int(conf.get(EXEC_POOL_SIZE))
+        self._capacity = self._pool_size + int(conf.get(EXEC_POOL_WAIT_QUEUE))
+        self._in_flight = 0
+        counter = itertools.count(1)
+        self._pool = ThreadPoolExecutor(
+            max_workers=self._pool_size,
+            thread_name_prefix="op-exec",
+            initializer=lambda: setattr(threading.current_thread(), "name", f"op-exec-{next(counter)}"),
+        )
+        self._stopping = threading.Event()
+        self._monitor = threading.Thread(target=self._watch_deadlines, name="op-deadline-monitor", daemon=True)
+        self._monitor.start()
+
+    # --- registry ------------------------------------------------------------------------------
+    def add(self, operation: Operation) -> None:
+        with self._lock:
+            self._operations[operation.handle.guid] = operation
+
+    def get(self, handle: OperationHandle) -> Operation:
+        with self._lock:
+            operation = self._operations.get(handle.guid)
+        if operation is None or operation.handle.secret != handle.secret:
+            raise InvalidHandleError(f"Invalid OperationHandle: {handle.id}")
+        return operation
+
+    def remove(self, handle: OperationHandle) -> Operation:
+        with self._lock:
+            operation = self._operations.get(handle.guid)
+            if operation is None or operation.handle.secret != handle.secret:
+                raise InvalidHandleError(f"Invalid OperationHandle: {handle.id}")
+            del self._operations[handle.guid]
+        return operation
+
+    def operations(self) -> list[Operation]:
+        with self._lock:
+            return list(self._operations.values())
+
+    def count(self) -> int:
+        with self._lock:
+            return len(self._operations)
+
+    # --- execution -----------------------------------------------------------------------------
+    def submit(self, work: Callable[[], None]) -> None:
+        """Run ``work`` on the bounded pool; rejects with BusyError when pool and queue are full."""
+        with self._lock:
+            if self._stopping.is_set():
+                raise BusyError("the engine is shutting down")
+            if self._in_flight >= self._capacity:
+                raise BusyError(
+                    f"the engine is busy: {self._in_flight} statements are running or queued "
+                    f"(limit {self._capacity}); retry later"
+                )
+            self._in_flight += 1
+
+        def wrapped() -> None:
+            try:
+                work()
+            finally:
+                with self._lock:
+                    self._in_flight -= 1
+
+        self._pool.submit(wrapped)
+
+    def start(self, operation: Operation) -> Operation:
+        self.add(operation)
+        try:
+            operation.run(self.submit)
+        except BusyError:
+            self.remove(operation.handle)
+            operation.on_complete()
+            raise
+        return operation
+
+    # --- background ----------------------------------------------------------------------------
+    def _watch_deadlines(self) -> None:
+        while not self._stopping.wait(0.1):
+            for operation in self.operations():
+                token = operation.cancel_token
+                if not operation.state.terminal and token.deadline is not None and token.expired():
+                    token.cancel("timed out")
+
+    def reap_idle(self) -> int:
+        """Close terminal operations nobody has touched for kyuubi.operation.idle.timeout."""
+        limit = float(self.conf.get(OPERATION_IDLE_TIMEOUT))
+        now = time.monotonic()
+        reaped = 0
+        for operation in self.operations():
+            if operation.state.terminal and now - operation.last_access > limit:
+                try:
+                    self.remove(operation.handle)
+                except InvalidHandleError:
+                    continue
+                operation.close()
+                reaped += 1
+                log.info("closed idle operation %s", operation.id)
+        return reaped
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stopping.set()
+        for operation in self.operations():
+            operation.cancel_token.cancel("engine shutting down")
+        deadline = time.monotonic() + timeout
+        for operation in self.operations():
+            operation.wait(max(0.0, deadline - time.monotonic()))
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._monitor.join(timeout=1.0)

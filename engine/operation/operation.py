@@ -1,0 +1,261 @@
+"""Operation: one statement or metadata call, with an explicit state machine and a fetch buffer.
+
+Subclasses implement :meth:`Operation.run_internal`, which produces rows into ``self.buffer``
+(each row a tuple matching ``result_schema()``, or a plain string for one-column results).
+``run`` executes it inline (``runAsync=false``) or on the bounded background pool.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from engine.common.cancel import CancelToken
+from engine.common.errors import (
+    EngineError,
+    InvalidStateError,
+    OperationCanceledError,
+    OperationTimeoutError,
+)
+from engine.common.logging_context import log_context
+from engine.common.redaction import redact_text
+from engine.common.types import LOG_SCHEMA, REPLY_SCHEMA, RowBatch, TableSchema
+from engine.operation.context import OperationContext
+from engine.operation.fetch_buffer import FetchOrientation, IncrementalFetchBuffer
+from engine.operation.state import OperationState, check_transition
+from engine.session.handle import OperationHandle, OperationType
+
+log = logging.getLogger(__name__)
+
+SCHEMA_WAIT = 60.0  # GetResultSetMetadata waits this long for a schema decided at run time
+
+
+@dataclass(frozen=True)
+class OperationStatus:
+    state: OperationState
+    sqlstate: str | None = None
+    error_code: int = 0
+    error_message: str | None = None
+    has_result_set: bool = True
+    started_ms: int = 0
+    completed_ms: int = 0
+    progress: float = 0.0
+
+
+class Operation:
+    op_type = OperationType.EXECUTE_STATEMENT
+
+    def __init__(
+        self,
+        ctx: OperationContext,
+        statement: str = "",
+        *,
+        schema: TableSchema | None = REPLY_SCHEMA,
+        has_result_set: bool = True,
+        run_async: bool = True,
+    ) -> None:
+        self.ctx = ctx
+        self.statement = statement
+        self.run_async = run_async
+        self.handle = OperationHandle(op_type=self.op_type, has_result_set=has_result_set)
+        self.buffer = IncrementalFetchBuffer(ctx.compact_threshold)
+        self.cancel_token = CancelToken()
+        self._lock = threading.Lock()
+        self._state = OperationState.INITIALIZED
+        self._state_changed = threading.Condition(self._lock)
+        self._error: EngineError | None = None
+        self._schema = schema
+        self._schema_ready = threading.Event()
+        if schema is not None:
+            self._schema_ready.set()
+        self._log_lines: list[str] = []
+        self._log_position = 0
+        self.created = time.time()
+        self.started = 0.0
+        self.completed = 0.0
+        self.last_access = time.monotonic()
+        self._done = threading.Event()
+
+    # --- identity ------------------------------------------------------------------------------
+    @property
+    def id(self) -> str:
+        return self.handle.id
+
+    @property
+    def user(self) -> str:
+        return self.ctx.user
+
+    @property
+    def state(self) -> OperationState:
+        with self._lock:
+            return self._state
+
+    def touch(self) -> None:
+        self.last_access = time.monotonic()
+
+    # --- lifecycle -----------------------------------------------------------------------------
+    def run(self, submit: Callable[[Callable[[], None]], None]) -> None:
+        """Start the operation: inline when not async, else through ``submit`` (the bounded pool)."""
+        if not self.run_async:
+            self._execute()
+            return
+        self._set_state(OperationState.PENDING)
+        context = contextvars.copy_context()
+        try:
+            submit(lambda: context.run(self._execute))
+        except EngineError as exc:
+            self._fail(exc)
+            raise
+
+    def _execute(self) -> None:
+        with log_context(self.ctx.session_id, self.id):
+            if not self._set_state(OperationState.RUNNING):
+                self._done.set()
+                return
+            self.started = time.time()
+            try:
+                self.run_internal()
+                self._set_state(OperationState.FINISHED)
+            except OperationCanceledError:
+                self._set_state(OperationState.CANCELED)
+            except OperationTimeoutError as exc:
+                self._fail(exc, OperationState.TIMEDOUT)
+            except EngineError as exc:
+                self._fail(exc)
+            except Exception as exc:  # a bug must still end as a clear ERROR, never a hang
+                log.exception("operation %s failed unexpectedly", self.id)
+                self._fail(EngineError(f"internal error: {type(exc).__name__}: {redact_text(str(exc))}"))
+            finally:
+                self.completed = time.time()
+                self.buffer.finish()
+                self.on_complete()
+                self._done.set()
+
+    def run_internal(self) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def on_complete(self) -> None:
+        """Hook for subclasses (release session locks...). Runs once, after the terminal state."""
+
+    def wait(self, timeout: float) -> bool:
+        return self._done.wait(timeout)
+
+    def _set_state(self, new: OperationState) -> bool:
+        """Apply a transition; False when the operation already left the running states."""
+        with self._lock:
+            current = self._state
+            if current.terminal and new != OperationState.CLOSED:
+                return False
+            if current == new:
+                return True
+            check_transition(current, new)
+            self._state = new
+            self._state_changed.notify_all()
+        elapsed = time.time() - self.created
+        log.info("operation %s: %s -> %s after %.3f s", self.id, current.name, new.name, elapsed)
+        self.add_log(f"{time.strftime('%H:%M:%S')} INFO state {current.name} -> {new.name}")
+        return True
+
+    def _fail(self, error: EngineError, state: OperationState = OperationState.ERROR) -> None:
+        with self._lock:
+            if self._error is None:
+                self._error = error
+        if not self._set_state(state):
+            return
+        self.add_log(f"{time.strftime('%H:%M:%S')} ERROR {error.message}")
+
+    def cancel(self) -> None:
+        """CancelOperation: a running operation stops; a terminal one is left as it is."""
+        self.touch()
+        if self._set_state(OperationState.CANCELED):
+            self.cancel_token.cancel("cancelled")
+            self.buffer.finish()
+
+    def close(self) -> None:
+        self.cancel_token.cancel("closed")
+        with self._lock:
+            already = self._state == OperationState.CLOSED
+        if not already:
+            self._set_state(OperationState.CLOSED)
+        self.buffer.release()
+
+    def error(self) -> EngineError | None:
+        with self._lock:
+            return self._error
+
+    # --- status and results --------------------------------------------------------------------
+    def status(self) -> OperationStatus:
+        self.touch()
+        with self._lock:
+            state, error = self._state, self._error
+        progress = 1.0 if state.terminal else (0.5 if state == OperationState.RUNNING else 0.0)
+        return OperationStatus(
+            state=state,
+            sqlstate=error.sqlstate if error else None,
+            error_code=error.vendor_code if error else 0,
+            error_message=error.message if error else None,
+            has_result_set=self.handle.has_result_set,
+            started_ms=int(self.started * 1000) if self.started else int(self.created * 1000),
+            completed_ms=int(self.completed * 1000) if self.completed else 0,
+            progress=progress,
+        )
+
+    def set_schema(self, schema: TableSchema) -> None:
+        self._schema = schema
+        self._schema_ready.set()
+
+    def result_schema(self) -> TableSchema:
+        self.touch()
+        self._check_open()
+        deadline = time.monotonic() + SCHEMA_WAIT
+        while not self._schema_ready.wait(0.05):
+            if self._done.is_set() or time.monotonic() >= deadline:
+                break
+        if self._schema is None:
+            error = self.error()
+            if error is not None:
+                raise error
+            raise InvalidStateError("the result schema is not known yet; the statement produced no result set")
+        return self._schema
+
+    def _check_open(self) -> None:
+        if self.state == OperationState.CLOSED:
+            raise InvalidStateError(f"operation {self.id} is closed")
+
+    def fetch(self, orientation: FetchOrientation, max_rows: int) -> RowBatch:
+        self.touch()
+        self._check_open()
+        schema = self._schema
+        if schema is None:  # a table-mode run has not decided its columns yet: no rows yet
+            if not self._schema_ready.wait(self.ctx.fetch_wait) or self._schema is None:
+                return RowBatch([[]], self.buffer.position, has_more_rows=not self._done.is_set())
+            schema = self._schema
+        chunk = self.buffer.fetch(orientation, max_rows, self.ctx.fetch_wait)
+        width = len(schema.columns)
+        if width == 1 and (not chunk.items or not isinstance(chunk.items[0], tuple)):
+            batch = RowBatch([chunk.items], chunk.start_offset, chunk.has_more, schema)
+        else:
+            batch = RowBatch.from_rows(chunk.items, width, chunk.start_offset, chunk.has_more)
+            batch.schema = schema
+        return batch
+
+    # --- operation log (FetchResults fetchType=1) ---------------------------------------------
+    def add_log(self, line: str) -> None:
+        with self._lock:
+            self._log_lines.append(line)
+
+    def fetch_log(self, orientation: FetchOrientation, max_rows: int) -> RowBatch:
+        self.touch()
+        self._check_open()
+        with self._lock:
+            if orientation == FetchOrientation.FETCH_FIRST:
+                self._log_position = 0
+            start = self._log_position
+            lines = self._log_lines[start : start + max(0, max_rows)]
+            self._log_position = start + len(lines)
+            more = self._log_position < len(self._log_lines) or not self._state.terminal
+        return RowBatch([lines], start, more, LOG_SCHEMA)

@@ -1,0 +1,186 @@
+"""Session: one client session, its configuration overlay, its agent state and operations."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from engine.agent.approval import ApprovalBroker, AuditLog
+from engine.agent.provider import AgentProvider, AgentSession
+from engine.common.config import FETCH_COMPACT_THRESHOLD, FETCH_WAIT, EngineConf, strip_hive_prefix
+from engine.common.errors import UnsupportedError
+from engine.operation.context import OperationContext
+from engine.operation.manager import OperationManager
+from engine.operation.operation import Operation
+from engine.operation.router import create_statement_operation
+from engine.session.handle import SessionHandle
+
+log = logging.getLogger(__name__)
+
+
+class Session:
+    def __init__(
+        self,
+        *,
+        user: str,
+        ip: str,
+        protocol: int,
+        engine_conf: EngineConf,
+        configuration: dict[str, str],
+        provider: AgentProvider,
+        operations: OperationManager,
+        workdir_root: Path,
+        audit: AuditLog | None = None,
+        datasource: Any = None,
+        catalog: Any = None,
+    ) -> None:
+        self.handle = SessionHandle()
+        self.user = user
+        self.ip = ip
+        self.protocol = protocol
+        self.engine_conf = engine_conf
+        self.provider = provider
+        self.operations = operations
+        self.datasource = datasource
+        self.catalog = catalog
+        self.created = time.time()
+        self.last_access = time.monotonic()
+        self._lock = threading.Lock()
+        self._overlay: dict[str, str] = {}
+        self._current_database = "default"
+        self._handles: set[bytes] = set()
+        for key, value in configuration.items():
+            if key == "use:database":
+                self._current_database = value or "default"
+                continue
+            self._overlay[strip_hive_prefix(key)] = value
+        # Validate the session's agent settings now: a bad value fails OpenSession clearly.
+        self.conf = engine_conf.with_overlay(self._overlay, source="session")
+        workdir = workdir_root / self.handle.id
+        workdir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.agent = AgentSession(
+            session_id=self.handle.id,
+            user=user,
+            workdir=workdir,
+            approvals=ApprovalBroker(self.handle.id, user, audit),
+        )
+        self.provider.open_session(self.agent)
+
+    @property
+    def id(self) -> str:
+        return self.handle.id
+
+    def touch(self) -> None:
+        self.last_access = time.monotonic()
+
+    def response_configuration(self) -> dict[str, str]:
+        return {"kyuubi.session.id": self.id, "use:database": self._current_database}
+
+    # --- overlay -------------------------------------------------------------------------------
+    def set_conf(self, key: str, value: str) -> None:
+        key = strip_hive_prefix(key)
+        with self._lock:
+            candidate = dict(self._overlay)
+            candidate[key] = value
+            conf = self.engine_conf.with_overlay(candidate, source="session")
+            self._overlay = candidate
+            self.conf = conf
+        if self.catalog is not None and hasattr(self.catalog, "invalidate"):
+            self.catalog.invalidate()
+
+    def conf_items(self) -> dict[str, str]:
+        with self._lock:
+            return dict(self._overlay)
+
+    def _set_database(self, name: str) -> None:
+        with self._lock:
+            self._current_database = name
+
+    def _get_database(self) -> str:
+        with self._lock:
+            return self._current_database
+
+    def _context(self) -> OperationContext:
+        conf = self.conf
+        return OperationContext(
+            session_id=self.id,
+            user=self.user,
+            conf=conf,
+            agent_session=self.agent,
+            provider=self.provider,
+            fetch_wait=float(conf.get(FETCH_WAIT)),
+            compact_threshold=int(conf.get(FETCH_COMPACT_THRESHOLD)),
+            datasource=self.datasource,
+            catalog=self.catalog,
+            set_session_conf=self.set_conf,
+            session_conf_items=self.conf_items,
+            set_current_database=self._set_database,
+            current_database=self._get_database,
+        )
+
+    # --- operations ----------------------------------------------------------------------------
+    def execute_statement(
+        self, statement: str, conf_overlay: dict[str, str], run_async: bool, query_timeout: int
+    ) -> Operation:
+        self.touch()
+        ctx = self._context()
+        statement_conf = ctx.conf.with_overlay(conf_overlay, source="statement") if conf_overlay else ctx.conf
+        if conf_overlay and self.catalog is not None and hasattr(self.catalog, "invalidate"):
+            if any("refresh" in key for key in conf_overlay):
+                self.catalog.invalidate()
+        operation = create_statement_operation(ctx, statement, statement_conf, run_async, query_timeout)
+        return self._start(operation)
+
+    def run_metadata(self, kind: str, arguments: dict[str, Any]) -> Operation:
+        self.touch()
+        try:
+            from engine.operation.metadata import create_metadata_operation
+        except ImportError:
+            raise UnsupportedError(f"{kind} is not supported by this engine") from None
+        operation = create_metadata_operation(self._context(), kind, arguments)
+        return self._start(operation)
+
+    def _start(self, operation: Operation) -> Operation:
+        with self._lock:
+            self._handles.add(operation.handle.guid)
+        try:
+            self.operations.start(operation)
+        except Exception:
+            with self._lock:
+                self._handles.discard(operation.handle.guid)
+            raise
+        return operation
+
+    def forget(self, operation: Operation) -> None:
+        with self._lock:
+            self._handles.discard(operation.handle.guid)
+
+    def owns(self, operation: Operation) -> bool:
+        with self._lock:
+            return operation.handle.guid in self._handles
+
+    def has_running(self) -> bool:
+        return self.agent.lock.locked()
+
+    def close(self) -> None:
+        with self._lock:
+            guids = set(self._handles)
+            self._handles.clear()
+        for operation in self.operations.operations():
+            if operation.handle.guid in guids:
+                try:
+                    self.operations.remove(operation.handle)
+                except Exception:
+                    pass
+                operation.close()
+        self.agent.approvals.close()
+        try:
+            self.provider.close_session(self.agent)
+        except Exception:
+            log.warning("provider failed to close session %s", self.id, exc_info=True)
+        shutil.rmtree(self.agent.workdir, ignore_errors=True)
+
