@@ -153,6 +153,13 @@ class Session:
             with self._lock:
                 self._handles.discard(operation.handle.guid)
             raise
+        error = operation.error()
+        if not operation.run_async and error is not None:
+            # runAsync=false reports a failure on ExecuteStatement itself, as HiveServer2 does.
+            self.operations.remove(operation.handle)
+            self.forget(operation)
+            operation.close()
+            raise error
         return operation
 
     def forget(self, operation: Operation) -> None:
