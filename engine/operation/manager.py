@@ -17,7 +17,7 @@ from engine.common.config import (
 )
 from engine.common.errors import BusyError, InvalidHandleError
 from engine.operation.operation import Operation
-from engine.session.handle import OperationHandle
+from engine.common.handle import OperationHandle
 
 log = logging.getLogger(__name__)
 

@@ -27,7 +27,7 @@ from engine.common.types import LOG_SCHEMA, REPLY_SCHEMA, RowBatch, TableSchema
 from engine.operation.context import OperationContext
 from engine.operation.fetch_buffer import FetchOrientation, IncrementalFetchBuffer
 from engine.operation.state import OperationState, check_transition
-from engine.session.handle import OperationHandle, OperationType
+from engine.common.handle import OperationHandle, OperationType
 
 log = logging.getLogger(__name__)
 

@@ -23,7 +23,7 @@ from engine.common.errors import InvalidHandleError, PermissionDeniedError
 from engine.common.logging_context import log_context
 from engine.operation.manager import OperationManager
 from engine.operation.operation import Operation
-from engine.session.handle import OperationHandle, SessionHandle
+from engine.common.handle import OperationHandle, SessionHandle
 from engine.session.session import Session
 
 log = logging.getLogger(__name__)

@@ -17,7 +17,7 @@ from engine.operation.context import OperationContext
 from engine.operation.manager import OperationManager
 from engine.operation.operation import Operation
 from engine.operation.router import create_statement_operation
-from engine.session.handle import SessionHandle
+from engine.common.handle import SessionHandle
 
 log = logging.getLogger(__name__)
 

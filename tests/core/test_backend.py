@@ -33,7 +33,7 @@ from engine.common.errors import (
 )
 from engine.operation.fetch_buffer import FetchOrientation
 from engine.operation.state import OperationState
-from engine.session.handle import OperationHandle, SessionHandle
+from engine.common.handle import OperationHandle, SessionHandle
 from engine.session.manager import SessionManager
 
 NEXT = FetchOrientation.FETCH_NEXT
