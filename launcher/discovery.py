@@ -1,0 +1,117 @@
+"""Reading engine spaces: live engines, an engine by refId (with a watch), and listing."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from kazoo.client import KazooClient
+from kazoo.exceptions import NoNodeError
+from kazoo.protocol.states import WatchedEvent
+
+from engine.common.znode import SHARE_LEVELS, NodeName, space_root
+from launcher.zk import result
+
+log = logging.getLogger(__name__)
+
+RECHECK = 1.0  # a watch wakes us at once; this bounds each wait so exits and deadlines are checked
+
+
+@dataclass(frozen=True)
+class EngineNode:
+    """One registered engine: where it lives in ZooKeeper and what its node says."""
+
+    path: str
+    node: NodeName
+    data: str = ""
+
+    @property
+    def address(self) -> str:
+        return self.node.address
+
+
+class EngineDiscovery:
+    def __init__(self, client: KazooClient) -> None:
+        self._client = client
+
+    def engines(self, space: str) -> list[EngineNode]:
+        """The engine nodes of one space, oldest first (empty when the space does not exist)."""
+        try:
+            children = result(self._client.get_children_async(space), f"children of {space}")
+        except NoNodeError:
+            return []
+        return self._parse(space, children)
+
+    def live_engine(self, space: str) -> EngineNode | None:
+        """The newest engine of a space (every node is ephemeral, so every node is live)."""
+        nodes = self.engines(space)
+        return nodes[-1] if nodes else None
+
+    def wait_for_ref(
+        self, space: str, ref_id: str, deadline: float, wake: threading.Event, exited: Callable[[], bool]
+    ) -> EngineNode | None:
+        """Wait until a node with ``refId`` appears, woken by a children watch (or by ``wake``,
+        which the process watcher sets when the engine exits).
+
+        Returns None when ``exited()`` or at the deadline.
+        """
+
+        def on_change(_event: WatchedEvent) -> None:
+            wake.set()
+
+        while True:
+            wake.clear()
+            try:
+                children = result(
+                    self._client.get_children_async(space, watch=on_change), f"children of {space}"
+                )
+            except NoNodeError:  # the engine creates the space; watch for it
+                if result(self._client.exists_async(space, watch=on_change), f"exists {space}") is not None:
+                    continue
+                children = []
+            for engine in self._parse(space, children):
+                if engine.node.ref_id == ref_id:
+                    return engine
+            remaining = deadline - time.monotonic()
+            if exited() or remaining <= 0:
+                return None
+            wake.wait(timeout=min(remaining, RECHECK))
+
+    def delete(self, path: str) -> bool:
+        try:
+            result(self._client.delete_async(path), f"delete {path}")
+            return True
+        except NoNodeError:
+            return False
+
+    def exists(self, path: str) -> bool:
+        return result(self._client.exists_async(path), f"exists {path}") is not None
+
+    def walk(self, namespace: str, share_levels: tuple[str, ...] = SHARE_LEVELS) -> list[tuple[str, EngineNode]]:
+        """Every engine under a namespace: (share level, engine) for each share level's root."""
+        found: list[tuple[str, EngineNode]] = []
+        for level in share_levels:
+            root = space_root(namespace, level)
+            for user in self._children(root):
+                for leaf in self._children(f"{root}/{user}"):
+                    found.extend((level, engine) for engine in self.engines(f"{root}/{user}/{leaf}"))
+        return found
+
+    def _children(self, path: str) -> list[str]:
+        try:
+            return sorted(result(self._client.get_children_async(path), f"children of {path}"))
+        except NoNodeError:
+            return []
+
+    def _parse(self, space: str, children: list[str]) -> list[EngineNode]:
+        engines = []
+        for child in children:
+            try:
+                node = NodeName.parse(child)
+            except ValueError:
+                continue
+            engines.append(EngineNode(f"{space}/{child}", node))
+        return sorted(engines, key=lambda engine: engine.node.sequence or 0)
