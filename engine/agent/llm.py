@@ -1,0 +1,377 @@
+"""The LLM client: OpenAI-compatible chat completions, streamed. The only importer of ``openai``.
+
+:meth:`LlmClient.stream` yields :class:`TextDelta` items as the model writes, ``None`` ticks while
+the stream is quiet (so the caller can flush coalesced text and check cancellation), and finally
+one :class:`LlmTurn` with the assembled content, tool calls and usage.
+
+- The request and the stream are read in a named reader thread; the caller's thread only waits
+  on a queue with a short timeout, so cancellation is noticed at once even while the model stalls,
+  and cancelling closes the stream.
+- Tool calls are assembled by their ``index``. A call whose id never arrives keeps a generated
+  id (Kyuubi drops such calls).
+- 429, 5xx, connection errors and timeouts are retried with exponential backoff (honouring
+  ``Retry-After``) as long as nothing was received; a failure after the first token raises
+  :class:`LlmError` with ``mid_stream`` set.
+- The API key never appears in errors or logs: every message is passed through redaction.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import queue
+import random
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx2
+import openai
+
+from engine.common.cancel import CancelToken
+from engine.common.errors import AgentError
+from engine.common.redaction import redact_text
+
+log = logging.getLogger(__name__)
+
+_reader_ids = itertools.count(1)
+_MAX_BACKOFF = 30.0
+
+
+class LlmError(AgentError):
+    """The LLM call failed. ``mid_stream``: after some output was already received."""
+
+    def __init__(self, message: str, *, retryable: bool = False, mid_stream: bool = False) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+        self.mid_stream = mid_stream
+
+
+@dataclass(frozen=True)
+class TextDelta:
+    kind: str  # "content" | "reasoning"
+    text: str
+
+
+@dataclass(frozen=True)
+class ToolCallRequest:
+    id: str
+    name: str
+    arguments: str  # raw JSON text as the model wrote it
+
+
+@dataclass(frozen=True)
+class Usage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+
+
+@dataclass
+class LlmTurn:
+    content: str = ""
+    reasoning: str = ""
+    tool_calls: list[ToolCallRequest] = field(default_factory=list)
+    usage: Usage | None = None
+    finish_reason: str | None = None
+    attempts: int = 1
+
+    @property
+    def empty(self) -> bool:
+        return not self.content and not self.tool_calls
+
+    def assistant_message(self) -> dict[str, Any]:
+        message: dict[str, Any] = {"role": "assistant", "content": self.content or None}
+        if self.tool_calls:
+            message["tool_calls"] = [
+                {"id": call.id, "type": "function", "function": {"name": call.name, "arguments": call.arguments}}
+                for call in self.tool_calls
+            ]
+        return message
+
+
+@dataclass(frozen=True)
+class LlmCallOptions:
+    model: str
+    request_timeout: float = 120.0
+    temperature: float | None = None
+    max_retries: int = 3
+    backoff: float = 0.5
+    poll: float = 0.05  # how often the caller gets a tick while the stream is quiet
+
+
+class _Assembler:
+    """Folds stream chunks into an :class:`LlmTurn`; tool calls keyed by index."""
+
+    def __init__(self) -> None:
+        self.content: list[str] = []
+        self.reasoning: list[str] = []
+        self.calls: dict[int, dict[str, Any]] = {}
+        self.usage: Usage | None = None
+        self.finish_reason: str | None = None
+        self.received = False
+
+    def feed(self, chunk: Any) -> list[TextDelta]:
+        out: list[TextDelta] = []
+        usage = getattr(chunk, "usage", None)
+        if usage is not None:
+            self.usage = Usage(
+                int(usage.prompt_tokens or 0), int(usage.completion_tokens or 0), int(usage.total_tokens or 0)
+            )
+        for choice in chunk.choices or ():
+            delta = choice.delta
+            if choice.finish_reason:
+                self.finish_reason = choice.finish_reason
+            if delta is None:
+                continue
+            extra = delta.model_extra or {}
+            reasoning = extra.get("reasoning_content") or extra.get("reasoning")
+            if isinstance(reasoning, str) and reasoning:
+                self.received = True
+                self.reasoning.append(reasoning)
+                out.append(TextDelta("reasoning", reasoning))
+            if delta.content:
+                self.received = True
+                self.content.append(delta.content)
+                out.append(TextDelta("content", delta.content))
+            for call in delta.tool_calls or ():
+                self.received = True
+                slot = self.calls.setdefault(call.index, {"id": "", "name": "", "args": []})
+                if call.id:
+                    slot["id"] = call.id
+                function = call.function
+                if function is not None:
+                    if function.name and function.name != slot["name"]:
+                        # Providers send the name once; a few send it in fragments.
+                        slot["name"] = function.name if not slot["name"] else slot["name"] + function.name
+                    if function.arguments:
+                        slot["args"].append(function.arguments)
+        return out
+
+    def turn(self, attempts: int) -> LlmTurn:
+        calls = []
+        for index in sorted(self.calls):
+            slot = self.calls[index]
+            call_id = slot["id"] or f"call_local_{uuid.uuid4().hex[:24]}"
+            calls.append(ToolCallRequest(call_id, slot["name"], "".join(slot["args"]) or "{}"))
+        return LlmTurn(
+            content="".join(self.content),
+            reasoning="".join(self.reasoning),
+            tool_calls=calls,
+            usage=self.usage,
+            finish_reason=self.finish_reason,
+            attempts=attempts,
+        )
+
+
+class _Reader:
+    """Runs one streaming request in a named thread and hands chunks over through a queue."""
+
+    _DONE = object()
+
+    def __init__(self, client: openai.OpenAI, kwargs: dict[str, Any]) -> None:
+        self.items: queue.Queue[Any] = queue.Queue()
+        self._client = client
+        self._kwargs = kwargs
+        self._lock = threading.Lock()
+        self._stream: Any = None
+        self._closed = False
+        self.thread = threading.Thread(target=self._run, name=f"llm-stream-{next(_reader_ids)}", daemon=True)
+
+    def start(self) -> _Reader:
+        self.thread.start()
+        return self
+
+    def _run(self) -> None:
+        try:
+            stream = self._client.chat.completions.create(**self._kwargs)
+            with self._lock:
+                self._stream = stream
+                closed = self._closed
+            if closed:
+                stream.close()
+                return
+            for chunk in stream:
+                self.items.put(chunk)
+            self.items.put(self._DONE)
+        except BaseException as exc:  # handed to the caller's thread
+            self.items.put(exc)
+
+    def close(self) -> None:
+        """Close the stream (from the caller's thread); the reader thread then ends."""
+        with self._lock:
+            self._closed = True
+            stream = self._stream
+        if stream is None:
+            return
+        try:
+            network = stream.response.extensions.get("network_stream")
+            sock = network.get_extra_info("socket") if network is not None else None
+            if sock is not None:
+                import socket
+
+                sock.shutdown(socket.SHUT_RDWR)
+        except Exception:  # best effort: the close below still ends the response
+            log.debug("cannot shut the LLM socket down", exc_info=True)
+        try:
+            stream.close()
+        except Exception:
+            log.debug("closing the LLM stream failed", exc_info=True)
+
+
+class LlmClient:
+    """One OpenAI-compatible endpoint, shared by every session of a provider (thread-safe)."""
+
+    def __init__(self, endpoint: str | None, api_key: str | None, *, connect_timeout: float = 10.0) -> None:
+        self._api_key = api_key or ""
+        self._connect_timeout = connect_timeout
+        self._client = openai.OpenAI(
+            base_url=endpoint or None,
+            api_key=api_key or "unused",
+            max_retries=0,  # we retry ourselves, only before the first token
+        )
+
+    def close(self) -> None:
+        self._client.close()
+
+    def _redact(self, text: str) -> str:
+        return redact_text(text, [self._api_key] if self._api_key else [])
+
+    def _timeout(self, request_timeout: float) -> httpx2.Timeout:
+        return httpx2.Timeout(request_timeout, connect=min(self._connect_timeout, request_timeout))
+
+    # --- streaming -----------------------------------------------------------------------------
+
+    def stream(
+        self,
+        messages: list[dict[str, Any]],
+        tools: list[dict[str, Any]],
+        options: LlmCallOptions,
+        cancel: CancelToken,
+    ) -> Iterator[TextDelta | LlmTurn | None]:
+        kwargs: dict[str, Any] = {
+            "model": options.model,
+            "messages": messages,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+            "timeout": self._timeout(options.request_timeout),
+        }
+        if tools:
+            kwargs["tools"] = tools
+        if options.temperature is not None:
+            kwargs["temperature"] = options.temperature
+        attempt = 0
+        while True:
+            cancel.raise_if_cancelled()
+            assembler = _Assembler()
+            try:
+                yield from self._attempt(kwargs, assembler, options, cancel)
+            except LlmError as exc:
+                if exc.retryable and not assembler.received and attempt < options.max_retries:
+                    delay = self._backoff(options.backoff, attempt, getattr(exc, "retry_after", None))
+                    attempt += 1
+                    log.info("LLM call failed (%s); retry %d/%d in %.2f s", exc, attempt, options.max_retries, delay)
+                    if cancel.wait(delay):
+                        cancel.raise_if_cancelled()
+                    continue
+                if assembler.received:
+                    raise LlmError(f"the LLM stream failed mid-response: {exc}", mid_stream=True) from None
+                if exc.retryable and attempt:
+                    raise LlmError(f"{exc} (after {attempt + 1} attempts)") from None
+                raise
+            yield assembler.turn(attempt + 1)
+            return
+
+    def _attempt(
+        self, kwargs: dict[str, Any], assembler: _Assembler, options: LlmCallOptions, cancel: CancelToken
+    ) -> Iterator[TextDelta | None]:
+        reader = _Reader(self._client, kwargs).start()
+        quiet_limit = options.request_timeout + self._connect_timeout + 5.0  # a backstop to httpx's timeouts
+        last = time.monotonic()
+        try:
+            while True:
+                if cancel.cancelled or cancel.expired():
+                    reader.close()
+                    cancel.raise_if_cancelled()
+                try:
+                    item = reader.items.get(timeout=options.poll)
+                except queue.Empty:
+                    if time.monotonic() - last > quiet_limit:
+                        raise LlmError(f"the LLM sent nothing for {quiet_limit:g} s", retryable=True) from None
+                    yield None
+                    continue
+                last = time.monotonic()
+                if item is _Reader._DONE:
+                    return
+                if isinstance(item, BaseException):
+                    raise self._translate(item) from None
+                yield from assembler.feed(item)
+        finally:
+            reader.close()
+
+    def _backoff(self, base: float, attempt: int, retry_after: float | None) -> float:
+        if retry_after is not None:
+            return min(_MAX_BACKOFF, max(0.0, retry_after))
+        delay = base * (2**attempt)
+        return min(_MAX_BACKOFF, delay * (0.9 + 0.2 * random.random()))
+
+    def _translate(self, exc: BaseException) -> LlmError:
+        if isinstance(exc, LlmError):
+            return exc
+        if isinstance(exc, openai.APITimeoutError):
+            return LlmError("the LLM request timed out", retryable=True)
+        if isinstance(exc, openai.APIConnectionError):
+            cause = exc.__cause__ or exc.__context__
+            detail = f": {type(cause).__name__}: {cause}" if cause is not None else ""
+            return LlmError(self._redact(f"the connection to the LLM endpoint failed{detail}"), retryable=True)
+        if isinstance(exc, openai.APIStatusError):
+            status = exc.status_code
+            message = exc.message
+            body = exc.body
+            if isinstance(body, dict):
+                inner = body.get("error", body)
+                if isinstance(inner, dict) and isinstance(inner.get("message"), str):
+                    message = inner["message"]
+            retryable = status in (408, 409, 429) or status >= 500
+            error = LlmError(self._redact(f"the LLM endpoint answered HTTP {status}: {message}"), retryable=retryable)
+            retry_after = exc.response.headers.get("retry-after") if exc.response is not None else None
+            if retry_after:
+                try:
+                    error.retry_after = float(retry_after)  # type: ignore[attr-defined]
+                except ValueError:
+                    pass
+            return error
+        if isinstance(exc, openai.APIError):
+            return LlmError(self._redact(f"the LLM endpoint reported an error: {exc.message}"))
+        return LlmError(self._redact(f"the LLM call failed: {type(exc).__name__}: {exc}"))
+
+    # --- one-shot (compaction summaries) -------------------------------------------------------
+
+    def complete(self, messages: list[dict[str, Any]], options: LlmCallOptions, cancel: CancelToken) -> str:
+        """A non-streaming call returning the text; retried like :meth:`stream`."""
+        kwargs: dict[str, Any] = {
+            "model": options.model,
+            "messages": messages,
+            "timeout": self._timeout(options.request_timeout),
+            "temperature": 0.0,
+        }
+        attempt = 0
+        while True:
+            cancel.raise_if_cancelled()
+            try:
+                response = self._client.chat.completions.create(**kwargs)
+            except Exception as exc:
+                error = self._translate(exc)
+                if error.retryable and attempt < options.max_retries:
+                    delay = self._backoff(options.backoff, attempt, getattr(error, "retry_after", None))
+                    attempt += 1
+                    if cancel.wait(delay):
+                        cancel.raise_if_cancelled()
+                    continue
+                raise error from None
+            if not response.choices or not response.choices[0].message.content:
+                raise LlmError("the LLM returned an empty completion")
+            return str(response.choices[0].message.content)

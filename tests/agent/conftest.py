@@ -1,0 +1,133 @@
+"""Fixtures that drive the agent loop directly: the real openai client against the fake server,
+a real SQLite database behind a registry-compatible tool set, and a real approval broker."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from engine.agent.approval import ApprovalBroker, AuditLog
+from engine.agent.events import AgentEvent
+from engine.agent.provider import AgentSession, RunRequest
+from engine.agent.service import OpenAICompatibleProvider
+from engine.common.cancel import CancelToken
+from engine.common.config import EngineConf
+from tests.fakes.openai_server import FakeOpenAIServer
+from tests.fakes.sql_tools import SqliteTools
+
+API_KEY = "sk-test-0123456789abcdefghijklmnop"
+
+
+@dataclass
+class RunOutcome:
+    events: list[AgentEvent]
+    times: list[float]
+    error: BaseException | None
+
+    def types(self) -> list[str]:
+        return [event.type for event in self.events]
+
+    def of(self, kind: str) -> list[AgentEvent]:
+        return [event for event in self.events if event.type == kind]
+
+    def text(self) -> str:
+        return "".join(event.text for event in self.of("content_delta"))  # type: ignore[attr-defined]
+
+
+@dataclass
+class AgentHarness:
+    llm: FakeOpenAIServer
+    tools: SqliteTools
+    provider: OpenAICompatibleProvider
+    session: AgentSession
+    conf: EngineConf
+    audit_path: Path
+    sessions: list[AgentSession] = field(default_factory=list)
+
+    def request(self, question: str, overlay: dict[str, str] | None = None, cancel: CancelToken | None = None,
+                session: AgentSession | None = None) -> RunRequest:
+        return RunRequest(
+            question=question,
+            session=session or self.session,
+            operation_id=uuid.uuid4().hex,
+            conf=self.conf.with_overlay(overlay, source="statement"),
+            cancel=cancel or CancelToken(time.monotonic() + 60),
+        )
+
+    def run(self, question: str, overlay: dict[str, str] | None = None, cancel: CancelToken | None = None,
+            on_event: Any = None, session: AgentSession | None = None) -> RunOutcome:
+        events: list[AgentEvent] = []
+        times: list[float] = []
+        error: BaseException | None = None
+        try:
+            for event in self.provider.run(self.request(question, overlay, cancel, session)):
+                events.append(event)
+                times.append(time.monotonic())
+                if on_event is not None:
+                    on_event(event)
+        except Exception as exc:
+            error = exc
+        return RunOutcome(events, times, error)
+
+    def new_session(self, user: str = "alice") -> AgentSession:
+        session_id = uuid.uuid4().hex
+        workdir = self.session.workdir.parent / session_id
+        workdir.mkdir(parents=True, exist_ok=True)
+        session = AgentSession(session_id, user, workdir, ApprovalBroker(session_id, user, AuditLog(self.audit_path)))
+        self.provider.open_session(session)
+        self.sessions.append(session)
+        return session
+
+
+@pytest.fixture
+def sqlite_db(tmp_path: Path) -> Path:
+    path = tmp_path / "shop.sqlite"
+    with sqlite3.connect(path) as connection:
+        connection.execute("CREATE TABLE orders (id INTEGER PRIMARY KEY, customer TEXT, amount REAL)")
+        connection.executemany(
+            "INSERT INTO orders (customer, amount) VALUES (?, ?)",
+            [("ada", 12.5), ("bob", 30.0), ("ada", 7.25)],
+        )
+    return path
+
+
+@pytest.fixture
+def harness(tmp_path: Path, sqlite_db: Path) -> Iterator[Any]:
+    created: list[AgentHarness] = []
+
+    def factory(conf: dict[str, str] | None = None) -> AgentHarness:
+        llm = FakeOpenAIServer().start()
+        values = {
+            "kyuubi.engine.data.agent.provider": "OPENAI_COMPATIBLE",
+            "kyuubi.engine.data.agent.openai.endpoint": llm.url,
+            "kyuubi.engine.data.agent.model": "fake-model",
+            "kyuubi.engine.data.agent.llm.retry.backoff": "PT0.01S",
+            "kyuubi.engine.data.agent.llm.request.timeout": "PT10S",
+        }
+        values.update(conf or {})
+        engine_conf = EngineConf.load([f"{k}={v}" for k, v in values.items()], environ={"OPENAI_API_KEY": API_KEY})
+        tools = SqliteTools(sqlite_db)
+        provider = OpenAICompatibleProvider(engine_conf, None, tools)
+        audit_path = tmp_path / "audit.log"
+        workdir = tmp_path / "sessions" / uuid.uuid4().hex
+        workdir.mkdir(parents=True)
+        session = AgentSession("s1", "alice", workdir, ApprovalBroker("s1", "alice", AuditLog(audit_path)))
+        provider.open_session(session)
+        built = AgentHarness(llm, tools, provider, session, engine_conf, audit_path)
+        created.append(built)
+        return built
+
+    yield factory
+    for built in created:
+        for session in [built.session, *built.sessions]:
+            session.approvals.close()
+            built.provider.close_session(session)
+        built.provider.close()
+        built.llm.stop()
