@@ -1,0 +1,140 @@
+"""Thrift <-> domain conversions for handles, statuses, schemas and operation status.
+
+Thrift structs stop here: everything below the frontend sees ``engine.common`` types only.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from engine.common.errors import EngineError, InvalidHandleError
+from engine.common.handle import OperationHandle, OperationType, SessionHandle
+from engine.common.types import ColumnSpec, HiveType, TableSchema
+from engine.frontend.idl import TCLI
+from engine.operation.operation import OperationStatus
+
+GENERIC_ERROR = "internal error in the engine; see the engine log"
+
+_TYPE_IDS: dict[HiveType, int] = {hive_type: getattr(TCLI.TTypeId, hive_type.value) for hive_type in HiveType}
+
+
+def ok_status() -> Any:
+    return TCLI.TStatus(statusCode=TCLI.TStatusCode.SUCCESS_STATUS)
+
+
+def error_status(error: BaseException) -> Any:
+    """The one place where errors become ``TStatus``."""
+    if isinstance(error, EngineError):
+        return TCLI.TStatus(
+            statusCode=TCLI.TStatusCode.ERROR_STATUS,
+            sqlState=error.sqlstate,
+            errorCode=int(error.vendor_code),
+            errorMessage=str(error),
+        )
+    return TCLI.TStatus(
+        statusCode=TCLI.TStatusCode.ERROR_STATUS,
+        sqlState="HY000",
+        errorCode=EngineError.vendor_code,
+        errorMessage=GENERIC_ERROR,
+    )
+
+
+# --- handles ----------------------------------------------------------------------------------
+def _identifier(handle_id: Any, what: str) -> tuple[bytes, bytes]:
+    if handle_id is None or handle_id.guid is None or handle_id.secret is None:
+        raise InvalidHandleError(f"missing {what} handle")
+    guid, secret = handle_id.guid, handle_id.secret
+    if isinstance(guid, str):
+        guid = guid.encode("latin-1")
+    if isinstance(secret, str):
+        secret = secret.encode("latin-1")
+    return bytes(guid), bytes(secret)
+
+
+def session_handle(thandle: Any) -> SessionHandle:
+    if thandle is None:
+        raise InvalidHandleError("missing session handle")
+    guid, secret = _identifier(thandle.sessionId, "session")
+    return SessionHandle(guid=guid, secret=secret)
+
+
+def to_session_handle(handle: SessionHandle) -> Any:
+    return TCLI.TSessionHandle(sessionId=TCLI.THandleIdentifier(guid=handle.guid, secret=handle.secret))
+
+
+def operation_handle(thandle: Any) -> OperationHandle:
+    if thandle is None:
+        raise InvalidHandleError("missing operation handle")
+    guid, secret = _identifier(thandle.operationId, "operation")
+    try:
+        op_type = OperationType(thandle.operationType)
+    except (TypeError, ValueError):
+        op_type = OperationType.UNKNOWN
+    return OperationHandle(guid=guid, secret=secret, op_type=op_type, has_result_set=bool(thandle.hasResultSet))
+
+
+def to_operation_handle(handle: OperationHandle) -> Any:
+    return TCLI.TOperationHandle(
+        operationId=TCLI.THandleIdentifier(guid=handle.guid, secret=handle.secret),
+        operationType=int(handle.op_type),
+        hasResultSet=bool(handle.has_result_set),
+    )
+
+
+# --- schema -----------------------------------------------------------------------------------
+def _qualifiers(column: ColumnSpec) -> Any:
+    values: dict[str, Any] = {}
+    if column.type is HiveType.DECIMAL:
+        values[TCLI.PRECISION] = TCLI.TTypeQualifierValue(i32Value=int(column.precision or 38))
+        values[TCLI.SCALE] = TCLI.TTypeQualifierValue(i32Value=int(column.scale or 0))
+    elif column.type in (HiveType.VARCHAR, HiveType.CHAR) and column.max_length:
+        values[TCLI.CHARACTER_MAXIMUM_LENGTH] = TCLI.TTypeQualifierValue(i32Value=int(column.max_length))
+    return TCLI.TTypeQualifiers(qualifiers=values) if values else None
+
+
+def to_table_schema(schema: TableSchema) -> Any:
+    columns = []
+    for position, column in enumerate(schema.columns, start=1):
+        entry = TCLI.TPrimitiveTypeEntry(type=_TYPE_IDS[column.type], typeQualifiers=_qualifiers(column))
+        columns.append(
+            TCLI.TColumnDesc(
+                columnName=column.name,
+                typeDesc=TCLI.TTypeDesc(types=[TCLI.TTypeEntry(primitiveEntry=entry)]),
+                position=position,
+                comment=column.comment or "",
+            )
+        )
+    return TCLI.TTableSchema(columns=columns)
+
+
+# --- operation status -------------------------------------------------------------------------
+def to_operation_status(status: OperationStatus, progress_update: bool = False) -> Any:
+    response = TCLI.TGetOperationStatusResp(
+        status=ok_status(),
+        operationState=int(status.state),
+        operationStarted=int(status.started_ms),
+        operationCompleted=int(status.completed_ms),
+        hasResultSet=bool(status.has_result_set),
+    )
+    if status.error_message is not None or status.sqlstate is not None:
+        response.sqlState = status.sqlstate or "HY000"
+        response.errorCode = int(status.error_code or 0)
+        response.errorMessage = status.error_message or ""
+    if progress_update:
+        terminal = status.state.terminal
+        response.progressUpdateResponse = TCLI.TProgressUpdateResp(
+            headerNames=[],
+            rows=[],
+            progressedPercentage=float(1.0 if terminal else status.progress),
+            status=TCLI.TJobExecutionStatus.COMPLETE if terminal else TCLI.TJobExecutionStatus.NOT_AVAILABLE,
+            footerSummary="",
+            startTime=int(status.started_ms),
+        )
+    return response
+
+
+def info_value(value: str | int) -> Any:
+    """Names travel as ``stringValue``, numbers as ``lenValue`` (as HiveServer2 does)."""
+    if isinstance(value, int):
+        return TCLI.TGetInfoValue(lenValue=int(value))
+    return TCLI.TGetInfoValue(stringValue=str(value))

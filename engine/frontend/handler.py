@@ -1,0 +1,317 @@
+"""The TCLIService handler: one PascalCase method per RPC, each a thin adapter onto
+:class:`engine.backend.BackendService`.
+
+One instance serves one connection. It knows the connection's user (the SASL authcid, or None in
+NOSASL mode, where the user named in OpenSession owns the session and the handle alone is the
+capability). The :func:`rpc` decorator is the only place where exceptions become ``TStatus``:
+nothing escapes to thriftpy2, because an escaped exception drops the connection.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from engine.backend import BackendService
+from engine.common.errors import EngineError, UnsupportedError
+from engine.common.handle import OperationHandle, SessionHandle
+from engine.frontend import convert, rowset
+from engine.frontend.idl import TCLI
+from engine.operation.fetch_buffer import FetchOrientation
+
+log = logging.getLogger(__name__)
+
+MAX_FETCH_ROWS = 1_000_000  # one FetchResults never asks the backend for more than this
+MAX_REMEMBERED_OPERATIONS = 10_000
+_INFO_NAMES: dict[int, str] = dict(TCLI.TGetInfoType._VALUES_TO_NAMES)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def rpc(response: Any, **error_fields: Any) -> Callable[[F], F]:
+    """Answer every failure of the wrapped RPC with ``response(status=<error TStatus>, ...)``.
+
+    ``error_fields`` fill the response's other required fields on failure.
+    """
+
+    def decorate(method: F) -> F:
+        name = method.__name__
+
+        @functools.wraps(method)
+        def wrapper(self: ThriftHandler, req: Any) -> Any:
+            try:
+                return method(self, req)
+            except EngineError as exc:
+                log.info("%s failed: %s [%s/%s]", name, exc, exc.sqlstate, exc.vendor_code)
+                status = convert.error_status(exc)
+            except Exception as exc:
+                log.error("%s failed unexpectedly", name, exc_info=True)
+                status = convert.error_status(exc)
+            try:
+                return response(status=status, **{k: v() if callable(v) else v for k, v in error_fields.items()})
+            except Exception:  # pragma: no cover - building a plain struct cannot fail
+                log.error("%s: could not build the error reply", name, exc_info=True)
+                return response(status=status)
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
+
+
+def _not_supported(what: str) -> UnsupportedError:
+    return UnsupportedError(f"{what} is not supported by the Data Agent Engine")
+
+
+class ThriftHandler:
+    def __init__(self, backend: BackendService, user: str | None, peer: str = "") -> None:
+        self.backend = backend
+        self.user = user  # SASL authcid; None in NOSASL mode
+        self.peer = peer
+        self._lock = threading.Lock()
+        self._sessions: set[SessionHandle] = set()
+        # Protocol versions of the sessions and operations seen on this connection, so that a
+        # FetchResults needs no extra backend lookup to pick row- or column-based rowsets.
+        self._session_protocols: dict[bytes, int] = {}
+        self._operation_protocols: dict[bytes, int] = {}
+
+    def close_sessions(self) -> None:
+        """Close the sessions this connection opened and did not close (the client went away)."""
+        with self._lock:
+            leftover = list(self._sessions)
+            self._sessions.clear()
+        for handle in leftover:
+            try:
+                self.backend.close_session(handle, self.user)
+                log.info("closed session %s left open by %s", handle, self.peer or "a client")
+            except EngineError as exc:
+                log.debug("session %s already gone: %s", handle, exc)
+            except Exception:
+                log.warning("closing session %s failed", handle, exc_info=True)
+
+    # --- protocol bookkeeping ---------------------------------------------------------------
+    def _remember_operation(self, session: SessionHandle, operation: OperationHandle) -> None:
+        with self._lock:
+            protocol = self._session_protocols.get(session.guid)
+        if protocol is None:
+            protocol = self.backend.get_session_protocol(session)
+        with self._lock:
+            if len(self._operation_protocols) >= MAX_REMEMBERED_OPERATIONS:
+                self._operation_protocols.clear()  # clients that never close operations: start over
+            self._operation_protocols[operation.guid] = protocol
+            self._session_protocols.setdefault(session.guid, protocol)
+
+    def _operation_protocol(self, operation: OperationHandle) -> int:
+        with self._lock:
+            protocol = self._operation_protocols.get(operation.guid)
+        if protocol is None:  # opened on another connection
+            protocol = self.backend.get_operation_protocol(operation)
+        return protocol
+
+    # --- sessions ---------------------------------------------------------------------------
+    @rpc(TCLI.TOpenSessionResp, configuration=dict)
+    def OpenSession(self, req: Any) -> Any:
+        user = self.user if self.user is not None else (req.username or "anonymous")
+        client = int(req.client_protocol if req.client_protocol is not None else 0)
+        handle, protocol, configuration = self.backend.open_session(
+            client, user, req.password, self.peer.rpartition(":")[0] or self.peer, req.configuration
+        )
+        with self._lock:
+            self._sessions.add(handle)
+            self._session_protocols[handle.guid] = protocol
+        log.info("session %s opened for %s from %s (client V%d, answering V%d)", handle, user, self.peer,
+                 client + 1, protocol + 1)
+        return TCLI.TOpenSessionResp(
+            status=convert.ok_status(),
+            serverProtocolVersion=protocol,
+            sessionHandle=convert.to_session_handle(handle),
+            configuration=dict(configuration or {}),
+        )
+
+    @rpc(TCLI.TCloseSessionResp)
+    def CloseSession(self, req: Any) -> Any:
+        handle = convert.session_handle(req.sessionHandle)
+        self.backend.close_session(handle, self.user)
+        with self._lock:
+            self._sessions.discard(handle)
+            self._session_protocols.pop(handle.guid, None)
+        return TCLI.TCloseSessionResp(status=convert.ok_status())
+
+    @rpc(TCLI.TGetInfoResp, infoValue=lambda: TCLI.TGetInfoValue(lenValue=0))
+    def GetInfo(self, req: Any) -> Any:
+        handle = convert.session_handle(req.sessionHandle)
+        name = _INFO_NAMES.get(req.infoType)
+        if name is None:
+            raise UnsupportedError(f"unrecognized GetInfoType value: {req.infoType}")
+        value = self.backend.get_info(handle, self.user, name)
+        return TCLI.TGetInfoResp(status=convert.ok_status(), infoValue=convert.info_value(value))
+
+    @rpc(TCLI.TSetClientInfoResp)
+    def SetClientInfo(self, req: Any) -> Any:
+        handle = convert.session_handle(req.sessionHandle)
+        self.backend.get_info(handle, self.user, "CLI_USER_NAME")  # validates the handle and owner
+        return TCLI.TSetClientInfoResp(status=convert.ok_status())
+
+    # --- statements -------------------------------------------------------------------------
+    @rpc(TCLI.TExecuteStatementResp)
+    def ExecuteStatement(self, req: Any) -> Any:
+        handle = convert.session_handle(req.sessionHandle)
+        operation = self.backend.execute_statement(
+            handle,
+            self.user,
+            req.statement or "",
+            req.confOverlay,
+            bool(req.runAsync),
+            int(req.queryTimeout or 0),
+        )
+        self._remember_operation(handle, operation)
+        return TCLI.TExecuteStatementResp(
+            status=convert.ok_status(), operationHandle=convert.to_operation_handle(operation)
+        )
+
+    def _metadata(self, req: Any, kind: str, **arguments: Any) -> Any:
+        handle = convert.session_handle(req.sessionHandle)
+        operation = self.backend.run_metadata(handle, self.user, kind, **arguments)
+        self._remember_operation(handle, operation)
+        return convert.to_operation_handle(operation)
+
+    @rpc(TCLI.TGetTypeInfoResp)
+    def GetTypeInfo(self, req: Any) -> Any:
+        return TCLI.TGetTypeInfoResp(status=convert.ok_status(), operationHandle=self._metadata(req, "GetTypeInfo"))
+
+    @rpc(TCLI.TGetCatalogsResp)
+    def GetCatalogs(self, req: Any) -> Any:
+        return TCLI.TGetCatalogsResp(status=convert.ok_status(), operationHandle=self._metadata(req, "GetCatalogs"))
+
+    @rpc(TCLI.TGetSchemasResp)
+    def GetSchemas(self, req: Any) -> Any:
+        handle = self._metadata(req, "GetSchemas", catalog_name=req.catalogName, schema_name=req.schemaName)
+        return TCLI.TGetSchemasResp(status=convert.ok_status(), operationHandle=handle)
+
+    @rpc(TCLI.TGetTablesResp)
+    def GetTables(self, req: Any) -> Any:
+        handle = self._metadata(
+            req,
+            "GetTables",
+            catalog_name=req.catalogName,
+            schema_name=req.schemaName,
+            table_name=req.tableName,
+            table_types=list(req.tableTypes) if req.tableTypes is not None else None,
+        )
+        return TCLI.TGetTablesResp(status=convert.ok_status(), operationHandle=handle)
+
+    @rpc(TCLI.TGetTableTypesResp)
+    def GetTableTypes(self, req: Any) -> Any:
+        return TCLI.TGetTableTypesResp(
+            status=convert.ok_status(), operationHandle=self._metadata(req, "GetTableTypes")
+        )
+
+    @rpc(TCLI.TGetColumnsResp)
+    def GetColumns(self, req: Any) -> Any:
+        handle = self._metadata(
+            req,
+            "GetColumns",
+            catalog_name=req.catalogName,
+            schema_name=req.schemaName,
+            table_name=req.tableName,
+            column_name=req.columnName,
+        )
+        return TCLI.TGetColumnsResp(status=convert.ok_status(), operationHandle=handle)
+
+    @rpc(TCLI.TGetFunctionsResp)
+    def GetFunctions(self, req: Any) -> Any:
+        handle = self._metadata(
+            req,
+            "GetFunctions",
+            catalog_name=req.catalogName,
+            schema_name=req.schemaName,
+            function_name=req.functionName,
+        )
+        return TCLI.TGetFunctionsResp(status=convert.ok_status(), operationHandle=handle)
+
+    @rpc(TCLI.TGetPrimaryKeysResp)
+    def GetPrimaryKeys(self, req: Any) -> Any:
+        handle = self._metadata(
+            req, "GetPrimaryKeys", catalog_name=req.catalogName, schema_name=req.schemaName, table_name=req.tableName
+        )
+        return TCLI.TGetPrimaryKeysResp(status=convert.ok_status(), operationHandle=handle)
+
+    @rpc(TCLI.TGetCrossReferenceResp)
+    def GetCrossReference(self, req: Any) -> Any:
+        handle = self._metadata(
+            req,
+            "GetCrossReference",
+            parent_catalog_name=req.parentCatalogName,
+            parent_schema_name=req.parentSchemaName,
+            parent_table_name=req.parentTableName,
+            foreign_catalog_name=req.foreignCatalogName,
+            foreign_schema_name=req.foreignSchemaName,
+            foreign_table_name=req.foreignTableName,
+        )
+        return TCLI.TGetCrossReferenceResp(status=convert.ok_status(), operationHandle=handle)
+
+    # --- operations -------------------------------------------------------------------------
+    @rpc(TCLI.TGetOperationStatusResp)
+    def GetOperationStatus(self, req: Any) -> Any:
+        handle = convert.operation_handle(req.operationHandle)
+        status = self.backend.get_operation_status(handle, self.user)
+        return convert.to_operation_status(status, bool(req.getProgressUpdate))
+
+    @rpc(TCLI.TCancelOperationResp)
+    def CancelOperation(self, req: Any) -> Any:
+        self.backend.cancel_operation(convert.operation_handle(req.operationHandle), self.user)
+        return TCLI.TCancelOperationResp(status=convert.ok_status())
+
+    @rpc(TCLI.TCloseOperationResp)
+    def CloseOperation(self, req: Any) -> Any:
+        handle = convert.operation_handle(req.operationHandle)
+        self.backend.close_operation(handle, self.user)
+        with self._lock:
+            self._operation_protocols.pop(handle.guid, None)
+        return TCLI.TCloseOperationResp(status=convert.ok_status())
+
+    @rpc(TCLI.TGetResultSetMetadataResp)
+    def GetResultSetMetadata(self, req: Any) -> Any:
+        schema = self.backend.get_result_set_metadata(convert.operation_handle(req.operationHandle), self.user)
+        return TCLI.TGetResultSetMetadataResp(status=convert.ok_status(), schema=convert.to_table_schema(schema))
+
+    @rpc(TCLI.TFetchResultsResp)
+    def FetchResults(self, req: Any) -> Any:
+        handle = convert.operation_handle(req.operationHandle)
+        try:
+            orientation = FetchOrientation(req.orientation if req.orientation is not None else 0)
+        except ValueError:
+            raise UnsupportedError(f"unknown fetch orientation {req.orientation}") from None
+        fetch_type = int(req.fetchType or 0)
+        if fetch_type not in (0, 1):
+            raise UnsupportedError(f"unknown fetchType {fetch_type}; 0 fetches rows, 1 the operation log")
+        max_rows = max(0, min(int(req.maxRows or 0), MAX_FETCH_ROWS))
+        batch = self.backend.fetch_results(handle, self.user, orientation, max_rows, fetch_log=fetch_type == 1)
+        protocol = self._operation_protocol(handle)
+        return TCLI.TFetchResultsResp(
+            status=convert.ok_status(),
+            hasMoreRows=bool(batch.has_more_rows),
+            results=rowset.to_rowset(batch, protocol),
+        )
+
+    def GetQueryId(self, req: Any) -> Any:
+        # TGetQueryIdResp has no status field to carry an error: answer the operation id.
+        try:
+            return TCLI.TGetQueryIdResp(queryId=convert.operation_handle(req.operationHandle).id)
+        except Exception:
+            return TCLI.TGetQueryIdResp(queryId="")
+
+    # --- not supported ----------------------------------------------------------------------
+    @rpc(TCLI.TGetDelegationTokenResp)
+    def GetDelegationToken(self, req: Any) -> Any:
+        raise _not_supported("GetDelegationToken (delegation tokens)")
+
+    @rpc(TCLI.TCancelDelegationTokenResp)
+    def CancelDelegationToken(self, req: Any) -> Any:
+        raise _not_supported("CancelDelegationToken (delegation tokens)")
+
+    @rpc(TCLI.TRenewDelegationTokenResp)
+    def RenewDelegationToken(self, req: Any) -> Any:
+        raise _not_supported("RenewDelegationToken (delegation tokens)")
