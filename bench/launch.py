@@ -25,9 +25,14 @@ ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = Path(os.environ.get("START_ZOOKEEPER", ROOT.parent / "shared" / "scripts" / "start-zookeeper.sh"))
 
 
-def launcher(command: str, address: str, namespace: str, work: Path, url: str) -> subprocess.CompletedProcess[str]:
-    conf = [f"kyuubi.ha.addresses={address}", f"kyuubi.ha.namespace={namespace}",
-            f"kyuubi.engine.data.agent.work.dir={work}"]
+def launcher(
+    command: str, address: str, namespace: str, work: Path, url: str
+) -> subprocess.CompletedProcess[str]:
+    conf = [
+        f"kyuubi.ha.addresses={address}",
+        f"kyuubi.ha.namespace={namespace}",
+        f"kyuubi.engine.data.agent.work.dir={work}",
+    ]
     argv = [sys.executable, "-m", "launcher", command] + [arg for pair in conf for arg in ("--conf", pair)]
     env = {**os.environ, "PYTHONPATH": str(ROOT), "KYUUBI_ENGINE_DATA_AGENT_JDBC_URL": url}
     return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120, cwd=ROOT)
@@ -41,7 +46,9 @@ def main() -> int:
     started_zk = None
     address = args.zookeeper
     if not address:
-        out = subprocess.run(["bash", str(SCRIPT), "start", "auto"], capture_output=True, text=True, check=True).stdout
+        out = subprocess.run(
+            ["bash", str(SCRIPT), "start", "auto"], capture_output=True, text=True, check=True
+        ).stdout
         values = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
         address, started_zk = values["ZK_ADDRESS"], address_port(values["ZK_ADDRESS"])
     namespace = f"bench{uuid.uuid4().hex[:8]}"
@@ -66,8 +73,10 @@ def main() -> int:
         finally:
             if started_zk:
                 subprocess.run(["bash", str(SCRIPT), "stop", started_zk], capture_output=True)
-    print(f"launch to OpenSession over {len(times)} runs: median {statistics.median(times) * 1000:.0f} ms, "
-          f"max {max(times) * 1000:.0f} ms (target <= 1500 ms)")
+    print(
+        f"launch to OpenSession over {len(times)} runs: median {statistics.median(times) * 1000:.0f} ms, "
+        f"max {max(times) * 1000:.0f} ms (target <= 1500 ms)"
+    )
     return 0
 
 

@@ -150,7 +150,9 @@ class EngineRegistration:
             path = self._create_node(time.monotonic() + self._connect_timeout)
         except (KazooException, KazooTimeoutError) as exc:
             self._close_client()
-            raise RegistrationError(f"cannot register the engine under {self.space}: {type(exc).__name__}") from None
+            raise RegistrationError(
+                f"cannot register the engine under {self.space}: {type(exc).__name__}"
+            ) from None
         with self._state_lock:
             self._path = path
         self._arm_watch(path)
@@ -174,7 +176,9 @@ class EngineRegistration:
             except NoNodeError:
                 pass
             except (KazooException, KazooTimeoutError) as exc:
-                log.warning("could not delete %s (%s); closing the session removes it", path, type(exc).__name__)
+                log.warning(
+                    "could not delete %s (%s); closing the session removes it", path, type(exc).__name__
+                )
         worker = self._worker
         if worker is not None and worker is not threading.current_thread():
             worker.join(timeout=STOP_TIMEOUT)
@@ -203,7 +207,9 @@ class EngineRegistration:
                 return
             try:
                 if kind == "state" and value == KazooState.SUSPENDED:
-                    log.warning("ZooKeeper connection suspended; still serving (%d sessions)", self._session_count())
+                    log.warning(
+                        "ZooKeeper connection suspended; still serving (%d sessions)", self._session_count()
+                    )
                 elif kind == "state" and value == KazooState.LOST:
                     lost = True
                     self._recover()
@@ -305,8 +311,11 @@ class EngineRegistration:
         full = f"{self.space}/{self._prefix}"
         while True:
             try:
-                return str(client.create_async(full, self.address.encode(), ephemeral=True, sequence=True,
-                                               makepath=True).get(timeout=OP_TIMEOUT))
+                return str(
+                    client.create_async(
+                        full, self.address.encode(), ephemeral=True, sequence=True, makepath=True
+                    ).get(timeout=OP_TIMEOUT)
+                )
             except (ConnectionLoss, KazooTimeoutError):
                 if time.monotonic() >= deadline:
                     raise

@@ -51,17 +51,25 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--conf", action="append", default=[], metavar="KEY=VALUE", help="a configuration value")
+    common.add_argument(
+        "--conf", action="append", default=[], metavar="KEY=VALUE", help="a configuration value"
+    )
     common.add_argument("--conf-file", metavar="FILE", help="a file of key=value lines")
     common.add_argument("--user", help=f"the user to act for (default: {SESSION_USER.key}, else the OS user)")
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("launch", parents=[common], help="get or create the engine; print host:port and a JDBC URL")
+    sub.add_parser(
+        "launch", parents=[common], help="get or create the engine; print host:port and a JDBC URL"
+    )
     lister = sub.add_parser("list", parents=[common], help="the engines registered under the namespace")
     lister.add_argument("--all-users", action="store_true", help="ignore --user")
     stop = sub.add_parser("stop", parents=[common], help="ask an engine to shut down gracefully")
-    stop.add_argument("--ref-id", help="the engine with this refId (default: the engine of --user and the datasource)")
+    stop.add_argument(
+        "--ref-id", help="the engine with this refId (default: the engine of --user and the datasource)"
+    )
     stop.add_argument("--address", help="the engine registered at this host:port")
-    stop.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for it to stop (default 30)")
+    stop.add_argument(
+        "--timeout", type=float, default=30.0, help="seconds to wait for it to stop (default 30)"
+    )
     return parser
 
 
@@ -121,11 +129,22 @@ def _list(conf: EngineConf, client: object, args: argparse.Namespace, out: TextI
     rows = [("SHARE_LEVEL", "USER", "SUBDOMAIN", "ADDRESS", "ENGINE_ID", "REF_ID", "SEQUENCE")]
     for level, engine in engines:
         parts = engine.path.split("/")
-        rows.append((level, parts[2], parts[3], engine.address, engine.node.engine_id or "-",
-                     engine.node.ref_id or "-", str(engine.node.sequence)))
+        rows.append(
+            (
+                level,
+                parts[2],
+                parts[3],
+                engine.address,
+                engine.node.engine_id or "-",
+                engine.node.ref_id or "-",
+                str(engine.node.sequence),
+            )
+        )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
-        out.write("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() + "\n")
+        out.write(
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() + "\n"
+        )
     return errors.EXIT_OK
 
 
@@ -133,8 +152,12 @@ def _stop(conf: EngineConf, client: object, args: argparse.Namespace, out: TextI
     discovery = EngineDiscovery(client)  # type: ignore[arg-type]
     if args.ref_id or args.address:
         candidates = [engine for _, engine in discovery.walk(str(conf.get(HA_NAMESPACE)))]
-        targets = [e for e in candidates if (not args.ref_id or e.node.ref_id == args.ref_id)
-                   and (not args.address or e.address == args.address)]
+        targets = [
+            e
+            for e in candidates
+            if (not args.ref_id or e.node.ref_id == args.ref_id)
+            and (not args.address or e.address == args.address)
+        ]
     else:
         launcher = EngineLauncher(conf, client, args.user)  # type: ignore[arg-type]
         targets = discovery.engines(launcher.space)

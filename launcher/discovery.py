@@ -90,7 +90,9 @@ class EngineDiscovery:
     def exists(self, path: str) -> bool:
         return result(self._client.exists_async(path), f"exists {path}") is not None
 
-    def walk(self, namespace: str, share_levels: tuple[str, ...] = SHARE_LEVELS) -> list[tuple[str, EngineNode]]:
+    def walk(
+        self, namespace: str, share_levels: tuple[str, ...] = SHARE_LEVELS
+    ) -> list[tuple[str, EngineNode]]:
         """Every engine under a namespace: (share level, engine) for each share level's root."""
         found: list[tuple[str, EngineNode]] = []
         for level in share_levels:

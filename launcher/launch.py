@@ -43,7 +43,12 @@ from engine.common.config import (
 from engine.common.znode import check_element, engine_space, lock_path, subdomain
 from launcher.command import EngineCommand
 from launcher.discovery import EngineDiscovery, EngineNode
-from launcher.errors import EngineStartError, EngineStartTimeoutError, LockTimeoutError, ZooKeeperUnavailableError
+from launcher.errors import (
+    EngineStartError,
+    EngineStartTimeoutError,
+    LockTimeoutError,
+    ZooKeeperUnavailableError,
+)
 from launcher.process import EngineProcess
 
 log = logging.getLogger(__name__)
@@ -87,7 +92,9 @@ def engine_log_dir(conf: EngineConf, user: str, leaf: str) -> Path:
 
 
 class EngineLauncher:
-    def __init__(self, conf: EngineConf, client: KazooClient, user: str | None = None, python: str | None = None):
+    def __init__(
+        self, conf: EngineConf, client: KazooClient, user: str | None = None, python: str | None = None
+    ):
         self.conf = conf
         self.user = routing_user(conf, user)
         self.level = str(conf.get(SHARE_LEVEL))
@@ -117,7 +124,9 @@ class EngineLauncher:
                 f"(another launcher may be starting this engine; {ENGINE_LOCK_TIMEOUT.key})"
             ) from None
         except KazooException as exc:
-            raise ZooKeeperUnavailableError(f"cannot take the lock {self.lock_path}: {type(exc).__name__}") from None
+            raise ZooKeeperUnavailableError(
+                f"cannot take the lock {self.lock_path}: {type(exc).__name__}"
+            ) from None
         log.info("took the creation lock %s in %.0f ms", self.lock_path, (time.monotonic() - started) * 1000)
         try:
             found = self._live()
@@ -138,8 +147,11 @@ class EngineLauncher:
                 if found is not None:
                     log.info("found engine %s at %s", found.path, found.address)
                 return found
-            log.warning("engine node %s points at %s, which refuses connections; removing it", found.path,
-                        found.address)
+            log.warning(
+                "engine node %s points at %s, which refuses connections; removing it",
+                found.path,
+                found.address,
+            )
             self._discovery.delete(found.path)
 
     def _create(self) -> LaunchResult:
@@ -159,15 +171,25 @@ class EngineLauncher:
         timeout = float(self.conf.get(ENGINE_INIT_TIMEOUT))
         try:
             engine = self._discovery.wait_for_ref(
-                self.space, self.ref_id, started + timeout, process.exited, lambda: process.returncode is not None
+                self.space,
+                self.ref_id,
+                started + timeout,
+                process.exited,
+                lambda: process.returncode is not None,
             )
         except BaseException:
             self._abandon(process)
             raise
         if engine is not None:
-            log.info("engine %s registered at %s in %.0f ms", self.ref_id, engine.address,
-                     (time.monotonic() - started) * 1000)
-            return LaunchResult(engine, reused=False, command=command.redacted(), pid=process.pid, log_path=log_path)
+            log.info(
+                "engine %s registered at %s in %.0f ms",
+                self.ref_id,
+                engine.address,
+                (time.monotonic() - started) * 1000,
+            )
+            return LaunchResult(
+                engine, reused=False, command=command.redacted(), pid=process.pid, log_path=log_path
+            )
         code = process.returncode
         self._abandon(process)
         tail = process.log_tail()
@@ -199,4 +221,3 @@ def _accepts(host: str, port: int) -> bool:
         return False
     except OSError:
         return True  # unreachable from here is not proof of death; let the client decide
-

@@ -21,7 +21,9 @@ TAIL_BYTES = 8192
 class EngineProcess:
     """Spawn ``python -m engine`` in its own session; notice at once when it exits."""
 
-    def __init__(self, command: EngineCommand, log_path: Path, on_exit: threading.Event | None = None) -> None:
+    def __init__(
+        self, command: EngineCommand, log_path: Path, on_exit: threading.Event | None = None
+    ) -> None:
         self.command = command
         self.log_path = log_path
         self.exited = on_exit or threading.Event()

@@ -71,8 +71,11 @@ def engine_space(
     version: str = KYUUBI_VERSION,
 ) -> str:
     """The znode under which the engine for (share level, user, datasource) registers."""
-    return make_path(space_root(namespace, share_level, version), check_element("user", user),
-                     _last_element(share_level, jdbc_url, ref_id))
+    return make_path(
+        space_root(namespace, share_level, version),
+        check_element("user", user),
+        _last_element(share_level, jdbc_url, ref_id),
+    )
 
 
 def lock_path(
@@ -84,8 +87,11 @@ def lock_path(
     version: str = KYUUBI_VERSION,
 ) -> str:
     """The creation lock of an engine space: ``_lock`` appended to the first element."""
-    return make_path(space_root(namespace, share_level, version) + "_lock", check_element("user", user),
-                     _last_element(share_level, jdbc_url, ref_id))
+    return make_path(
+        space_root(namespace, share_level, version) + "_lock",
+        check_element("user", user),
+        _last_element(share_level, jdbc_url, ref_id),
+    )
 
 
 def _check_level(share_level: str) -> str:
@@ -121,7 +127,11 @@ class NodeName:
 
     def prefix(self) -> str:
         """The name without the sequence number: what is passed to a sequential create."""
-        for label, value in (("engine id", self.engine_id), ("refId", self.ref_id), ("version", self.version)):
+        for label, value in (
+            ("engine id", self.engine_id),
+            ("refId", self.ref_id),
+            ("version", self.version),
+        ):
             if value is not None and (";" in value or "/" in value or "=" in value or not value):
                 raise ConfigError(f"invalid {label} {value!r}: it may not contain ';', '/' or '='")
         text = f"serverUri={self.address};version={self.version}"

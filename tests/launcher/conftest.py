@@ -30,13 +30,24 @@ class ZooKeeper:
 
     def start(self) -> None:
         """(Re)start the server on the same port and data directory (sessions survive)."""
-        out = subprocess.run(["bash", str(SCRIPT), "start", str(self.port), self.directory],
-                             capture_output=True, text=True, timeout=90, check=True).stdout
+        out = subprocess.run(
+            ["bash", str(SCRIPT), "start", str(self.port), self.directory],
+            capture_output=True,
+            text=True,
+            timeout=90,
+            check=True,
+        ).stdout
         self.pid = int(_vars(out)["ZK_PID"])
 
     def stop(self) -> None:
-        subprocess.run(["bash", str(SCRIPT), "stop", str(self.port)], capture_output=True, text=True,
-                       timeout=60, check=True, env={**os.environ, "ZK_KEEP_DIR": "1"})
+        subprocess.run(
+            ["bash", str(SCRIPT), "stop", str(self.port)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+            env={**os.environ, "ZK_KEEP_DIR": "1"},
+        )
 
 
 def _vars(text: str) -> dict[str, str]:
@@ -94,7 +105,9 @@ def wait_until(predicate: Callable[[], object], timeout: float, what: str) -> ob
         pause.wait(0.05)
 
 
-def wait_children(zk: KazooClient, path: str, predicate: Callable[[list[str]], bool], timeout: float) -> list[str]:
+def wait_children(
+    zk: KazooClient, path: str, predicate: Callable[[list[str]], bool], timeout: float
+) -> list[str]:
     """Wait, with a children watch, until ``predicate(children)`` holds."""
     changed = threading.Event()
     deadline = time.monotonic() + timeout
@@ -150,10 +163,23 @@ class LauncherRunner:
         env.update(secrets or {})
         return env
 
-    def run(self, command: str, url: str | None = None, conf: list[str] = (), extra: list[str] = (),  # type: ignore[assignment]
-            secrets: dict[str, str] | None = None, timeout: float = 90) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(self.argv(command, conf, extra), env=self.env(url, secrets), capture_output=True,
-                              text=True, timeout=timeout, cwd=str(ROOT))
+    def run(
+        self,
+        command: str,
+        url: str | None = None,
+        conf: list[str] = (),
+        extra: list[str] = (),  # type: ignore[assignment]
+        secrets: dict[str, str] | None = None,
+        timeout: float = 90,
+    ) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            self.argv(command, conf, extra),
+            env=self.env(url, secrets),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            cwd=str(ROOT),
+        )
 
     def engines(self) -> list[str]:
         """Paths of every engine node under this test's namespace."""
@@ -163,7 +189,9 @@ class LauncherRunner:
                 continue
             for user in self.zk.get_children(f"/{root}"):
                 for leaf in self.zk.get_children(f"/{root}/{user}"):
-                    found += [f"/{root}/{user}/{leaf}/{c}" for c in self.zk.get_children(f"/{root}/{user}/{leaf}")]
+                    found += [
+                        f"/{root}/{user}/{leaf}/{c}" for c in self.zk.get_children(f"/{root}/{user}/{leaf}")
+                    ]
         return found
 
 
@@ -183,7 +211,9 @@ def engine_pids(work: Path) -> list[int]:
 
 
 @pytest.fixture
-def launcher(zookeeper: ZooKeeper, namespace: str, tmp_path: Path, zk: KazooClient) -> Iterator[LauncherRunner]:
+def launcher(
+    zookeeper: ZooKeeper, namespace: str, tmp_path: Path, zk: KazooClient
+) -> Iterator[LauncherRunner]:
     work = tmp_path / "work"
     runner = LauncherRunner(zookeeper, namespace, work, zk)
     yield runner

@@ -45,5 +45,7 @@ def test_redacted_hides_secrets_and_regex_matches() -> None:
 
 
 def test_redacted_matches_values_with_custom_regex() -> None:
-    cmd = EngineCommand({"kyuubi.engine.data.agent.model": "secret-model"}, python="py", redaction_regex="secret")
+    cmd = EngineCommand(
+        {"kyuubi.engine.data.agent.model": "secret-model"}, python="py", redaction_regex="secret"
+    )
     assert "secret-model" not in cmd.redacted()

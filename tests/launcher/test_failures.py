@@ -18,8 +18,11 @@ def assert_clean(launcher: LauncherRunner) -> None:
 
 
 def test_zookeeper_unreachable(launcher: LauncherRunner) -> None:
-    proc = launcher.run("launch", None, conf=["kyuubi.ha.addresses=127.0.0.1:1",
-                                               "kyuubi.ha.zookeeper.connection.timeout=PT1S"])
+    proc = launcher.run(
+        "launch",
+        None,
+        conf=["kyuubi.ha.addresses=127.0.0.1:1", "kyuubi.ha.zookeeper.connection.timeout=PT1S"],
+    )
     assert proc.returncode == 3
     assert "ZooKeeper unreachable at 127.0.0.1:1" in proc.stderr
     assert proc.stdout == ""
@@ -31,8 +34,12 @@ def test_lock_timeout(launcher: LauncherRunner, tmp_path: Path, zk: KazooClient)
     lock = zk.Lock(lock_path(launcher.namespace, "USER", "dave", url), identifier="other-launcher")
     assert lock.acquire(timeout=10)
     try:
-        proc = launcher.run("launch", url, conf=["kyuubi.engine.data.agent.launch.lock.timeout=PT1S"],
-                            extra=["--user", "dave"])
+        proc = launcher.run(
+            "launch",
+            url,
+            conf=["kyuubi.engine.data.agent.launch.lock.timeout=PT1S"],
+            extra=["--user", "dave"],
+        )
     finally:
         lock.release()
     assert proc.returncode == 4
@@ -42,7 +49,10 @@ def test_lock_timeout(launcher: LauncherRunner, tmp_path: Path, zk: KazooClient)
 
 def test_bad_configuration_key_and_values(launcher: LauncherRunner) -> None:
     cases = [
-        ("kyuubi.engine.data.agent.no.such.key=1", "unknown configuration key: kyuubi.engine.data.agent.no.such.key"),
+        (
+            "kyuubi.engine.data.agent.no.such.key=1",
+            "unknown configuration key: kyuubi.engine.data.agent.no.such.key",
+        ),
         ("kyuubi.engine.share.level=PARTY", "kyuubi.engine.share.level"),
         ("kyuubi.session.engine.initialize.timeout=soon", "kyuubi.session.engine.initialize.timeout"),
         ("not-a-pair", "malformed --conf"),
@@ -69,8 +79,9 @@ def test_engine_port_in_use_fails_fast(launcher: LauncherRunner, tmp_path: Path)
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        proc = launcher.run("launch", sqlite_url(tmp_path),
-                            conf=[f"kyuubi.frontend.thrift.binary.bind.port={port}"])
+        proc = launcher.run(
+            "launch", sqlite_url(tmp_path), conf=[f"kyuubi.frontend.thrift.binary.bind.port={port}"]
+        )
     assert proc.returncode == 5, proc.stderr[-2000:]
     tail = proc.stderr.split("last lines", 1)[1]
     assert str(port) in tail or "in use" in tail.lower()

@@ -63,8 +63,16 @@ def test_two_datasources_two_engines_and_reuse(launcher: LauncherRunner, tmp_pat
 
 def test_five_concurrent_launchers_make_one_engine(launcher: LauncherRunner, tmp_path: Path) -> None:
     url = sqlite_url(tmp_path)
-    procs = [subprocess.Popen(launcher.argv("launch"), env=launcher.env(url), stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True) for _ in range(5)]
+    procs = [
+        subprocess.Popen(
+            launcher.argv("launch"),
+            env=launcher.env(url),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(5)
+    ]
     results = [proc.communicate(timeout=90) for proc in procs]
     assert [proc.returncode for proc in procs] == [0] * 5, [err[-1000:] for _, err in results]
     assert len({out.splitlines()[0] for out, _ in results}) == 1
@@ -73,7 +81,8 @@ def test_five_concurrent_launchers_make_one_engine(launcher: LauncherRunner, tmp
 
 
 def test_kill_9_removes_the_node_and_the_next_launch_starts_a_new_engine(
-        launcher: LauncherRunner, tmp_path: Path, zk: KazooClient) -> None:
+    launcher: LauncherRunner, tmp_path: Path, zk: KazooClient
+) -> None:
     url = sqlite_url(tmp_path)
     launch_ok(launcher, url)
     [node] = launcher.engines()
@@ -82,13 +91,16 @@ def test_kill_9_removes_the_node_and_the_next_launch_starts_a_new_engine(
     wait_children(zk, space, lambda children: children == [], 30)  # the session expires (4 s)
     second = launch_ok(launcher, url)
     [new_node] = launcher.engines()
-    assert new_node != node and NodeName.parse(new_node.rsplit("/", 1)[1]).ref_id != NodeName.parse(
-        node.rsplit("/", 1)[1]).ref_id
+    assert (
+        new_node != node
+        and NodeName.parse(new_node.rsplit("/", 1)[1]).ref_id != NodeName.parse(node.rsplit("/", 1)[1]).ref_id
+    )
     assert ask(second)
 
 
-def test_frozen_engine_reregisters_when_nobody_replaced_it(launcher: LauncherRunner, tmp_path: Path,
-                                                           zk: KazooClient) -> None:
+def test_frozen_engine_reregisters_when_nobody_replaced_it(
+    launcher: LauncherRunner, tmp_path: Path, zk: KazooClient
+) -> None:
     address = launch_ok(launcher, sqlite_url(tmp_path))
     [node] = launcher.engines()
     space, name = node.rsplit("/", 1)
@@ -106,7 +118,8 @@ def test_frozen_engine_reregisters_when_nobody_replaced_it(launcher: LauncherRun
 
 
 def test_frozen_engine_replaced_meanwhile_stops_instead_of_a_second_owner(
-        launcher: LauncherRunner, tmp_path: Path, zk: KazooClient) -> None:
+    launcher: LauncherRunner, tmp_path: Path, zk: KazooClient
+) -> None:
     url = sqlite_url(tmp_path)
     launch_ok(launcher, url)
     [node] = launcher.engines()
@@ -124,14 +137,20 @@ def test_frozen_engine_replaced_meanwhile_stops_instead_of_a_second_owner(
     assert ask(replacement)
 
 
-def test_hive_jdbc_style_discovery_and_pyhive(launcher: LauncherRunner, tmp_path: Path, zk: KazooClient) -> None:
+def test_hive_jdbc_style_discovery_and_pyhive(
+    launcher: LauncherRunner, tmp_path: Path, zk: KazooClient
+) -> None:
     url = sqlite_url(tmp_path)
     launch_ok(launcher, url, extra=["--user", "carol"])
     # serviceDiscoveryMode=zooKeeper;zooKeeperNamespace=<engine space without the leading slash>
     zoo_namespace = engine_space(launcher.namespace, "USER", "carol", url).lstrip("/")
     children = zk.get_children("/" + zoo_namespace)
-    server_uris = [part.split("=", 1)[1] for child in children for part in child.split(";")
-                   if part.startswith("serverUri=")]
+    server_uris = [
+        part.split("=", 1)[1]
+        for child in children
+        for part in child.split(";")
+        if part.startswith("serverUri=")
+    ]
     assert len(server_uris) == 1
     data, _ = zk.get(f"/{zoo_namespace}/{children[0]}")
     assert data.decode() == server_uris[0] and "=" not in data.decode()
@@ -139,7 +158,9 @@ def test_hive_jdbc_style_discovery_and_pyhive(launcher: LauncherRunner, tmp_path
     assert rows and any("orders" in str(row) or "how many" in str(row) for row in rows)
 
 
-def test_stop_and_idle_exit_remove_the_node(launcher: LauncherRunner, tmp_path: Path, zk: KazooClient) -> None:
+def test_stop_and_idle_exit_remove_the_node(
+    launcher: LauncherRunner, tmp_path: Path, zk: KazooClient
+) -> None:
     url = sqlite_url(tmp_path)
     launch_ok(launcher, url)
     pid = pid_of(launcher)
@@ -168,6 +189,9 @@ def test_share_levels(launcher: LauncherRunner, tmp_path: Path, zk: KazooClient)
     assert conn_a != conn_b  # CONNECTION: an engine per launch
     assert len(launcher.engines()) == 3
     ask(conn_a)  # its only session closes: the engine deregisters and exits
-    wait_until(lambda: conn_a not in [NodeName.parse(p.rsplit("/", 1)[1]).address for p in launcher.engines()],
-               30, "the CONNECTION engine to deregister")
+    wait_until(
+        lambda: conn_a not in [NodeName.parse(p.rsplit("/", 1)[1]).address for p in launcher.engines()],
+        30,
+        "the CONNECTION engine to deregister",
+    )
     assert len(launcher.engines()) == 2

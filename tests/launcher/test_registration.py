@@ -50,17 +50,21 @@ def registrations() -> Iterator[list[EngineRegistration]]:
         registration.stop()
 
 
-def register(made: list[EngineRegistration], engine_conf: EngineConf, port: int = 10009) -> tuple[
-        EngineRegistration, StopRecorder]:
+def register(
+    made: list[EngineRegistration], engine_conf: EngineConf, port: int = 10009
+) -> tuple[EngineRegistration, StopRecorder]:
     stopper = StopRecorder()
-    registration = EngineRegistration(engine_conf, "127.0.0.1", port, request_stop=stopper, session_count=lambda: 0)
+    registration = EngineRegistration(
+        engine_conf, "127.0.0.1", port, request_stop=stopper, session_count=lambda: 0
+    )
     made.append(registration)
     registration.start()
     return registration, stopper
 
 
-def test_node_format_data_and_ephemeral(zookeeper: ZooKeeper, namespace: str, zk: KazooClient,
-                                        registrations: list[EngineRegistration]) -> None:
+def test_node_format_data_and_ephemeral(
+    zookeeper: ZooKeeper, namespace: str, zk: KazooClient, registrations: list[EngineRegistration]
+) -> None:
     engine_conf = conf(zookeeper, namespace)
     registration, _ = register(registrations, engine_conf, 10123)
     space = engine_space(namespace, "USER", "alice", URL)
@@ -79,16 +83,18 @@ def test_node_format_data_and_ephemeral(zookeeper: ZooKeeper, namespace: str, zk
     assert zk.get_children(space) == []
 
 
-def test_deleting_the_node_requests_a_stop(zookeeper: ZooKeeper, namespace: str, zk: KazooClient,
-                                           registrations: list[EngineRegistration]) -> None:
+def test_deleting_the_node_requests_a_stop(
+    zookeeper: ZooKeeper, namespace: str, zk: KazooClient, registrations: list[EngineRegistration]
+) -> None:
     registration, stopper = register(registrations, conf(zookeeper, namespace))
     zk.delete(registration.node_path)
     assert stopper.called.wait(10)
     assert "deleted" in stopper.reasons[0]
 
 
-def test_session_steal_reregisters_exactly_once(zookeeper: ZooKeeper, namespace: str, zk: KazooClient,
-                                                registrations: list[EngineRegistration]) -> None:
+def test_session_steal_reregisters_exactly_once(
+    zookeeper: ZooKeeper, namespace: str, zk: KazooClient, registrations: list[EngineRegistration]
+) -> None:
     registration, stopper = register(registrations, conf(zookeeper, namespace))
     first = registration.node_path
     session_id, password = registration.client_id
@@ -105,7 +111,8 @@ def test_session_steal_reregisters_exactly_once(zookeeper: ZooKeeper, namespace:
 
 
 def test_replacement_registered_while_lost_makes_the_old_engine_stop(
-        zookeeper: ZooKeeper, namespace: str, zk: KazooClient, registrations: list[EngineRegistration]) -> None:
+    zookeeper: ZooKeeper, namespace: str, zk: KazooClient, registrations: list[EngineRegistration]
+) -> None:
     engine_conf = conf(zookeeper, namespace)
     old, old_stopper = register(registrations, engine_conf, 10001)
     space = old.space
@@ -120,7 +127,7 @@ def test_replacement_registered_while_lost_makes_the_old_engine_stop(
         thief.close()
         wait_children(zk, space, lambda c: c == [], 20)
         replacement_conf = conf(zookeeper, namespace)
-        new, new_stopper = register(registrations, replacement_conf, 10002)
+        _new, new_stopper = register(registrations, replacement_conf, 10002)
     finally:
         lock.release()
     # ...and the old engine, back with a new session, finds it under the lock and stops.
@@ -131,10 +138,12 @@ def test_replacement_registered_while_lost_makes_the_old_engine_stop(
     assert not new_stopper.called.is_set()
 
 
-def test_lost_without_recovery_in_grace_stops(zookeeper: ZooKeeper, namespace: str, zk: KazooClient,
-                                              registrations: list[EngineRegistration]) -> None:
+def test_lost_without_recovery_in_grace_stops(
+    zookeeper: ZooKeeper, namespace: str, zk: KazooClient, registrations: list[EngineRegistration]
+) -> None:
     registration, stopper = register(
-        registrations, conf(zookeeper, namespace, **{"kyuubi.engine.data.agent.ha.lost.grace": "PT2S"}))
+        registrations, conf(zookeeper, namespace, **{"kyuubi.engine.data.agent.ha.lost.grace": "PT2S"})
+    )
     lock = zk.Lock(lock_path(namespace, "USER", "alice", URL), identifier="blocker")
     assert lock.acquire(timeout=10)
     try:
@@ -151,10 +160,12 @@ def test_lost_without_recovery_in_grace_stops(zookeeper: ZooKeeper, namespace: s
 
 
 def test_unreachable_zookeeper_is_a_clear_error() -> None:
-    bad = EngineConf({
-        "kyuubi.ha.addresses": "127.0.0.1:1",
-        "kyuubi.ha.zookeeper.connection.timeout": "PT1S",
-    })
+    bad = EngineConf(
+        {
+            "kyuubi.ha.addresses": "127.0.0.1:1",
+            "kyuubi.ha.zookeeper.connection.timeout": "PT1S",
+        }
+    )
     registration = EngineRegistration(bad, "127.0.0.1", 1, request_stop=lambda _r: None)
     with pytest.raises(RegistrationError, match=r"cannot reach ZooKeeper at 127\.0\.0\.1:1"):
         registration.start()

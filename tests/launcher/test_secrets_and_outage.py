@@ -98,8 +98,13 @@ def test_zookeeper_outage_engine_keeps_serving_and_resumes(own_zookeeper: ZooKee
         own_zookeeper.start()
         back = time.time()
         [log_file] = list(runner.work.rglob("engine-*.log"))
-        line = wait_until(lambda: next((x for x in log_file.read_text().splitlines()
-                                        if "resumed with the same session" in x), None), 20, "the engine to resume")
+        line = wait_until(
+            lambda: next(
+                (x for x in log_file.read_text().splitlines() if "resumed with the same session" in x), None
+            ),
+            20,
+            "the engine to resume",
+        )
         client.start(timeout=15)
         assert client.exists(node).ephemeralOwner == owner  # same session, same node
         assert ask(address)

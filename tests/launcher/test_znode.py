@@ -33,9 +33,16 @@ def test_subdomain_matches_coreutils_sha256(url: str) -> None:
 
 def test_subdomain_fixed_vectors() -> None:
     # printf %s 'jdbc:sqlite:/tmp/a.db' | sha256sum; printf %s '' -> default
-    assert subdomain("jdbc:sqlite:/tmp/a.db") == "ds-" + subprocess.run(
-        ["sh", "-c", "printf %s 'jdbc:sqlite:/tmp/a.db' | openssl dgst -sha256 -r | cut -c1-16"],
-        capture_output=True, text=True, check=True).stdout.strip()
+    assert (
+        subdomain("jdbc:sqlite:/tmp/a.db")
+        == "ds-"
+        + subprocess.run(
+            ["sh", "-c", "printf %s 'jdbc:sqlite:/tmp/a.db' | openssl dgst -sha256 -r | cut -c1-16"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    )
     assert subdomain(None) == "default"
     assert subdomain("") == "default"
     assert len(subdomain("x")) == 19 and subdomain("x").islower()
@@ -49,7 +56,9 @@ def test_engine_space_and_lock_path() -> None:
     assert lock_path("kyuubi", "USER", "alice", "jdbc:sqlite:/tmp/a.db") == (
         f"/kyuubi_{KYUUBI_VERSION}_USER_DATA_AGENT_lock/alice/{sub}"
     )
-    assert engine_space("/ns/", "server", "svc", None) == f"/ns_{KYUUBI_VERSION}_SERVER_DATA_AGENT/svc/default"
+    assert (
+        engine_space("/ns/", "server", "svc", None) == f"/ns_{KYUUBI_VERSION}_SERVER_DATA_AGENT/svc/default"
+    )
     assert engine_space("ns", "CONNECTION", "bob", "jdbc:x", ref_id="r-1") == (
         f"/ns_{KYUUBI_VERSION}_CONNECTION_DATA_AGENT/bob/r-1"
     )
@@ -80,7 +89,12 @@ def test_node_name_round_trip_kyuubi_format() -> None:
     )
     parsed = NodeName.parse(node.prefix() + "0000000007")
     assert (parsed.host, parsed.port, parsed.engine_id, parsed.ref_id, parsed.sequence) == (
-        "127.0.0.1", 10009, "data-agent-1", "abc-123", 7)
+        "127.0.0.1",
+        10009,
+        "data-agent-1",
+        "abc-123",
+        7,
+    )
     assert parsed.name() == node.prefix() + "0000000007"
 
 
