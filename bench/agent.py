@@ -26,17 +26,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pyhive import hive  # noqa: E402
+from pyhive import hive
 
-from engine.agent.approval import ApprovalBroker  # noqa: E402
-from engine.agent.llm import LlmCallOptions, LlmClient  # noqa: E402
-from engine.agent.provider import AgentSession, RunRequest  # noqa: E402
-from engine.agent.service import OpenAICompatibleProvider  # noqa: E402
-from engine.app import EngineApp  # noqa: E402
-from engine.common.cancel import CancelToken  # noqa: E402
-from engine.common.config import EngineConf  # noqa: E402
-from tests.fakes.openai_server import FakeOpenAIServer, Reply  # noqa: E402
-from tests.fakes.sql_tools import SqliteTools  # noqa: E402
+from engine.agent.approval import ApprovalBroker
+from engine.agent.llm import LlmCallOptions, LlmClient
+from engine.agent.provider import AgentSession, RunRequest
+from engine.agent.service import OpenAICompatibleProvider
+from engine.app import EngineApp
+from engine.common.cancel import CancelToken
+from engine.common.config import EngineConf
+from tests.fakes.openai_server import FakeOpenAIServer, Reply
+from tests.fakes.sql_tools import SqliteTools
 
 A = "kyuubi.engine.data.agent."
 
@@ -48,7 +48,7 @@ class _Address:
 
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
 def start_engine(tmp: Path, llm: FakeOpenAIServer) -> EngineApp:
@@ -71,7 +71,9 @@ def start_engine(tmp: Path, llm: FakeOpenAIServer) -> EngineApp:
 
         app = EngineApp(conf)
     except ImportError:
-        app = EngineApp(conf, provider=OpenAICompatibleProvider(conf, None, SqliteTools(db)), datasource=object())
+        app = EngineApp(
+            conf, provider=OpenAICompatibleProvider(conf, None, SqliteTools(db)), datasource=object()
+        )
     app.start()
     return app
 
@@ -122,11 +124,15 @@ def overhead(app: EngineApp, llm: FakeOpenAIServer, count: int) -> None:
     base = statistics.median(direct)
     print(f"one-step statement, {count} runs (zero-latency fake LLM)")
     print(f"  direct openai stream call     p50 {base * 1e3:7.2f} ms  p99 {pct(direct, 99) * 1e3:7.2f} ms")
-    print(f"  provider.run (no Thrift)      p50 {statistics.median(runs) * 1e3:7.2f} ms  p99 {pct(runs, 99) * 1e3:7.2f} ms"
-          f"  -> agent overhead p50 {(statistics.median(runs) - base) * 1e3:6.2f} ms")
-    print(f"  PyHive execute + fetch all    p50 {statistics.median(whole) * 1e3:7.2f} ms  p99 {pct(whole, 99) * 1e3:7.2f} ms"
-          f"  -> engine overhead p50 {(statistics.median(whole) - base) * 1e3:6.2f} ms"
-          f"  p99 {(pct(whole, 99) - base) * 1e3:6.2f} ms")
+    print(
+        f"  provider.run (no Thrift)      p50 {statistics.median(runs) * 1e3:7.2f} ms  p99 {pct(runs, 99) * 1e3:7.2f} ms"
+        f"  -> agent overhead p50 {(statistics.median(runs) - base) * 1e3:6.2f} ms"
+    )
+    print(
+        f"  PyHive execute + fetch all    p50 {statistics.median(whole) * 1e3:7.2f} ms  p99 {pct(whole, 99) * 1e3:7.2f} ms"
+        f"  -> engine overhead p50 {(statistics.median(whole) - base) * 1e3:6.2f} ms"
+        f"  p99 {(pct(whole, 99) - base) * 1e3:6.2f} ms"
+    )
 
 
 def serve(conn, tmp: Path) -> None:
@@ -149,7 +155,9 @@ def respond(body: dict) -> Reply:
 
 def concurrent(tmp: Path, sessions: int) -> None:
     parent, child = multiprocessing.Pipe()
-    process = multiprocessing.get_context("fork").Process(target=serve, args=(child, tmp / "child"), name="bench-engine")
+    process = multiprocessing.get_context("fork").Process(
+        target=serve, args=(child, tmp / "child"), name="bench-engine"
+    )
     process.start()
     if not parent.poll(60):
         raise SystemExit("the engine process did not start")
@@ -192,8 +200,10 @@ def concurrent(tmp: Path, sessions: int) -> None:
     process.join(30)
     print(f"{sessions} concurrent sessions, each streaming one statement (5 deltas)")
     if firsts:
-        print(f"  first row  p50 {statistics.median(firsts) * 1e3:7.1f} ms  p99 {pct(firsts, 99) * 1e3:7.1f} ms"
-              f"  max {max(firsts) * 1e3:7.1f} ms")
+        print(
+            f"  first row  p50 {statistics.median(firsts) * 1e3:7.1f} ms  p99 {pct(firsts, 99) * 1e3:7.1f} ms"
+            f"  max {max(firsts) * 1e3:7.1f} ms"
+        )
     print(f"  completed {len(firsts)}/{sessions}, errors {len(errors)}, wall {elapsed:.2f} s")
     for message in errors[:5]:
         print(f"    error: {message}")
@@ -201,7 +211,9 @@ def concurrent(tmp: Path, sessions: int) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--statements", type=int, default=300)
     parser.add_argument("--sessions", type=int, default=200)
     args = parser.parse_args()

@@ -78,7 +78,9 @@ def compute_split(history: list[Message], keep_turns: int) -> Split:
     cut = user_indexes[-keep_turns]
     while cut > 0:
         previous = history[cut - 1]
-        if previous.get("role") == "tool" or (previous.get("role") == "assistant" and previous.get("tool_calls")):
+        if previous.get("role") == "tool" or (
+            previous.get("role") == "assistant" and previous.get("tool_calls")
+        ):
             cut -= 1
             continue
         break
@@ -97,7 +99,9 @@ def render_transcript(messages: list[Message]) -> str:
             lines = [f"ASSISTANT: {content}"]
             for call in message.get("tool_calls") or ():
                 function = call.get("function") or {}
-                lines.append(f"[tool call {call.get('id')}: {function.get('name')}({function.get('arguments')})]")
+                lines.append(
+                    f"[tool call {call.get('id')}: {function.get('name')}({function.get('arguments')})]"
+                )
             parts.append("\n".join(lines))
         elif role == "tool":
             parts.append(f"[tool result {message.get('tool_call_id')}]: {content}")
@@ -147,16 +151,27 @@ class Compactor:
         kept, shrunk = self._shrink_tool_results(split.kept, budget, workdir or self._workdir)
         compacted.extend(kept)
         if not summarized and not shrunk:
-            log.info("compaction found nothing to compact (observed %d >= trigger %d tokens)", observed, trigger_tokens)
+            log.info(
+                "compaction found nothing to compact (observed %d >= trigger %d tokens)",
+                observed,
+                trigger_tokens,
+            )
             return None
         memory.replace_history(compacted)
         log.info(
             "compacted the conversation: %d messages summarised, %d tool results offloaded, %d kept "
             "(observed ~%d tokens, trigger %d)",
-            summarized, shrunk, len(kept), observed, trigger_tokens,
+            summarized,
+            shrunk,
+            len(kept),
+            observed,
+            trigger_tokens,
         )
         return CompactionEvent(
-            summarized=summarized + shrunk, kept=len(kept), trigger_tokens=trigger_tokens, observed_tokens=observed
+            summarized=summarized + shrunk,
+            kept=len(kept),
+            trigger_tokens=trigger_tokens,
+            observed_tokens=observed,
         )
 
     def _summary_text(self, old: list[Message], cancel: CancelToken) -> str:
@@ -177,7 +192,9 @@ class Compactor:
         """Offload the oldest large tool results until the messages fit ``budget`` tokens."""
         result = [dict(message) for message in messages]
         tool_indexes = [i for i, message in enumerate(result) if message.get("role") == "tool"]
-        candidates = tool_indexes[:-KEEP_LAST_TOOL_RESULTS] if len(tool_indexes) > KEEP_LAST_TOOL_RESULTS else []
+        candidates = (
+            tool_indexes[:-KEEP_LAST_TOOL_RESULTS] if len(tool_indexes) > KEEP_LAST_TOOL_RESULTS else []
+        )
         shrunk = 0
         for index in candidates:
             if estimate_tokens(result) <= budget:
@@ -219,4 +236,3 @@ def summary_request(old: list[Message], agent_system_prompt: str, instructions: 
         {"role": "system", "content": system},
         {"role": "user", "content": render_transcript(old)},
     ]
-

@@ -87,7 +87,11 @@ class LlmTurn:
         message: dict[str, Any] = {"role": "assistant", "content": self.content or None}
         if self.tool_calls:
             message["tool_calls"] = [
-                {"id": call.id, "type": "function", "function": {"name": call.name, "arguments": call.arguments}}
+                {
+                    "id": call.id,
+                    "type": "function",
+                    "function": {"name": call.name, "arguments": call.arguments},
+                }
                 for call in self.tool_calls
             ]
         return message
@@ -273,7 +277,13 @@ class LlmClient:
                 if exc.retryable and not assembler.received and attempt < options.max_retries:
                     delay = self._backoff(options.backoff, attempt, getattr(exc, "retry_after", None))
                     attempt += 1
-                    log.info("LLM call failed (%s); retry %d/%d in %.2f s", exc, attempt, options.max_retries, delay)
+                    log.info(
+                        "LLM call failed (%s); retry %d/%d in %.2f s",
+                        exc,
+                        attempt,
+                        options.max_retries,
+                        delay,
+                    )
                     if cancel.wait(delay):
                         cancel.raise_if_cancelled()
                     continue
@@ -300,7 +310,9 @@ class LlmClient:
                     item = reader.items.get(timeout=options.poll)
                 except queue.Empty:
                     if time.monotonic() - last > quiet_limit:
-                        raise LlmError(f"the LLM sent nothing for {quiet_limit:g} s", retryable=True) from None
+                        raise LlmError(
+                            f"the LLM sent nothing for {quiet_limit:g} s", retryable=True
+                        ) from None
                     yield None
                     continue
                 last = time.monotonic()
@@ -326,7 +338,9 @@ class LlmClient:
         if isinstance(exc, openai.APIConnectionError):
             cause = exc.__cause__ or exc.__context__
             detail = f": {type(cause).__name__}: {cause}" if cause is not None else ""
-            return LlmError(self._redact(f"the connection to the LLM endpoint failed{detail}"), retryable=True)
+            return LlmError(
+                self._redact(f"the connection to the LLM endpoint failed{detail}"), retryable=True
+            )
         if isinstance(exc, openai.APIStatusError):
             status = exc.status_code
             message = exc.message
@@ -336,7 +350,9 @@ class LlmClient:
                 if isinstance(inner, dict) and isinstance(inner.get("message"), str):
                     message = inner["message"]
             retryable = status in (408, 409, 429) or status >= 500
-            error = LlmError(self._redact(f"the LLM endpoint answered HTTP {status}: {message}"), retryable=retryable)
+            error = LlmError(
+                self._redact(f"the LLM endpoint answered HTTP {status}: {message}"), retryable=retryable
+            )
             retry_after = exc.response.headers.get("retry-after") if exc.response is not None else None
             if retry_after:
                 try:

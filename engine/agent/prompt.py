@@ -17,7 +17,9 @@ from typing import Any
 @functools.lru_cache(maxsize=8)
 def load_prompt(name: str) -> str:
     """The text of ``engine/agent/prompts/<name>.md``."""
-    return resources.files("engine.agent").joinpath("prompts", f"{name}.md").read_text(encoding="utf-8").strip()
+    return (
+        resources.files("engine.agent").joinpath("prompts", f"{name}.md").read_text(encoding="utf-8").strip()
+    )
 
 
 def render_tool_descriptions(descriptions: Iterable[tuple[str, str, Any]]) -> str:

@@ -54,7 +54,9 @@ class _Tally:
     last_completion: int = 0
 
     def finish(self) -> AgentFinishEvent:
-        return AgentFinishEvent(self.steps, self.prompt, self.completion, self.last_prompt, self.last_completion)
+        return AgentFinishEvent(
+            self.steps, self.prompt, self.completion, self.last_prompt, self.last_completion
+        )
 
 
 class ReactAgent:
@@ -82,7 +84,9 @@ class ReactAgent:
         with memory.running():
             yield from self._run(request, settings, memory)
 
-    def _run(self, request: RunRequest, settings: RunSettings, memory: ConversationMemory) -> Iterator[AgentEvent]:
+    def _run(
+        self, request: RunRequest, settings: RunSettings, memory: ConversationMemory
+    ) -> Iterator[AgentEvent]:
         cancel = request.cancel
         tally = _Tally()
         coalescer = DeltaCoalescer()
@@ -126,8 +130,13 @@ class ReactAgent:
                 if turn.usage is not None:
                     tally.prompt += turn.usage.prompt_tokens
                     tally.completion += turn.usage.completion_tokens
-                    tally.last_prompt, tally.last_completion = turn.usage.prompt_tokens, turn.usage.completion_tokens
-                    memory.record_usage(turn.usage.prompt_tokens, turn.usage.completion_tokens, turn.usage.total_tokens)
+                    tally.last_prompt, tally.last_completion = (
+                        turn.usage.prompt_tokens,
+                        turn.usage.completion_tokens,
+                    )
+                    memory.record_usage(
+                        turn.usage.prompt_tokens, turn.usage.completion_tokens, turn.usage.total_tokens
+                    )
                 if turn.empty:
                     yield from self._fail("the LLM returned an empty response", tally)
                 memory.add_assistant(turn.assistant_message())
@@ -176,10 +185,14 @@ class ReactAgent:
             if not isinstance(args, dict):
                 raise ValueError("the arguments must be a JSON object")
         except ValueError as exc:
-            yield self._result(memory, call, f"Tool call failed: malformed arguments ({exc}): {call.arguments[:500]}", True)
+            yield self._result(
+                memory, call, f"Tool call failed: malformed arguments ({exc}): {call.arguments[:500]}", True
+            )
             return
         if call.name in settings.disabled_tools:
-            yield self._result(memory, call, f"Tool call failed: the tool {call.name} is disabled for this session", True)
+            yield self._result(
+                memory, call, f"Tool call failed: the tool {call.name} is disabled for this session", True
+            )
             return
         risk = self.tools.risk(call.name)
         if settings.gated(risk):
@@ -198,7 +211,9 @@ class ReactAgent:
         tool_cancel = cancel.child(timeout=settings.tool_call_timeout)
         handle = self.watchdog.watch(tool_cancel)
         try:
-            context = make_tool_context(request.session.session_id, request.session.workdir, tool_cancel, request.conf)
+            context = make_tool_context(
+                request.session.session_id, request.session.workdir, tool_cancel, request.conf
+            )
             result = self.tools.call(call.name, args, context)
         finally:
             self.watchdog.unwatch(handle)
@@ -209,7 +224,13 @@ class ReactAgent:
             output = f"Tool call timed out after {settings.tool_call_timeout:g} s"
         if settings.log_content:
             log.debug("tool %s result: %s", call.name, output)
-        yield self._result(memory, call, output, bool(result.is_error) or tool_cancel.cancelled, getattr(result, "table", None))
+        yield self._result(
+            memory,
+            call,
+            output,
+            bool(result.is_error) or tool_cancel.cancelled,
+            getattr(result, "table", None),
+        )
 
     @staticmethod
     def _result(
@@ -217,4 +238,3 @@ class ReactAgent:
     ) -> ToolResultEvent:
         memory.add_tool_result(call.id, output)
         return ToolResultEvent(call.id, call.name, output, is_error, table=table)
-

@@ -36,7 +36,9 @@ class DeadlineWatchdog:
             self._live.add(key)
             heapq.heappush(self._heap, (token.deadline, key, token))
             if self._thread is None and not self._stopped:
-                self._thread = threading.Thread(target=self._loop, args=(reason,), name=self._name, daemon=True)
+                self._thread = threading.Thread(
+                    target=self._loop, args=(reason,), name=self._name, daemon=True
+                )
                 self._thread.start()
             self._cond.notify()
             return key
@@ -60,7 +62,7 @@ class DeadlineWatchdog:
                     return
                 now = time.monotonic()
                 while self._heap and (self._heap[0][1] not in self._live or self._heap[0][0] <= now):
-                    deadline, key, token = heapq.heappop(self._heap)
+                    _deadline, key, token = heapq.heappop(self._heap)
                     if key in self._live:
                         self._live.discard(key)
                         due.append(token)

@@ -51,8 +51,13 @@ class AgentHarness:
     audit_path: Path
     sessions: list[AgentSession] = field(default_factory=list)
 
-    def request(self, question: str, overlay: dict[str, str] | None = None, cancel: CancelToken | None = None,
-                session: AgentSession | None = None) -> RunRequest:
+    def request(
+        self,
+        question: str,
+        overlay: dict[str, str] | None = None,
+        cancel: CancelToken | None = None,
+        session: AgentSession | None = None,
+    ) -> RunRequest:
         return RunRequest(
             question=question,
             session=session or self.session,
@@ -61,8 +66,14 @@ class AgentHarness:
             cancel=cancel or CancelToken(time.monotonic() + 60),
         )
 
-    def run(self, question: str, overlay: dict[str, str] | None = None, cancel: CancelToken | None = None,
-            on_event: Any = None, session: AgentSession | None = None) -> RunOutcome:
+    def run(
+        self,
+        question: str,
+        overlay: dict[str, str] | None = None,
+        cancel: CancelToken | None = None,
+        on_event: Any = None,
+        session: AgentSession | None = None,
+    ) -> RunOutcome:
         events: list[AgentEvent] = []
         times: list[float] = []
         error: BaseException | None = None
@@ -80,7 +91,9 @@ class AgentHarness:
         session_id = uuid.uuid4().hex
         workdir = self.session.workdir.parent / session_id
         workdir.mkdir(parents=True, exist_ok=True)
-        session = AgentSession(session_id, user, workdir, ApprovalBroker(session_id, user, AuditLog(self.audit_path)))
+        session = AgentSession(
+            session_id, user, workdir, ApprovalBroker(session_id, user, AuditLog(self.audit_path))
+        )
         self.provider.open_session(session)
         self.sessions.append(session)
         return session
@@ -112,7 +125,9 @@ def harness(tmp_path: Path, sqlite_db: Path) -> Iterator[Any]:
             "kyuubi.engine.data.agent.llm.request.timeout": "PT10S",
         }
         values.update(conf or {})
-        engine_conf = EngineConf.load([f"{k}={v}" for k, v in values.items()], environ={"OPENAI_API_KEY": API_KEY})
+        engine_conf = EngineConf.load(
+            [f"{k}={v}" for k, v in values.items()], environ={"OPENAI_API_KEY": API_KEY}
+        )
         tools = SqliteTools(sqlite_db)
         provider = OpenAICompatibleProvider(engine_conf, None, tools)
         audit_path = tmp_path / "audit.log"

@@ -21,8 +21,8 @@ TERMINAL = {2, 3, 4, 5, 6}  # FINISHED, CANCELED, CLOSED, ERROR, UKNOWN
 
 def real_tools_available() -> bool:
     try:
-        from engine.tools import ToolRegistry  # noqa: F401
         from engine.datasource import Datasource  # noqa: F401
+        from engine.tools import ToolRegistry  # noqa: F401
     except ImportError:
         return False
     return True
@@ -42,7 +42,9 @@ def engine_conf(llm: FakeOpenAIServer, jdbc_url: str, extra: dict[str, str] | No
     return conf
 
 
-def start_agent_engine(start_engine: Any, tmp_path: Path, conf: dict[str, str], sqlite_path: Path | None = None) -> Any:
+def start_agent_engine(
+    start_engine: Any, tmp_path: Path, conf: dict[str, str], sqlite_path: Path | None = None
+) -> Any:
     """The real wiring (datasource + SQL tools from the conf) when available; otherwise the
     provider over a registry-compatible SQLite tool set."""
     if real_tools_available() or sqlite_path is None:

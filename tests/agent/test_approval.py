@@ -10,8 +10,8 @@ import threading
 import pytest
 
 from engine.agent.approval import args_hash
-from engine.common.errors import ConfigError, OperationCanceledError
 from engine.common.cancel import CancelToken
+from engine.common.errors import ConfigError, OperationCanceledError
 from tests.fakes.openai_server import text, tool
 
 INSERT = {"sql": "INSERT INTO orders (customer, amount) VALUES ('zoe', 99.0)"}
@@ -95,7 +95,9 @@ def test_another_users_decision_is_not_found(harness):
 def test_strict_gates_safe_tools_and_auto_approve_gates_nothing(harness):
     h = harness()
     h.llm.add(tool("run_select_query", {"sql": "SELECT 1"}), text("one"))
-    out = h.run("q", {"kyuubi.engine.data.agent.approval.mode": "STRICT"}, on_event=decide_on_request(h, True))
+    out = h.run(
+        "q", {"kyuubi.engine.data.agent.approval.mode": "STRICT"}, on_event=decide_on_request(h, True)
+    )
     assert "approval_request" in out.types() and out.of("approval_request")[0].risk_level == "SAFE"
     h.llm.add(tool("run_mutation_query", INSERT), text("done"))
     out = h.run("q", {"kyuubi.engine.data.agent.approval.mode": "AUTO_APPROVE"})
@@ -104,7 +106,7 @@ def test_strict_gates_safe_tools_and_auto_approve_gates_nothing(harness):
 
 def test_approval_mode_floor(harness):
     h = harness({"kyuubi.engine.data.agent.approval.mode.min": "NORMAL"})
-    with pytest.raises(ConfigError, match="approval.mode"):
+    with pytest.raises(ConfigError, match=r"approval\.mode"):
         h.request("q", {"kyuubi.engine.data.agent.approval.mode": "AUTO_APPROVE"})
     assert h.request("q", {"kyuubi.engine.data.agent.approval.mode": "STRICT"}).conf is not None
 
@@ -113,7 +115,11 @@ def test_cancel_while_parked_denies_the_request(harness):
     h = harness()
     h.llm.add(tool("run_mutation_query", INSERT))
     token = CancelToken()
-    out = h.run("add zoe", cancel=token, on_event=lambda e: e.type == "approval_request" and threading.Timer(0.2, token.cancel).start())
+    out = h.run(
+        "add zoe",
+        cancel=token,
+        on_event=lambda e: e.type == "approval_request" and threading.Timer(0.2, token.cancel).start(),
+    )
     assert isinstance(out.error, OperationCanceledError)
     assert zoe_rows(h) == 0 and h.session.approvals.pending() == []
     assert h.session.memory.messages[-1]["role"] == "tool"  # repaired: no orphaned call
@@ -122,6 +128,11 @@ def test_cancel_while_parked_denies_the_request(harness):
 def test_session_close_denies_pending_requests(harness):
     h = harness()
     h.llm.add(tool("run_mutation_query", INSERT), text("closed"))
-    out = h.run("add zoe", on_event=lambda e: e.type == "approval_request" and threading.Timer(0.2, h.session.approvals.close).start())
+    out = h.run(
+        "add zoe",
+        on_event=lambda e: (
+            e.type == "approval_request" and threading.Timer(0.2, h.session.approvals.close).start()
+        ),
+    )
     result = out.of("tool_result")[0]
     assert result.is_error and "closed" in result.output and zoe_rows(h) == 0

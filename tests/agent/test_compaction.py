@@ -79,11 +79,19 @@ def test_compaction_within_one_long_turn_offloads_old_tool_results(harness):
 def test_split_never_separates_a_tool_call_from_its_results():
     history = [
         {"role": "user", "content": "u1"},
-        {"role": "assistant", "content": None, "tool_calls": [{"id": "a", "function": {"name": "t", "arguments": "{}"}}]},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [{"id": "a", "function": {"name": "t", "arguments": "{}"}}],
+        },
         {"role": "tool", "tool_call_id": "a", "content": "r"},
         {"role": "assistant", "content": "x"},
         {"role": "user", "content": "u2"},
-        {"role": "assistant", "content": None, "tool_calls": [{"id": "b", "function": {"name": "t", "arguments": "{}"}}]},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [{"id": "b", "function": {"name": "t", "arguments": "{}"}}],
+        },
         {"role": "tool", "tool_call_id": "b", "content": "r"},
         {"role": "assistant", "content": "y"},
     ]
@@ -100,10 +108,16 @@ def test_memory_repair_adds_missing_results_and_drops_orphans():
     memory = ConversationMemory()
     memory.add_user("q")
     memory.add_tool_result("orphan", "x")
-    memory.add_assistant({"role": "assistant", "content": None, "tool_calls": [
-        {"id": "a", "type": "function", "function": {"name": "t", "arguments": "{}"}},
-        {"id": "b", "type": "function", "function": {"name": "t", "arguments": "{}"}},
-    ]})
+    memory.add_assistant(
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {"id": "a", "type": "function", "function": {"name": "t", "arguments": "{}"}},
+                {"id": "b", "type": "function", "function": {"name": "t", "arguments": "{}"}},
+            ],
+        }
+    )
     memory.add_tool_result("a", "done")
     assert memory.repair() == 2
     assert [m["role"] for m in memory.messages] == ["user", "assistant", "tool", "tool"]
@@ -123,7 +137,10 @@ def test_memory_cap_drops_whole_old_turns():
 
 def test_system_prompt_parts():
     prompt = build_system_prompt(
-        [("run_select_query", "Runs  a read-only\nquery.", "SAFE"), ("run_mutation_query", "Changes data.", "DESTRUCTIVE")],
+        [
+            ("run_select_query", "Runs  a read-only\nquery.", "SAFE"),
+            ("run_mutation_query", "Changes data.", "DESTRUCTIVE"),
+        ],
         "## SQLite dialect\nUse strftime for dates.",
         datetime.date(2030, 1, 2),
     )

@@ -21,7 +21,8 @@ def shop(tmp_path: Path) -> Path:
     with sqlite3.connect(path) as connection:
         connection.execute("CREATE TABLE orders (id INTEGER PRIMARY KEY, customer TEXT, amount REAL)")
         connection.executemany(
-            "INSERT INTO orders (customer, amount) VALUES (?, ?)", [("ada", 12.5), ("bob", 30.0), ("ada", 7.25)]
+            "INSERT INTO orders (customer, amount) VALUES (?, ?)",
+            [("ada", 12.5), ("bob", 30.0), ("ada", 7.25)],
         )
     return path
 
@@ -74,7 +75,10 @@ def test_fetch_while_running_gets_content_before_the_end(agent_engine, llm):
     first_content = next(row.at for row in rows if row.event["type"] == "content_delta")
     finish = next(row.at for row in rows if row.event["type"] == "agent_finish")
     assert finish - first_content > 1.0
-    assert "".join(r.event["text"] for r in rows if r.event["type"] == "content_delta") == "The first words. More words. The end."
+    assert (
+        "".join(r.event["text"] for r in rows if r.event["type"] == "content_delta")
+        == "The first words. More words. The end."
+    )
 
 
 def run_with_decision(engine, llm, decide, user_for_decision: str = "alice", same_session: bool = True):
@@ -140,7 +144,7 @@ def test_approval_timeout(agent_engine, llm, shop):
 def test_approve_from_another_users_session_is_not_found(agent_engine, llm, shop):
     engine = agent_engine({AGENT + "approval.timeout": "PT1S"})
     llm.add(tool("run_mutation_query", INSERT_ZOE), text("ok"))
-    events, replies, _status = run_with_decision(
+    _events, replies, _status = run_with_decision(
         engine, llm, lambda rid: f"__approve:{rid}", user_for_decision="mallory", same_session=False
     )
     assert replies[0]["status"] == "not_found"

@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from engine.common.errors import AgentError, BusyError, ConfigError, OperationCanceledError
 from engine.common.cancel import CancelToken
+from engine.common.errors import AgentError, BusyError, ConfigError, OperationCanceledError
 from tests.agent.conftest import API_KEY
 from tests.fakes.openai_server import Reply, ToolCallSpec, error, text, tool
 
@@ -25,8 +25,12 @@ def test_text_answer_streams_in_kyuubi_order(harness):
     assert out.text() == "The answer is 42."
     finish = out.events[-1].to_dict()
     assert finish == {
-        "type": "agent_finish", "steps": 1, "accumulatedPromptTokens": 100, "accumulatedCompletionTokens": 20,
-        "lastPromptTokens": 100, "lastCompletionTokens": 20,
+        "type": "agent_finish",
+        "steps": 1,
+        "accumulatedPromptTokens": 100,
+        "accumulatedCompletionTokens": 20,
+        "lastPromptTokens": 100,
+        "lastCompletionTokens": 20,
     }
     body = h.llm.requests[0]
     assert body["stream"] is True and body["stream_options"] == {"include_usage": True}
@@ -43,14 +47,30 @@ def test_text_answer_streams_in_kyuubi_order(harness):
 def test_tool_call_split_across_chunks_and_missing_id(harness):
     h = harness()
     h.llm.add(
-        Reply(tool_calls=(ToolCallSpec("run_select_query", json.dumps({"sql": "SELECT SUM(amount) AS total FROM orders WHERE customer='ada'"}), id="", pieces=7),)),
+        Reply(
+            tool_calls=(
+                ToolCallSpec(
+                    "run_select_query",
+                    json.dumps({"sql": "SELECT SUM(amount) AS total FROM orders WHERE customer='ada'"}),
+                    id="",
+                    pieces=7,
+                ),
+            )
+        ),
         text("Ada spent ", "19.75."),
     )
     out = h.run("how much did ada spend?")
     assert out.error is None, out.error
     assert out.types() == [
-        "agent_start", "step_start", "tool_call", "tool_result", "step_end",
-        "step_start", "content_delta", "step_end", "agent_finish",
+        "agent_start",
+        "step_start",
+        "tool_call",
+        "tool_result",
+        "step_end",
+        "step_start",
+        "content_delta",
+        "step_end",
+        "agent_finish",
     ]
     call, result = out.of("tool_call")[0], out.of("tool_result")[0]
     assert call.tool_call_id.startswith("call_local_")
@@ -193,25 +213,28 @@ def test_memory_passes_to_the_next_statement(harness):
 
 def test_settings_errors_name_their_key(harness):
     h = harness()
-    with pytest.raises(ConfigError, match="tools.disabled"):
+    with pytest.raises(ConfigError, match=r"tools\.disabled"):
         list(h.provider.run(h.request("q", {"kyuubi.engine.data.agent.tools.disabled": "no_such_tool"})))
-    with pytest.raises(ConfigError, match="max.iterations"):
+    with pytest.raises(ConfigError, match=r"max\.iterations"):
         h.request("q", {"kyuubi.engine.data.agent.max.iterations": "zero"})
     with pytest.raises(ConfigError, match="temperature"):
         h.request("q", {"kyuubi.engine.data.agent.temperature": "9"})
     h2 = harness({"kyuubi.engine.data.agent.model": ""})
-    with pytest.raises(ConfigError, match="kyuubi.engine.data.agent.model"):
+    with pytest.raises(ConfigError, match=r"kyuubi\.engine\.data\.agent\.model"):
         list(h2.provider.run(h2.request("q")))
 
 
 def test_per_statement_settings_reach_the_llm(harness):
     h = harness()
     h.llm.add(text("ok"))
-    out = h.run("q", {
-        "kyuubi.engine.data.agent.model": "other-model",
-        "kyuubi.engine.data.agent.temperature": "0.3",
-        "kyuubi.engine.data.agent.tools.disabled": "run_mutation_query",
-    })
+    out = h.run(
+        "q",
+        {
+            "kyuubi.engine.data.agent.model": "other-model",
+            "kyuubi.engine.data.agent.temperature": "0.3",
+            "kyuubi.engine.data.agent.tools.disabled": "run_mutation_query",
+        },
+    )
     assert out.error is None
     body = h.llm.requests[0]
     assert body["model"] == "other-model" and body["temperature"] == 0.3

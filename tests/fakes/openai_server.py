@@ -22,7 +22,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -56,7 +56,9 @@ def text(*parts: str, **kwargs: Any) -> Reply:
     return Reply(text=parts, **kwargs)
 
 
-def tool(name: str, args: dict[str, Any] | str, *, id: str | None = None, pieces: int = 3, **kwargs: Any) -> Reply:
+def tool(
+    name: str, args: dict[str, Any] | str, *, id: str | None = None, pieces: int = 3, **kwargs: Any
+) -> Reply:
     arguments = args if isinstance(args, str) else json.dumps(args)
     return Reply(tool_calls=(ToolCallSpec(name, arguments, id, pieces),), **kwargs)
 
@@ -118,7 +120,11 @@ def _completion(reply: Reply, completion_id: str) -> dict[str, Any]:
     message: dict[str, Any] = {"role": "assistant", "content": "".join(reply.text) or None}
     if reply.tool_calls:
         message["tool_calls"] = [
-            {"id": call.id or f"call_{index}", "type": "function", "function": {"name": call.name, "arguments": call.arguments}}
+            {
+                "id": call.id or f"call_{index}",
+                "type": "function",
+                "function": {"name": call.name, "arguments": call.arguments},
+            }
             for index, call in enumerate(reply.tool_calls)
         ]
     body: dict[str, Any] = {
@@ -126,7 +132,14 @@ def _completion(reply: Reply, completion_id: str) -> dict[str, Any]:
         "object": "chat.completion",
         "created": int(time.time()),
         "model": reply.model,
-        "choices": [{"index": 0, "message": message, "finish_reason": "tool_calls" if reply.tool_calls else "stop", "logprobs": None}],
+        "choices": [
+            {
+                "index": 0,
+                "message": message,
+                "finish_reason": "tool_calls" if reply.tool_calls else "stop",
+                "logprobs": None,
+            }
+        ],
     }
     if reply.usage is not None:
         body["usage"] = {
@@ -141,7 +154,7 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: _Server
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet
+    def log_message(self, format: str, *args: Any) -> None:
         return None
 
     def do_POST(self) -> None:
@@ -161,7 +174,9 @@ class _Handler(BaseHTTPRequestHandler):
             time.sleep(reply.headers_delay)
         if reply.status != 200:
             headers = {"Retry-After": reply.retry_after} if reply.retry_after else {}
-            self._send_json(reply.status, {"error": {"message": reply.error_message, "type": "server_error"}}, headers)
+            self._send_json(
+                reply.status, {"error": {"message": reply.error_message, "type": "server_error"}}, headers
+            )
             return
         completion_id = f"chatcmpl-{next(_counter):06d}"
         if not body.get("stream"):
@@ -284,7 +299,12 @@ class FakeOpenAIServer:
             return self._cond.wait_for(lambda: self.request_count >= count, timeout)
 
     def start(self) -> FakeOpenAIServer:
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-llm-server", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="fake-llm-server",
+            daemon=True,
+        )
         self._thread.start()
         return self
 

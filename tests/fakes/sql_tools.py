@@ -62,8 +62,12 @@ class SqliteTools:
             if name not in disabled
         ]
 
-    def descriptions(self, disabled: frozenset[str] | set[str] | tuple[str, ...] = ()) -> list[tuple[str, str, RiskLevel]]:
-        return [(name, description, risk) for name, (description, risk) in _TOOLS.items() if name not in disabled]
+    def descriptions(
+        self, disabled: frozenset[str] | set[str] | tuple[str, ...] = ()
+    ) -> list[tuple[str, str, RiskLevel]]:
+        return [
+            (name, description, risk) for name, (description, risk) in _TOOLS.items() if name not in disabled
+        ]
 
     def risk(self, name: str) -> RiskLevel | None:
         entry = _TOOLS.get(name)
