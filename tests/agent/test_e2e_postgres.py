@@ -1,0 +1,80 @@
+"""Cancelling a statement while its SQL runs on PostgreSQL: the query is gone within 2 s."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import psycopg2
+import pytest
+
+from tests.agent.e2e import connect, engine_conf, final_state, real_tools_available
+from tests.fakes.openai_server import FakeOpenAIServer, text, tool
+
+ADMIN_DSN = "host=127.0.0.1 port=5432 user=postgres dbname=test"
+
+
+@pytest.fixture
+def pg_database():
+    name = f"agent_{uuid.uuid4().hex[:10]}"
+    admin = psycopg2.connect(ADMIN_DSN)
+    admin.autocommit = True
+    with admin.cursor() as cursor:
+        cursor.execute(f"CREATE DATABASE {name}")
+    try:
+        yield name
+    finally:
+        with admin.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+                (name,),
+            )
+            cursor.execute(f"DROP DATABASE IF EXISTS {name}")
+        admin.close()
+
+
+def running_queries(database: str, marker: str) -> int:
+    with psycopg2.connect(ADMIN_DSN) as admin, admin.cursor() as cursor:
+        cursor.execute(
+            "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = %s AND state = 'active' AND query LIKE %s",
+            (database, f"%{marker}%"),
+        )
+        return cursor.fetchone()[0]
+
+
+def wait_until(predicate, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return predicate()
+
+
+def test_cancel_during_slow_postgres_query(start_engine, tmp_path, pg_database):
+    marker = f"slow_{uuid.uuid4().hex[:8]}"
+    sql = f"SELECT pg_sleep(60) AS {marker}"
+    with FakeOpenAIServer([tool("run_select_query", {"sql": sql}), text("unused")]) as llm:
+        conf = engine_conf(llm, f"jdbc:postgresql://127.0.0.1:5432/{pg_database}?user=postgres")
+        if real_tools_available():
+            engine = start_engine(conf)
+        else:
+            from engine.agent.service import OpenAICompatibleProvider
+            from engine.common.config import EngineConf
+            from tests.conftest import base_conf
+            from tests.fakes.pg_tools import PostgresTools
+
+            values = {**base_conf(tmp_path), **conf}
+            resolved = EngineConf.load([f"{k}={v}" for k, v in values.items()], environ={})
+            tools = PostgresTools(f"host=127.0.0.1 port=5432 user=postgres dbname={pg_database}")
+            engine = start_engine(conf, provider=OpenAICompatibleProvider(resolved, None, tools), datasource=object())
+        with connect(engine) as conn:
+            cursor = conn.cursor()
+            cursor.execute("Run the slow report", async_=True)
+            assert wait_until(lambda: running_queries(pg_database, marker) == 1, 10), "the query never started"
+            cursor.cancel()
+            started = time.monotonic()
+            assert wait_until(lambda: running_queries(pg_database, marker) == 0, 2.0)
+            assert time.monotonic() - started < 2.0
+            assert final_state(cursor, timeout=5).operationState == 3  # CANCELED
+        assert llm.request_count == 1  # the model was not asked again after the cancel
