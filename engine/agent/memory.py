@@ -33,18 +33,32 @@ class ConversationMemory:
         self.cumulative_prompt_tokens = 0
         self.cumulative_completion_tokens = 0
         self.cumulative_total_tokens = 0
-        self._run_lock = threading.Lock()
+        self._state_lock = threading.Lock()
+        self._owner: Any = None  # the CancelToken of the run in progress
 
     @contextmanager
-    def running(self) -> Iterator[None]:
-        """One run at a time: a second concurrent run gets a clear BusyError."""
-        if not self._run_lock.acquire(blocking=False):
-            raise BusyError("this session is already running a statement; wait for it or cancel it")
+    def running(self, owner: Any) -> Iterator[None]:
+        """One run at a time: a second concurrent run gets a clear BusyError.
+
+        ``owner`` is the run's CancelToken. A run whose token was cancelled or passed its deadline
+        no longer blocks the session, even if its generator was abandoned without being closed
+        (the run lock is therefore not held across yields). Only the owner repairs on exit.
+        """
+        with self._state_lock:
+            current = self._owner
+            if current is not None and not (current.cancelled or current.expired()):
+                raise BusyError("this session is already running a statement; wait for it or cancel it")
+            self._owner = owner
+        self.repair()
         try:
             yield
         finally:
-            self.repair()
-            self._run_lock.release()
+            with self._state_lock:
+                mine = self._owner is owner
+                if mine:
+                    self._owner = None
+            if mine:
+                self.repair()
 
     # --- appending -------------------------------------------------------------------------------
 

@@ -81,7 +81,7 @@ class ReactAgent:
         if session.memory is None:
             session.memory = ConversationMemory()
         memory: ConversationMemory = session.memory
-        with memory.running():
+        with memory.running(request.cancel):
             yield from self._run(request, settings, memory)
 
     def _run(

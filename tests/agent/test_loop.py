@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import logging
 import json
 import threading
 import time
@@ -253,3 +254,27 @@ def test_one_run_per_session(harness):
         list(h.provider.run(h.request("two")))
     gate.set()
     assert [e.type for e in first][-1] == "agent_finish"
+
+
+def test_an_abandoned_cancelled_run_does_not_block_the_session(harness):
+    h = harness()
+    h.llm.add(text("second answer"))
+    token = CancelToken()
+    abandoned = h.provider.run(h.request("one", cancel=token))
+    next(abandoned)  # the run started; its consumer goes away without closing it
+    token.cancel()
+    out = h.run("two")
+    assert out.error is None and out.text() == "second answer"
+    abandoned.close()
+
+
+def test_the_api_key_never_reaches_logs_or_errors(harness, caplog):
+    h = harness({"kyuubi.engine.data.agent.llm.max.retries": "1"})
+    h.llm.add(error(401, f"Incorrect API key provided: {API_KEY}"), error(500, API_KEY))
+    with caplog.at_level(logging.DEBUG):
+        out = h.run("q")
+        out2 = h.run("q")
+    assert isinstance(out.error, AgentError) and isinstance(out2.error, AgentError)
+    assert API_KEY not in str(out.error) and API_KEY not in str(out2.error)
+    assert "HTTP 401" in str(out.error)
+    assert API_KEY not in caplog.text
