@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import datetime
-import logging
 import json
+import logging
 import threading
 import time
 
