@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+import signal
 import socket
 import sys
 import threading
@@ -32,6 +34,7 @@ from engine.common.redaction import SecretRegistry, redact_text
 from launcher import errors
 from launcher.discovery import EngineDiscovery, EngineNode
 from launcher.launch import EngineLauncher
+from launcher.process import find_local_engine
 from launcher.zk import close_client, open_client
 
 log = logging.getLogger("launcher")
@@ -171,18 +174,31 @@ def _stop(conf: EngineConf, client: object, args: argparse.Namespace, out: TextI
 
 
 def _stop_one(discovery: EngineDiscovery, engine: EngineNode, deadline: float) -> None:
-    """Delete the node (the engine watches it and shuts down), confirm it is gone, and wait
-    until the engine stops accepting connections."""
+    """Delete the node (the engine watches it and shuts down gracefully), confirm it is gone, and
+    wait until the engine stops accepting connections; a local engine that is still up halfway
+    to the deadline also gets SIGTERM."""
     log.info("asking %s to stop (deleting %s)", engine.address, engine.path)
     discovery.delete(engine.path)
     if discovery.exists(engine.path):
         raise errors.EngineNotFoundError(f"{engine.path} is still registered after its deletion")
     pause = threading.Event()
+    nudge_at = time.monotonic() + max(0.0, deadline - time.monotonic()) / 2
+    nudged = False
     while _accepts(engine.node.host, engine.node.port):
-        if time.monotonic() >= deadline:
+        now = time.monotonic()
+        if now >= deadline:
             raise errors.EngineNotFoundError(
                 f"the node of {engine.address} is gone but the engine still accepts connections"
             )
+        if not nudged and now >= nudge_at and engine.node.ref_id:
+            nudged = True
+            pid = find_local_engine(engine.node.ref_id)
+            if pid is not None:
+                log.warning("engine %s is still up; sending SIGTERM to local pid %d", engine.address, pid)
+                try:
+                    os.kill(pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
         pause.wait(0.1)
 
 

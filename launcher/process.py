@@ -92,3 +92,18 @@ class EngineProcess:
             return ""
         tail = "\n".join(text.splitlines()[-lines:])
         return redact_text(tail, [*self._secrets, *extra_secrets])
+
+
+def find_local_engine(ref_id: str) -> int | None:
+    """The pid of a local ``python -m engine`` launched with this refId (it is on argv, not secret)."""
+    needle = f"kyuubi.engine.engineRef.id={ref_id}".encode()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if needle in argv and b"engine" in argv:
+            return int(entry.name)
+    return None
