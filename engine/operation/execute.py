@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 
@@ -45,10 +46,13 @@ class ExecuteStatement(Operation):
             cancel=self.cancel_token,
         )
         try:
-            for event in self.ctx.provider.run(request):
-                self.sink.on_event(event)
-                if self.cancel_token.cancelled:
-                    self.cancel_token.raise_if_cancelled()
+            # closing(): the provider's cleanup (stream close, memory repair) runs at once on
+            # cancel or error rather than whenever the generator is collected.
+            with contextlib.closing(self.ctx.provider.run(request)) as events:
+                for event in events:
+                    self.sink.on_event(event)
+                    if self.cancel_token.cancelled:
+                        self.cancel_token.raise_if_cancelled()
             self.cancel_token.raise_if_cancelled()
             self.sink.on_finish()
         except OperationCanceledError as exc:
