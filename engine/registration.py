@@ -292,13 +292,13 @@ class EngineRegistration:
                 if stat is not None and stat.ephemeralOwner != session_id:
                     client.delete_async(f"{self.space}/{child}").get(timeout=OP_TIMEOUT)
             path = self._create_node(deadline)
+            with self._state_lock:
+                self._path = path
         finally:
             try:
                 lock.release()
             except KazooException:
                 log.debug("lock release failed; the lock node is ephemeral", exc_info=True)
-        with self._state_lock:
-            self._path = path
         self._arm_watch(path)
         log.info("re-registered %s as %s", self.address, path)
         return None

@@ -12,7 +12,7 @@ from kazoo.client import KazooClient
 from engine.common.config import EngineConf
 from engine.common.znode import KYUUBI_VERSION, NodeName, engine_space, lock_path
 from engine.registration import EngineRegistration, RegistrationError
-from tests.launcher.conftest import ZooKeeper, wait_children
+from tests.launcher.conftest import ZooKeeper, wait_children, wait_until
 
 URL = "jdbc:sqlite:/tmp/registration-test.db"
 
@@ -104,7 +104,7 @@ def test_session_steal_reregisters_exactly_once(
     thief.close()
     space = registration.space
     children = wait_children(zk, space, lambda c: len(c) == 1 and f"{space}/{c[0]}" != first, 20)
-    assert f"{space}/{children[0]}" == registration.node_path
+    wait_until(lambda: registration.node_path == f"{space}/{children[0]}", 10, "the new node path")
     assert zk.exists(registration.node_path).ephemeralOwner == registration.client_id[0] != session_id
     assert not stopper.called.is_set()
     assert len(zk.get_children(space)) == 1
