@@ -120,7 +120,10 @@ def bench_ours(args: argparse.Namespace) -> dict[str, float]:
 
     child = subprocess.Popen(
         [sys.executable, __file__, "--serve", "--auth", args.auth],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
     )
     try:
         line = child.stdout.readline()  # type: ignore[union-attr]
@@ -188,8 +191,12 @@ def bench_ours(args: argparse.Namespace) -> dict[str, float]:
 def bench_sts(args: argparse.Namespace) -> dict[str, float] | None:
     if args.no_sts or not (LAB / "bin" / "start-sts.sh").exists():
         return None
-    started = subprocess.run([str(LAB / "bin" / "start-sts.sh"), str(args.sts_port), args.auth],
-                             capture_output=True, text=True, timeout=180)
+    started = subprocess.run(
+        [str(LAB / "bin" / "start-sts.sh"), str(args.sts_port), args.auth],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     if started.returncode != 0:
         print(f"Spark Thrift Server did not start: {started.stderr.strip()}", file=sys.stderr)
         return None
@@ -205,11 +212,15 @@ def bench_sts(args: argparse.Namespace) -> dict[str, float] | None:
         conn.close()  # type: ignore[attr-defined]
         return {"rows": rows, "execute_s": execute, "fetch_s": seconds, "bytes_per_row": size / max(rows, 1)}
     finally:
-        subprocess.run([str(LAB / "bin" / "stop-sts.sh"), str(args.sts_port)], capture_output=True, timeout=60)
+        subprocess.run(
+            [str(LAB / "bin" / "stop-sts.sh"), str(args.sts_port)], capture_output=True, timeout=60
+        )
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--auth", default="NONE", choices=("NONE", "NOSASL"))
     parser.add_argument("--rows", type=int, default=1_000_000)
@@ -224,19 +235,31 @@ def main() -> None:
         serve(args.auth)
         return
     ours = bench_ours(args)
-    print(f"machine: {os.cpu_count()} CPUs, Python {sys.version.split()[0]}, client PyHive fetchmany({args.arraysize}), "
-          f"auth {args.auth}")
-    print(f"ours : {ours['rows']:,.0f} rows ({ours['bytes_per_row']:.1f} B/row) fetched in {ours['fetch_s']:.2f} s "
-          f"= {ours['rows'] / ours['fetch_s']:,.0f} rows/s (buffered beforehand in {ours['buffer_s']:.2f} s)")
+    print(
+        f"machine: {os.cpu_count()} CPUs, Python {sys.version.split()[0]}, client PyHive fetchmany({args.arraysize}), "
+        f"auth {args.auth}"
+    )
+    print(
+        f"ours : {ours['rows']:,.0f} rows ({ours['bytes_per_row']:.1f} B/row) fetched in {ours['fetch_s']:.2f} s "
+        f"= {ours['rows'] / ours['fetch_s']:,.0f} rows/s (buffered beforehand in {ours['buffer_s']:.2f} s)"
+    )
     sts = bench_sts(args)
     if sts is not None:
-        print(f"STS  : {sts['rows']:,.0f} rows ({sts['bytes_per_row']:.1f} B/row) fetched in {sts['fetch_s']:.2f} s "
-              f"= {sts['rows'] / sts['fetch_s']:,.0f} rows/s (execute {sts['execute_s']:.2f} s; "
-              f"execute+fetch {sts['execute_s'] + sts['fetch_s']:.2f} s)")
-        print(f"ratio (STS fetch time / our fetch time): {sts['fetch_s'] / ours['fetch_s']:.2f}  (target >= 1.0)")
-    print(f"append -> polling client latency over {ours['latency_rows']:.0f} rows: p50 {ours['latency_p50_ms']:.1f} ms, "
-          f"p99 {ours['latency_p99_ms']:.1f} ms  (target p50 <= 20 ms)")
-    print(f"GetOperationStatus round trip: p50 {ours['status_p50_ms']:.3f} ms, p99 {ours['status_p99_ms']:.3f} ms")
+        print(
+            f"STS  : {sts['rows']:,.0f} rows ({sts['bytes_per_row']:.1f} B/row) fetched in {sts['fetch_s']:.2f} s "
+            f"= {sts['rows'] / sts['fetch_s']:,.0f} rows/s (execute {sts['execute_s']:.2f} s; "
+            f"execute+fetch {sts['execute_s'] + sts['fetch_s']:.2f} s)"
+        )
+        print(
+            f"ratio (STS fetch time / our fetch time): {sts['fetch_s'] / ours['fetch_s']:.2f}  (target >= 1.0)"
+        )
+    print(
+        f"append -> polling client latency over {ours['latency_rows']:.0f} rows: p50 {ours['latency_p50_ms']:.1f} ms, "
+        f"p99 {ours['latency_p99_ms']:.1f} ms  (target p50 <= 20 ms)"
+    )
+    print(
+        f"GetOperationStatus round trip: p50 {ours['status_p50_ms']:.3f} ms, p99 {ours['status_p99_ms']:.3f} ms"
+    )
     print(f"engine peak RSS: {ours.get('peak_rss_mb', float('nan')):.0f} MiB")
 
 

@@ -13,7 +13,7 @@ import socket
 import ssl
 from typing import Any
 
-from thriftpy2.protocol.cybin import TCyBinaryProtocol
+from thriftpy2.protocol import TCyBinaryProtocol
 from thriftpy2.thrift import TApplicationException, TMessageType, TProcessor
 from thriftpy2.transport import TTransportException
 from thriftpy2.transport.buffered import TCyBufferedTransport
@@ -75,7 +75,7 @@ class Connection:
                 pass
 
     # --- login ------------------------------------------------------------------------------
-    def _login(self) -> str | None | bool:
+    def _login(self) -> str | bool | None:
         """The SASL user, None for NOSASL, or False when the connection must close."""
         self.sock.settimeout(self.login_timeout)
         try:
@@ -88,8 +88,10 @@ class Connection:
         except (sasl.SaslError, AuthenticationError) as exc:
             log.warning("connection from %s refused: %s", self.peer, exc)
             return False
-        except (TimeoutError, socket.timeout):
-            log.warning("connection from %s did not finish its handshake within %.1f s", self.peer, self.login_timeout)
+        except TimeoutError:
+            log.warning(
+                "connection from %s did not finish its handshake within %.1f s", self.peer, self.login_timeout
+            )
             return False
         except (OSError, ssl.SSLError) as exc:
             log.info("connection from %s failed during login: %s", self.peer, exc)
@@ -99,7 +101,9 @@ class Connection:
 
     # --- requests ---------------------------------------------------------------------------
     def _loop(self, handler: ThriftHandler) -> None:
-        stream = SocketStream(self.sock, framed=self.authenticator is not None, max_message_size=self.max_message_size)
+        stream = SocketStream(
+            self.sock, framed=self.authenticator is not None, max_message_size=self.max_message_size
+        )
         transport = TCyBufferedTransport(stream, buf_size=BUFFER_SIZE)
         protocol = TCyBinaryProtocol(transport, strict_read=True, decode_response=True)
         processor = TProcessor(TCLI.TCLIService, handler)
@@ -117,8 +121,12 @@ class Connection:
                 log.debug("connection from %s ended: %s", self.peer, exc)
                 return
             except Exception as exc:  # malformed Thrift: we cannot know where the next message starts
-                log.warning("closing connection from %s: malformed request (%s: %s)", self.peer,
-                            type(exc).__name__, exc)
+                log.warning(
+                    "closing connection from %s: malformed request (%s: %s)",
+                    self.peer,
+                    type(exc).__name__,
+                    exc,
+                )
                 return
             self.requests += 1
             if isinstance(result, TApplicationException):
@@ -126,12 +134,22 @@ class Connection:
                 if not self._send(processor, protocol, stream, api, seqid, exception=result):
                     return
                 continue
+            assert call is not None
             result.success = call()  # the handler's decorator turns every failure into a TStatus
             if not self._send(processor, protocol, stream, api, seqid, result=result):
                 return
 
-    def _send(self, processor: TProcessor, protocol: Any, stream: SocketStream, api: str, seqid: int, *,
-              result: Any = None, exception: TApplicationException | None = None) -> bool:
+    def _send(
+        self,
+        processor: TProcessor,
+        protocol: Any,
+        stream: SocketStream,
+        api: str,
+        seqid: int,
+        *,
+        result: Any = None,
+        exception: TApplicationException | None = None,
+    ) -> bool:
         try:
             if exception is not None:
                 processor.send_exception(protocol, api, exception, seqid)
@@ -147,7 +165,9 @@ class Connection:
         protocol.trans.clean()
         stream.discard()
         try:
-            error = TApplicationException(TApplicationException.INTERNAL_ERROR, f"{api}: could not encode the reply")
+            error = TApplicationException(
+                TApplicationException.INTERNAL_ERROR, f"{api}: could not encode the reply"
+            )
             protocol.write_message_begin(api, TMessageType.EXCEPTION, seqid)
             error.write(protocol)
             protocol.write_message_end()

@@ -70,7 +70,9 @@ def operation_handle(thandle: Any) -> OperationHandle:
         op_type = OperationType(thandle.operationType)
     except (TypeError, ValueError):
         op_type = OperationType.UNKNOWN
-    return OperationHandle(guid=guid, secret=secret, op_type=op_type, has_result_set=bool(thandle.hasResultSet))
+    return OperationHandle(
+        guid=guid, secret=secret, op_type=op_type, has_result_set=bool(thandle.hasResultSet)
+    )
 
 
 def to_operation_handle(handle: OperationHandle) -> Any:

@@ -51,7 +51,9 @@ def rpc(response: Any, **error_fields: Any) -> Callable[[F], F]:
                 log.error("%s failed unexpectedly", name, exc_info=True)
                 status = convert.error_status(exc)
             try:
-                return response(status=status, **{k: v() if callable(v) else v for k, v in error_fields.items()})
+                return response(
+                    status=status, **{k: v() if callable(v) else v for k, v in error_fields.items()}
+                )
             except Exception:  # pragma: no cover - building a plain struct cannot fail
                 log.error("%s: could not build the error reply", name, exc_info=True)
                 return response(status=status)
@@ -121,8 +123,14 @@ class ThriftHandler:
         with self._lock:
             self._sessions.add(handle)
             self._session_protocols[handle.guid] = protocol
-        log.info("session %s opened for %s from %s (client V%d, answering V%d)", handle, user, self.peer,
-                 client + 1, protocol + 1)
+        log.info(
+            "session %s opened for %s from %s (client V%d, answering V%d)",
+            handle,
+            user,
+            self.peer,
+            client + 1,
+            protocol + 1,
+        )
         return TCLI.TOpenSessionResp(
             status=convert.ok_status(),
             serverProtocolVersion=protocol,
@@ -179,11 +187,15 @@ class ThriftHandler:
 
     @rpc(TCLI.TGetTypeInfoResp)
     def GetTypeInfo(self, req: Any) -> Any:
-        return TCLI.TGetTypeInfoResp(status=convert.ok_status(), operationHandle=self._metadata(req, "GetTypeInfo"))
+        return TCLI.TGetTypeInfoResp(
+            status=convert.ok_status(), operationHandle=self._metadata(req, "GetTypeInfo")
+        )
 
     @rpc(TCLI.TGetCatalogsResp)
     def GetCatalogs(self, req: Any) -> Any:
-        return TCLI.TGetCatalogsResp(status=convert.ok_status(), operationHandle=self._metadata(req, "GetCatalogs"))
+        return TCLI.TGetCatalogsResp(
+            status=convert.ok_status(), operationHandle=self._metadata(req, "GetCatalogs")
+        )
 
     @rpc(TCLI.TGetSchemasResp)
     def GetSchemas(self, req: Any) -> Any:
@@ -234,7 +246,11 @@ class ThriftHandler:
     @rpc(TCLI.TGetPrimaryKeysResp)
     def GetPrimaryKeys(self, req: Any) -> Any:
         handle = self._metadata(
-            req, "GetPrimaryKeys", catalog_name=req.catalogName, schema_name=req.schemaName, table_name=req.tableName
+            req,
+            "GetPrimaryKeys",
+            catalog_name=req.catalogName,
+            schema_name=req.schemaName,
+            table_name=req.tableName,
         )
         return TCLI.TGetPrimaryKeysResp(status=convert.ok_status(), operationHandle=handle)
 
@@ -274,8 +290,12 @@ class ThriftHandler:
 
     @rpc(TCLI.TGetResultSetMetadataResp)
     def GetResultSetMetadata(self, req: Any) -> Any:
-        schema = self.backend.get_result_set_metadata(convert.operation_handle(req.operationHandle), self.user)
-        return TCLI.TGetResultSetMetadataResp(status=convert.ok_status(), schema=convert.to_table_schema(schema))
+        schema = self.backend.get_result_set_metadata(
+            convert.operation_handle(req.operationHandle), self.user
+        )
+        return TCLI.TGetResultSetMetadataResp(
+            status=convert.ok_status(), schema=convert.to_table_schema(schema)
+        )
 
     @rpc(TCLI.TFetchResultsResp)
     def FetchResults(self, req: Any) -> Any:
@@ -288,7 +308,9 @@ class ThriftHandler:
         if fetch_type not in (0, 1):
             raise UnsupportedError(f"unknown fetchType {fetch_type}; 0 fetches rows, 1 the operation log")
         max_rows = max(0, min(int(req.maxRows or 0), MAX_FETCH_ROWS))
-        batch = self.backend.fetch_results(handle, self.user, orientation, max_rows, fetch_log=fetch_type == 1)
+        batch = self.backend.fetch_results(
+            handle, self.user, orientation, max_rows, fetch_log=fetch_type == 1
+        )
         protocol = self._operation_protocol(handle)
         return TCLI.TFetchResultsResp(
             status=convert.ok_status(),

@@ -21,7 +21,9 @@ def idl_path() -> Path:
     for candidate in (_HERE / IDL_NAME, _HERE.parent.parent / "thrift" / IDL_NAME):
         if candidate.is_file():
             return candidate
-    raise FileNotFoundError(f"{IDL_NAME} not found next to {__file__} nor in the repository's thrift/ directory")
+    raise FileNotFoundError(
+        f"{IDL_NAME} not found next to {__file__} nor in the repository's thrift/ directory"
+    )
 
 
 @functools.cache

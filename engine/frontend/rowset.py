@@ -106,7 +106,9 @@ def to_column(values: list[Any], column: ColumnSpec) -> Any:
     if spec is None:
         return TCLI.TColumn(stringVal=TCLI.TStringColumn(values=_string_values(values), nulls=nulls))
     field, column_class, placeholder, convert = spec
-    return TCLI.TColumn(**{field: column_class(values=_typed_values(values, placeholder, convert), nulls=nulls)})
+    return TCLI.TColumn(
+        **{field: column_class(values=_typed_values(values, placeholder, convert), nulls=nulls)}
+    )
 
 
 def _value(value: Any, column: ColumnSpec) -> Any:

@@ -56,7 +56,9 @@ def build_ssl_context(conf: EngineConf) -> ssl.SSLContext | None:
         return None
     path = conf.get(SSL_KEYSTORE_PATH)
     if not path:
-        raise ConfigError(f"{SSL_ENABLED.key}=true needs {SSL_KEYSTORE_PATH.key} (a PEM with certificate and key)")
+        raise ConfigError(
+            f"{SSL_ENABLED.key}=true needs {SSL_KEYSTORE_PATH.key} (a PEM with certificate and key)"
+        )
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     try:
         context.load_cert_chain(path)
@@ -106,7 +108,11 @@ class ThriftServer:
         self._accept_thread.start()
         log.info(
             "HiveServer2 Thrift server listening on %s:%d (binary, %s%s, max %d connections)",
-            self.address[0], self.address[1], self.mode, ", TLS" if self.ssl_context else "", self.max_workers,
+            self.address[0],
+            self.address[1],
+            self.mode,
+            ", TLS" if self.ssl_context else "",
+            self.max_workers,
         )
         return self.address
 
@@ -122,7 +128,7 @@ class ThriftServer:
                 continue
             try:
                 sock, address = listener.accept()
-            except (TimeoutError, socket.timeout):
+            except TimeoutError:
                 self._slots.release()
                 continue
             except OSError as exc:

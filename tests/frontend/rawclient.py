@@ -36,16 +36,29 @@ def recv_exact(sock: socket.socket, size: int) -> bytes:
     return data
 
 
-def plain_login(sock: socket.socket, user: str, password: str, status: int = OK, authzid: str = "") -> tuple[int, bytes]:
+def plain_login(
+    sock: socket.socket, user: str, password: str, status: int = OK, authzid: str = ""
+) -> tuple[int, bytes]:
     sock.sendall(sasl_frame(START, b"PLAIN"))
     sock.sendall(sasl_frame(status, f"{authzid}\0{user}\0{password}".encode()))
     return read_sasl_frame(sock)
 
 
 class RawClient:
-    def __init__(self, host: str, port: int, *, sasl: bool = True, user: str = "raw", password: str = "x",
-                 status: int = OK, timeout: float = 30.0) -> None:
-        self.tsocket = TSocket(host, port, socket_timeout=int(timeout * 1000), connect_timeout=int(timeout * 1000))
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        sasl: bool = True,
+        user: str = "raw",
+        password: str = "x",
+        status: int = OK,
+        timeout: float = 30.0,
+    ) -> None:
+        self.tsocket = TSocket(
+            host, port, socket_timeout=int(timeout * 1000), connect_timeout=int(timeout * 1000)
+        )
         self.tsocket.open()
         if sasl:
             reply, message = plain_login(self.tsocket.sock, user, password, status)
@@ -60,7 +73,9 @@ class RawClient:
     def __getattr__(self, name: str) -> Any:
         return getattr(self.client, name)
 
-    def open_session(self, version: int = 5, username: str | None = None, configuration: dict | None = None) -> Any:
+    def open_session(
+        self, version: int = 5, username: str | None = None, configuration: dict | None = None
+    ) -> Any:
         response = self.client.OpenSession(
             TCLI.TOpenSessionReq(client_protocol=version, username=username, configuration=configuration)
         )
@@ -76,8 +91,9 @@ class RawClient:
 
     def fetch(self, operation: Any, max_rows: int = 1000, orientation: int = 0, fetch_type: int = 0) -> Any:
         return self.client.FetchResults(
-            TCLI.TFetchResultsReq(operationHandle=operation, orientation=orientation, maxRows=max_rows,
-                                  fetchType=fetch_type)
+            TCLI.TFetchResultsReq(
+                operationHandle=operation, orientation=orientation, maxRows=max_rows, fetchType=fetch_type
+            )
         )
 
     def close(self) -> None:
@@ -90,7 +106,11 @@ def column_strings(rowset: Any) -> list[str | None]:
         column = rowset.columns[0].stringVal
         values: list[str | None] = list(column.values)
         for index in range(len(values)):
-            if column.nulls and index // 8 < len(column.nulls) and column.nulls[index // 8] & (1 << (index % 8)):
+            if (
+                column.nulls
+                and index // 8 < len(column.nulls)
+                and column.nulls[index // 8] & (1 << (index % 8))
+            ):
                 values[index] = None
         return values
     return [row.colVals[0].stringVal.value for row in rowset.rows]

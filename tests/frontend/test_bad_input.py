@@ -218,7 +218,9 @@ def _fake_operation() -> Any:
 def test_unknown_handles(server: Any) -> None:
     client = RawClient(server.host, server.port)
     try:
-        statement = client.ExecuteStatement(TCLI.TExecuteStatementReq(sessionHandle=_fake_session(), statement="q"))
+        statement = client.ExecuteStatement(
+            TCLI.TExecuteStatementReq(sessionHandle=_fake_session(), statement="q")
+        )
         assert statement.status.statusCode == FAILED and statement.status.errorMessage
         status = client.GetOperationStatus(TCLI.TGetOperationStatusReq(operationHandle=_fake_operation()))
         assert status.status.statusCode == FAILED
@@ -239,7 +241,10 @@ def test_fetch_on_a_closed_operation(server: Any) -> None:
     try:
         session = client.open_session(5).sessionHandle
         operation = client.execute(session, "close me")
-        assert client.CloseOperation(TCLI.TCloseOperationReq(operationHandle=operation)).status.statusCode == SUCCESS
+        assert (
+            client.CloseOperation(TCLI.TCloseOperationReq(operationHandle=operation)).status.statusCode
+            == SUCCESS
+        )
         fetched = client.fetch(operation)
         assert fetched.status.statusCode == FAILED and fetched.status.errorMessage
         again = client.CloseOperation(TCLI.TCloseOperationReq(operationHandle=operation))

@@ -22,7 +22,7 @@ needs_lab = pytest.mark.skipif(not (LAB / "bin" / "env.sh").exists(), reason=f"{
 def _beeline(url: str, question: str, user: str = "u") -> subprocess.CompletedProcess[str]:
     # the password travels through the environment of a subshell, not our argv; beeline itself
     # needs it on its command line, which is how real users run it
-    script = f"source {LAB}/bin/env.sh; beeline -u \"$URL\" -n \"$BUSER\" -p \"$BPASS\" --silent=false -e \"$Q\""
+    script = f'source {LAB}/bin/env.sh; beeline -u "$URL" -n "$BUSER" -p "$BPASS" --silent=false -e "$Q"'
     env = {**os.environ, "URL": url, "BUSER": user, "BPASS": "x", "Q": question}
     return subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=110, env=env)
 
@@ -69,8 +69,13 @@ def test_beeline_shows_a_failed_statement(hs2: Any) -> None:
 @pytest.mark.parametrize("mode", ["PLAIN", "NOSASL"])
 def test_node_hive_driver(hs2: Any, mode: str) -> None:
     stack = hs2({"kyuubi.authentication": "NONE" if mode == "PLAIN" else "NOSASL"})
-    result = subprocess.run(["node", str(LAB / "node" / "select1.js"), str(stack.port), mode],
-                            capture_output=True, text=True, timeout=110, cwd=LAB / "node")
+    result = subprocess.run(
+        ["node", str(LAB / "node" / "select1.js"), str(stack.port), mode],
+        capture_output=True,
+        text=True,
+        timeout=110,
+        cwd=LAB / "node",
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.startswith(f"hive-driver {mode} [")
     rows = json.loads(result.stdout.split(" ", 2)[2])

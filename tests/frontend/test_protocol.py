@@ -51,8 +51,9 @@ def test_sasl_response_status_ok_or_complete(server: Any, status: int) -> None:
     client = RawClient(server.host, server.port, user="jill", status=status)
     try:
         opened = client.open_session(V10, username="someone-else")
-        info = client.GetInfo(TCLI.TGetInfoReq(sessionHandle=opened.sessionHandle,
-                                               infoType=TCLI.TGetInfoType.CLI_USER_NAME))
+        info = client.GetInfo(
+            TCLI.TGetInfoReq(sessionHandle=opened.sessionHandle, infoType=TCLI.TGetInfoType.CLI_USER_NAME)
+        )
         assert info.infoValue.stringValue == "jill"  # the SASL authcid, not OpenSession.username
     finally:
         client.close()
@@ -63,8 +64,9 @@ def test_nosasl_user_comes_from_open_session(nosasl_server: Any, username: str |
     client = RawClient(nosasl_server.host, nosasl_server.port, sasl=False)
     try:
         opened = client.open_session(V10, username=username)
-        info = client.GetInfo(TCLI.TGetInfoReq(sessionHandle=opened.sessionHandle,
-                                               infoType=TCLI.TGetInfoType.CLI_USER_NAME))
+        info = client.GetInfo(
+            TCLI.TGetInfoReq(sessionHandle=opened.sessionHandle, infoType=TCLI.TGetInfoType.CLI_USER_NAME)
+        )
         assert info.infoValue.stringValue == expected
     finally:
         client.close()
@@ -73,19 +75,26 @@ def test_nosasl_user_comes_from_open_session(nosasl_server: Any, username: str |
 def test_get_info_and_beeline_open_session(server: Any) -> None:
     client = RawClient(server.host, server.port)
     try:
-        opened = client.open_session(V10, configuration={
-            "use:database": "default",
-            "set:hiveconf:hive.server2.thrift.resultset.default.fetch.size": "1000",
-        })
+        opened = client.open_session(
+            V10,
+            configuration={
+                "use:database": "default",
+                "set:hiveconf:hive.server2.thrift.resultset.default.fetch.size": "1000",
+            },
+        )
         assert isinstance(opened.configuration, dict)
         handle = opened.sessionHandle
         values = {}
         for name in ("CLI_SERVER_NAME", "CLI_DBMS_NAME", "CLI_DBMS_VER"):
-            info = client.GetInfo(TCLI.TGetInfoReq(sessionHandle=handle, infoType=getattr(TCLI.TGetInfoType, name)))
+            info = client.GetInfo(
+                TCLI.TGetInfoReq(sessionHandle=handle, infoType=getattr(TCLI.TGetInfoType, name))
+            )
             assert info.status.statusCode == SUCCESS
             values[name] = info.infoValue.stringValue
         assert values["CLI_SERVER_NAME"] and values["CLI_DBMS_NAME"] and values["CLI_DBMS_VER"]
-        unknown = client.GetInfo(TCLI.TGetInfoReq(sessionHandle=handle, infoType=TCLI.TGetInfoType.CLI_ALTER_TABLE))
+        unknown = client.GetInfo(
+            TCLI.TGetInfoReq(sessionHandle=handle, infoType=TCLI.TGetInfoType.CLI_ALTER_TABLE)
+        )
         assert unknown.status.statusCode == ERROR and unknown.infoValue is not None
     finally:
         client.close()
@@ -98,13 +107,16 @@ def test_beeline_style_status_and_log_fetches(server: Any) -> None:
         operation = client.execute(session, "log please", run_async=True)
         while True:
             status = client.GetOperationStatus(
-                TCLI.TGetOperationStatusReq(operationHandle=operation, getProgressUpdate=True))
+                TCLI.TGetOperationStatusReq(operationHandle=operation, getProgressUpdate=True)
+            )
             assert status.status.statusCode == SUCCESS and status.hasResultSet
             if status.operationState == TCLI.TOperationState.FINISHED_STATE:
                 break
-            assert status.operationState in (TCLI.TOperationState.INITIALIZED_STATE,
-                                              TCLI.TOperationState.PENDING_STATE,
-                                              TCLI.TOperationState.RUNNING_STATE)
+            assert status.operationState in (
+                TCLI.TOperationState.INITIALIZED_STATE,
+                TCLI.TOperationState.PENDING_STATE,
+                TCLI.TOperationState.RUNNING_STATE,
+            )
         assert status.operationStarted > 0 and status.operationCompleted >= status.operationStarted
         log = client.fetch(operation, 1000, fetch_type=1)
         assert log.status.statusCode == SUCCESS
@@ -121,7 +133,9 @@ def test_fetch_first_then_next(server: Any) -> None:
     try:
         session = client.open_session(V10).sessionHandle
         operation = client.execute(session, "rewind me")
-        first = column_strings(client.fetch(operation, 2, orientation=TCLI.TFetchOrientation.FETCH_FIRST).results)
+        first = column_strings(
+            client.fetch(operation, 2, orientation=TCLI.TFetchOrientation.FETCH_FIRST).results
+        )
         rest: list[Any] = []
         while True:
             batch = client.fetch(operation, 2, orientation=TCLI.TFetchOrientation.FETCH_NEXT)
@@ -164,12 +178,20 @@ def test_not_supported_rpcs_answer_a_clear_status(server: Any) -> None:
     client = RawClient(server.host, server.port)
     try:
         session = client.open_session(V10).sessionHandle
-        token = client.GetDelegationToken(TCLI.TGetDelegationTokenReq(sessionHandle=session, owner="a", renewer="b"))
+        token = client.GetDelegationToken(
+            TCLI.TGetDelegationTokenReq(sessionHandle=session, owner="a", renewer="b")
+        )
         assert token.status.statusCode == ERROR and token.status.sqlState == "0A000"
         assert "not supported" in token.status.errorMessage
         for call, req in (
-            (client.CancelDelegationToken, TCLI.TCancelDelegationTokenReq(sessionHandle=session, delegationToken="t")),
-            (client.RenewDelegationToken, TCLI.TRenewDelegationTokenReq(sessionHandle=session, delegationToken="t")),
+            (
+                client.CancelDelegationToken,
+                TCLI.TCancelDelegationTokenReq(sessionHandle=session, delegationToken="t"),
+            ),
+            (
+                client.RenewDelegationToken,
+                TCLI.TRenewDelegationTokenReq(sessionHandle=session, delegationToken="t"),
+            ),
         ):
             assert call(req).status.statusCode == ERROR
         info = client.SetClientInfo(TCLI.TSetClientInfoReq(sessionHandle=session, configuration={"app": "x"}))
@@ -187,14 +209,21 @@ def test_metadata_rpcs_answer_a_handle_or_a_clear_status(server: Any) -> None:
         calls = [
             (client.GetCatalogs, TCLI.TGetCatalogsReq(sessionHandle=session)),
             (client.GetSchemas, TCLI.TGetSchemasReq(sessionHandle=session, schemaName="%")),
-            (client.GetTables, TCLI.TGetTablesReq(sessionHandle=session, schemaName="%", tableName="%",
-                                                  tableTypes=["TABLE"])),
+            (
+                client.GetTables,
+                TCLI.TGetTablesReq(
+                    sessionHandle=session, schemaName="%", tableName="%", tableTypes=["TABLE"]
+                ),
+            ),
             (client.GetTableTypes, TCLI.TGetTableTypesReq(sessionHandle=session)),
             (client.GetColumns, TCLI.TGetColumnsReq(sessionHandle=session, schemaName="%", tableName="%")),
             (client.GetTypeInfo, TCLI.TGetTypeInfoReq(sessionHandle=session)),
             (client.GetFunctions, TCLI.TGetFunctionsReq(sessionHandle=session, functionName="%")),
             (client.GetPrimaryKeys, TCLI.TGetPrimaryKeysReq(sessionHandle=session, tableName="t")),
-            (client.GetCrossReference, TCLI.TGetCrossReferenceReq(sessionHandle=session, parentTableName="t")),
+            (
+                client.GetCrossReference,
+                TCLI.TGetCrossReferenceReq(sessionHandle=session, parentTableName="t"),
+            ),
         ]
         for call, req in calls:
             response = call(req)

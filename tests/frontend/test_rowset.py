@@ -39,7 +39,10 @@ def test_string_column_nulls_roundtrip(values: list[str | None]) -> None:
     column = decoded.columns[0].stringVal
     assert decoded.startRowOffset == 7 and decoded.rows == []
     assert _nulls(column.nulls, len(values)) == [value is None for value in values]
-    assert [None if null else value for null, value in zip(_nulls(column.nulls, len(values)), column.values)] == values
+    assert [
+        None if null else value
+        for null, value in zip(_nulls(column.nulls, len(values)), column.values, strict=True)
+    ] == values
 
 
 def test_plain_strings_pass_through_untouched() -> None:
@@ -51,14 +54,30 @@ def test_plain_strings_pass_through_untouched() -> None:
 
 def test_typed_columns() -> None:
     schema = TableSchema.of(
-        ColumnSpec("b", HiveType.BOOLEAN), ColumnSpec("t", HiveType.TINYINT), ColumnSpec("s", HiveType.SMALLINT),
-        ColumnSpec("i", HiveType.INT), ColumnSpec("l", HiveType.BIGINT), ColumnSpec("d", HiveType.DOUBLE),
-        ColumnSpec("dec", HiveType.DECIMAL, precision=10, scale=2), ColumnSpec("ts", HiveType.TIMESTAMP),
-        ColumnSpec("bin", HiveType.BINARY), ColumnSpec("date", HiveType.DATE),
+        ColumnSpec("b", HiveType.BOOLEAN),
+        ColumnSpec("t", HiveType.TINYINT),
+        ColumnSpec("s", HiveType.SMALLINT),
+        ColumnSpec("i", HiveType.INT),
+        ColumnSpec("l", HiveType.BIGINT),
+        ColumnSpec("d", HiveType.DOUBLE),
+        ColumnSpec("dec", HiveType.DECIMAL, precision=10, scale=2),
+        ColumnSpec("ts", HiveType.TIMESTAMP),
+        ColumnSpec("bin", HiveType.BINARY),
+        ColumnSpec("date", HiveType.DATE),
     )
     rows = [
-        (True, 1, 2, 3, 2**40, 1.5, decimal.Decimal("1.25"), datetime.datetime(2024, 1, 2, 3, 4, 5),
-         b"\x00\x01", datetime.date(2024, 1, 2)),
+        (
+            True,
+            1,
+            2,
+            3,
+            2**40,
+            1.5,
+            decimal.Decimal("1.25"),
+            datetime.datetime(2024, 1, 2, 3, 4, 5),
+            b"\x00\x01",
+            datetime.date(2024, 1, 2),
+        ),
         (None,) * 10,
     ]
     batch = RowBatch.from_rows(rows, 10)
@@ -72,8 +91,10 @@ def test_typed_columns() -> None:
     assert cols[7].stringVal.values[0] == "2024-01-02 03:04:05"
     assert cols[8].binaryVal.values[0] == b"\x00\x01"
     assert cols[9].stringVal.values[0] == "2024-01-02"
-    assert all(_nulls(getattr(col, next(k for k, v in col.__dict__.items() if v is not None)).nulls, 2)[1]
-               for col in cols)
+    assert all(
+        _nulls(getattr(col, next(k for k, v in col.__dict__.items() if v is not None)).nulls, 2)[1]
+        for col in cols
+    )
 
 
 def test_row_based_below_v6() -> None:
@@ -83,7 +104,9 @@ def test_row_based_below_v6() -> None:
     decoded = _roundtrip(rowset.to_rowset(batch, 4))
     assert decoded.columns is None and len(decoded.rows) == 2
     assert decoded.rows[0].colVals[0].stringVal.value == "a" and decoded.rows[0].colVals[1].i64Val.value == 1
-    assert decoded.rows[1].colVals[0].stringVal.value is None and decoded.rows[1].colVals[1].i64Val.value is None
+    assert (
+        decoded.rows[1].colVals[0].stringVal.value is None and decoded.rows[1].colVals[1].i64Val.value is None
+    )
 
 
 def test_schema_qualifiers() -> None:
@@ -100,7 +123,10 @@ def test_schema_qualifiers() -> None:
     assert entry.type == TCLI.TTypeId.DECIMAL_TYPE and amount.comment == "money"
     assert entry.typeQualifiers.qualifiers["precision"].i32Value == 12
     assert entry.typeQualifiers.qualifiers["scale"].i32Value == 3
-    assert code.typeDesc.types[0].primitiveEntry.typeQualifiers.qualifiers["characterMaximumLength"].i32Value == 20
+    assert (
+        code.typeDesc.types[0].primitiveEntry.typeQualifiers.qualifiers["characterMaximumLength"].i32Value
+        == 20
+    )
     assert flag.typeDesc.types[0].primitiveEntry.type == TCLI.TTypeId.CHAR_TYPE
     assert reply.typeDesc.types[0].primitiveEntry.typeQualifiers is None
 
@@ -123,7 +149,11 @@ def test_operation_status_error_fields() -> None:
     status = OperationStatus(OperationState.ERROR, "08000", 10010, "datasource down", True, 5, 9, 0.5)
     response = _roundtrip(convert.to_operation_status(status, progress_update=True))
     assert response.operationState == TCLI.TOperationState.ERROR_STATE
-    assert (response.sqlState, response.errorCode, response.errorMessage) == ("08000", 10010, "datasource down")
+    assert (response.sqlState, response.errorCode, response.errorMessage) == (
+        "08000",
+        10010,
+        "datasource down",
+    )
     assert (response.operationStarted, response.operationCompleted, response.hasResultSet) == (5, 9, True)
     assert response.progressUpdateResponse.status == TCLI.TJobExecutionStatus.COMPLETE
     running = convert.to_operation_status(OperationStatus(OperationState.RUNNING))
