@@ -380,6 +380,11 @@ SESSION_CHECK_INTERVAL = _entry(
     "kyuubi.session.check.interval", "duration", "PT1M", "How often the reaper looks for idle sessions.",
     minimum=0.01,
 )
+SESSION_CLOSE_ON_DISCONNECT = _entry(
+    "kyuubi.session.close.on.disconnect", "bool", "true",
+    "Close the sessions a client opened when its connection ends. false: sessions (and their runs) "
+    "outlive the connection until CloseSession or the idle timeout.",
+)
 EXEC_POOL_SIZE = _entry(
     "kyuubi.backend.engine.exec.pool.size", "int", "256",
     "Threads that run statements in the background; more waiting statements queue.",

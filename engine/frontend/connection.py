@@ -41,6 +41,7 @@ class Connection:
         login_timeout: float,
         max_message_size: int,
         ssl_context: ssl.SSLContext | None = None,
+        close_sessions_on_disconnect: bool = True,
     ) -> None:
         self.sock = sock
         self.peer = peer
@@ -49,6 +50,7 @@ class Connection:
         self.login_timeout = login_timeout
         self.max_message_size = max_message_size
         self.ssl_context = ssl_context
+        self.close_sessions_on_disconnect = close_sessions_on_disconnect
         self.handler: ThriftHandler | None = None
         self.requests = 0
 
@@ -67,7 +69,7 @@ class Connection:
             self.handler = ThriftHandler(self.backend, user if isinstance(user, str) else None, self.peer)
             self._loop(self.handler)
         finally:
-            if self.handler is not None:
+            if self.handler is not None and self.close_sessions_on_disconnect:
                 self.handler.close_sessions()
             try:
                 self.sock.close()

@@ -22,6 +22,7 @@ from engine.common.config import (
     MAX_MESSAGE_SIZE,
     MAX_WORKER_THREADS,
     PASSWORD_FILE,
+    SESSION_CLOSE_ON_DISCONNECT,
     SSL_ENABLED,
     SSL_KEYSTORE_PATH,
     EngineConf,
@@ -76,6 +77,7 @@ class ThriftServer:
         self.max_workers = int(conf.get(MAX_WORKER_THREADS))
         self.login_timeout = float(conf.get(LOGIN_TIMEOUT))
         self.max_message_size = int(conf.get(MAX_MESSAGE_SIZE))
+        self.close_on_disconnect = bool(conf.get(SESSION_CLOSE_ON_DISCONNECT))
         self._slots = threading.BoundedSemaphore(self.max_workers)
         self._stopping = threading.Event()
         self._listener: socket.socket | None = None
@@ -155,6 +157,7 @@ class ThriftServer:
             login_timeout=self.login_timeout,
             max_message_size=self.max_message_size,
             ssl_context=self.ssl_context,
+            close_sessions_on_disconnect=self.close_on_disconnect,
         )
         thread = threading.Thread(
             target=self._run, args=(connection,), name=f"thrift-conn-{next(self._counter)}", daemon=True

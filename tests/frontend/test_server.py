@@ -158,3 +158,43 @@ def test_tls(hs2: Any, pem: Path, caplog: pytest.LogCaptureFixture) -> None:
         sock.sendall(sasl_frame(START, b"PLAIN") + sasl_frame(OK, b"\0tls-user\0pw"))
         assert read_sasl_frame(sock)[0] == COMPLETE
     assert any("TLS" in record.getMessage() for record in caplog.records)
+
+
+def _join_connection_threads() -> None:
+    for thread in [t for t in threading.enumerate() if t.name.startswith("thrift-conn-")]:
+        thread.join(10)
+
+
+def test_sessions_can_outlive_their_connection(hs2: Any) -> None:
+    stack = hs2({"kyuubi.session.close.on.disconnect": "false"})
+    first = RawClient(stack.host, stack.port)
+    session = first.open_session(9).sessionHandle
+    first.close()
+    _join_connection_threads()
+    assert stack.backend.sessions.session_count() == 1
+    second = RawClient(stack.host, stack.port)
+    try:
+        operation = second.execute(session, "still my session")
+        assert operation.hasResultSet
+    finally:
+        second.close()
+
+
+@pytest.mark.xfail(
+    reason="engine/backend.py get_operation_protocol reads Operation.session, which does not exist",
+    strict=False,
+)
+def test_fetch_an_operation_from_another_connection(hs2: Any) -> None:
+    stack = hs2({"kyuubi.session.close.on.disconnect": "false"})
+    first = RawClient(stack.host, stack.port)
+    session = first.open_session(9).sessionHandle
+    operation = first.execute(session, "fetch me elsewhere")
+    first.close()
+    _join_connection_threads()
+    second = RawClient(stack.host, stack.port)
+    try:
+        fetched = second.fetch(operation, 100)
+        assert fetched.status.statusCode == TCLI.TStatusCode.SUCCESS_STATUS, fetched.status
+        assert fetched.results.columns
+    finally:
+        second.close()
