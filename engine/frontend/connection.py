@@ -13,10 +13,11 @@ import socket
 import ssl
 from typing import Any
 
-from thriftpy2.protocol import TCyBinaryProtocol
+# thriftpy2 binds these names to its C-accelerated classes (cybin) whenever they are available,
+# and to the pure-Python ones otherwise.
+from thriftpy2.protocol import TBinaryProtocol
 from thriftpy2.thrift import TApplicationException, TMessageType, TProcessor
-from thriftpy2.transport import TTransportException
-from thriftpy2.transport.buffered import TCyBufferedTransport
+from thriftpy2.transport import TBufferedTransport, TTransportException
 
 from engine.backend import BackendService
 from engine.common.errors import AuthenticationError
@@ -28,6 +29,7 @@ from engine.frontend.stream import SocketStream
 log = logging.getLogger(__name__)
 
 BUFFER_SIZE = 256 * 1024
+ACCELERATED = "cybin" in TBinaryProtocol.__module__
 
 
 class Connection:
@@ -106,8 +108,8 @@ class Connection:
         stream = SocketStream(
             self.sock, framed=self.authenticator is not None, max_message_size=self.max_message_size
         )
-        transport = TCyBufferedTransport(stream, buf_size=BUFFER_SIZE)
-        protocol = TCyBinaryProtocol(transport, strict_read=True, decode_response=True)
+        transport = TBufferedTransport(stream, BUFFER_SIZE)
+        protocol = TBinaryProtocol(transport, strict_read=True, decode_response=True)
         processor = TProcessor(TCLI.TCLIService, handler)
         while True:
             stream.begin_message()
@@ -164,7 +166,9 @@ class Connection:
         except Exception:
             log.error("could not encode the %s reply for %s", api, self.peer, exc_info=True)
         # The reply could not be encoded: discard its bytes and tell the client in Thrift's way.
-        protocol.trans.clean()
+        clean = getattr(protocol.trans, "clean", None)
+        if clean is not None:
+            clean()
         stream.discard()
         try:
             error = TApplicationException(

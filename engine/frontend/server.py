@@ -29,7 +29,7 @@ from engine.common.config import (
 )
 from engine.common.errors import ConfigError
 from engine.frontend import sasl
-from engine.frontend.connection import Connection
+from engine.frontend.connection import ACCELERATED, Connection
 
 log = logging.getLogger(__name__)
 
@@ -109,9 +109,10 @@ class ThriftServer:
         self._accept_thread = threading.Thread(target=self._accept_loop, name="thrift-accept", daemon=True)
         self._accept_thread.start()
         log.info(
-            "HiveServer2 Thrift server listening on %s:%d (binary, %s%s, max %d connections)",
+            "HiveServer2 Thrift server listening on %s:%d (binary%s, %s%s, max %d connections)",
             self.address[0],
             self.address[1],
+            "" if ACCELERATED else ", pure-Python codec",
             self.mode,
             ", TLS" if self.ssl_context else "",
             self.max_workers,
