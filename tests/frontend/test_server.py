@@ -198,3 +198,29 @@ def test_fetch_an_operation_from_another_connection(hs2: Any) -> None:
         assert fetched.results.columns
     finally:
         second.close()
+
+
+def test_more_clients_than_slots_all_get_served(hs2: Any) -> None:
+    """12 clients, 3 connection threads: the rest wait in the backlog and are served in turn."""
+    stack = hs2({"kyuubi.frontend.thrift.max.worker.threads": "3"})
+    results: dict[int, list[Any]] = {}
+    errors: list[BaseException] = []
+
+    def client(number: int) -> None:
+        try:
+            with hive.connect(stack.host, stack.port, username=f"user{number}") as connection:
+                cursor = connection.cursor()
+                cursor.execute(f"question number {number}")
+                results[number] = cursor.fetchall()
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=client, args=(n,), name=f"test-client-{n}") for n in range(12)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert not errors, errors
+    assert sorted(results) == list(range(12))
+    for number, rows in results.items():
+        assert f"question number {number}" in "".join(row[0] for row in rows)
