@@ -10,9 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy
 from pyhive import hive
 from pyhive.exc import OperationalError
 from TCLIService.ttypes import TOperationState
+from thrift.transport.TTransport import TTransportException
 
 from tests.frontend.providers import END, QueueProvider
 
@@ -164,3 +166,29 @@ def test_error_reaches_the_client(server: Any) -> None:
         assert "42000" in str(caught.value) or "id" in str(caught.value).lower()
         cursor.execute("SELECT 1")  # the connection is still usable
         assert cursor.fetchall() == [(1,)]
+
+
+@pytest.mark.parametrize(("server_auth", "client_auth"), [("NONE", "NOSASL"), ("NOSASL", "NONE")])
+def test_wrong_transport_fails_fast(hs2: Any, server_auth: str, client_auth: str) -> None:
+    """A client whose transport does not match gets a closed socket, never a hang."""
+    stack = hs2({"kyuubi.authentication": server_auth})
+    with pytest.raises((TTransportException, OSError, EOFError)):
+        hive.connect(stack.host, stack.port, username="x", auth=client_auth)
+    with hive.connect(
+        stack.host, stack.port, username="y", auth="NOSASL" if client_auth == "NONE" else "NONE"
+    ) as conn:
+        assert _ask(conn)[-1]["type"] == "agent_finish"
+
+
+@pytest.mark.parametrize("auth", ["NONE", "NOSASL"])
+def test_sqlalchemy_hive_dialect(hs2: Any, auth: str) -> None:
+    stack = hs2({"kyuubi.authentication": auth})
+    query = "?auth=NOSASL" if auth == "NOSASL" else ""
+    engine = sqlalchemy.create_engine(f"hive://sam@{stack.host}:{stack.port}/default{query}")
+    try:
+        with engine.connect() as connection:
+            rows = connection.execute(sqlalchemy.text("how many rows per table?")).fetchall()
+    finally:
+        engine.dispose()
+    events = [json.loads(row[0]) for row in rows]
+    assert events[0]["type"] == "agent_start" and events[-1]["type"] == "agent_finish"
