@@ -260,6 +260,22 @@ RESULT_MODE = _entry(
     "table: the rows of the run's last successful query as typed columns.",
     choices=("events", "answer", "table"), overridable=True,
 )
+TABLE_MODE_APPROVAL = _entry(
+    AGENT + "table.mode.approval", "str", "DENY",
+    "What a gated tool call does in table result mode, where no client sees approval_request rows. "
+    "DENY: denied at once with a clear message; WAIT: parks as usual (bounded by approval.timeout).",
+    choices=("DENY", "WAIT"), overridable=True,
+)
+PASSTHROUGH_MAX_ROWS = _entry(
+    AGENT + "passthrough.max.rows", "int", "1000000",
+    "Row cap of a __sql: passthrough query and of the SHOW/DESCRIBE forms; more rows are cut.",
+    minimum=1, overridable=True,
+)
+CATALOG_CACHE_TTL = _entry(
+    AGENT + "catalog.cache.ttl", "duration", "PT30S",
+    "How long metadata read from the datasource catalog is reused; SET or a confOverlay refreshes it.",
+    minimum=0.0,
+)
 LLM_REQUEST_TIMEOUT = _entry(
     AGENT + "llm.request.timeout", "duration", "PT2M",
     "Timeout of one LLM request, including the wait between streamed chunks.",
