@@ -130,7 +130,7 @@ class BackendService:
         return self.sessions.get_session(handle, None).protocol
 
     def get_operation_protocol(self, handle: OperationHandle) -> int:
-        return self.sessions.get_operation(handle, None).session.protocol
+        return self.sessions.get_operation(handle, None).ctx.protocol
 
     def stop(self) -> None:
         self.sessions.stop()

@@ -17,6 +17,7 @@ class OperationContext:
     conf: EngineConf  # engine conf with the session overlay applied
     agent_session: AgentSession
     provider: AgentProvider
+    protocol: int = 10  # the session's TProtocolVersion index (V1 = 0)
     fetch_wait: float = 0.2
     compact_threshold: int = 1024
     datasource: Any = None  # engine.datasource.Datasource (None in tests without one)

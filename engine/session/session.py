@@ -112,6 +112,7 @@ class Session:
             conf=conf,
             agent_session=self.agent,
             provider=self.provider,
+            protocol=self.protocol,
             fetch_wait=float(conf.get(FETCH_WAIT)),
             compact_threshold=int(conf.get(FETCH_COMPACT_THRESHOLD)),
             datasource=self.datasource,

@@ -180,10 +180,6 @@ def test_sessions_can_outlive_their_connection(hs2: Any) -> None:
         second.close()
 
 
-@pytest.mark.xfail(
-    reason="engine/backend.py get_operation_protocol reads Operation.session, which does not exist",
-    strict=False,
-)
 def test_fetch_an_operation_from_another_connection(hs2: Any) -> None:
     stack = hs2({"kyuubi.session.close.on.disconnect": "false"})
     first = RawClient(stack.host, stack.port)
