@@ -7,18 +7,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import dataclasses
+import decimal
+import logging
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from engine.agent.events import (
     AgentEvent,
+    ApprovalRequestEvent,
     ContentDeltaEvent,
     ErrorEvent,
     StepStartEvent,
+    ToolResultEvent,
 )
-from engine.common.errors import EngineError
+from engine.common.config import TABLE_MODE_APPROVAL
+from engine.common.errors import AgentError, EngineError
 from engine.common.types import REPLY_SCHEMA, ColumnSpec, HiveType, TableSchema
 from engine.operation.fetch_buffer import IncrementalFetchBuffer
+
+log = logging.getLogger(__name__)
 
 ANSWER_SCHEMA = TableSchema.of(ColumnSpec("answer", HiveType.STRING, "the agent's final answer"))
 
@@ -85,9 +93,156 @@ class AnswerSink(ResultSink):
         self.buffer.append(self._last_answer)
 
 
+Rows = list[tuple[Any, ...]]
+TableTransform = Callable[[TableSchema, Rows], tuple[TableSchema, Rows]]
+
+TABLE_APPROVAL_DENIAL = (
+    "denied: result mode 'table' shows no approval requests, so gated tool calls are denied "
+    "(set kyuubi.engine.data.agent.table.mode.approval=WAIT to approve with __approve: from another "
+    "statement, or run this statement in result mode 'events')"
+)
+
+
+class TableSink(ResultSink):
+    """``table`` mode: the rows of the run's last successful query, as typed columns.
+
+    The schema is decided when the run ends (a later query replaces an earlier one). Gated tool
+    calls cannot be seen by a table-reading client, so by default they are denied at once
+    (``table.mode.approval=DENY``) instead of parking until the approval timeout.
+    """
+
+    initial_schema = None
+
+    def __init__(
+        self,
+        buffer: IncrementalFetchBuffer,
+        set_schema: Callable[[TableSchema], None],
+        *,
+        approvals: Any = None,
+        operation_id: str = "",
+        approval_policy: str | None = None,
+        transform: TableTransform | None = None,
+    ) -> None:
+        super().__init__(buffer, set_schema)
+        # Without explicit options (ExecuteStatement's make_sink call), read them from the
+        # operation that owns ``set_schema``: its session's approval broker, id and conf.
+        owner = getattr(set_schema, "__self__", None)
+        ctx = getattr(owner, "ctx", None)
+        if approvals is None and ctx is not None:
+            approvals = ctx.agent_session.approvals
+        if not operation_id and owner is not None:
+            operation_id = str(getattr(owner, "id", ""))
+        if approval_policy is None:
+            conf = getattr(owner, "conf", None) or getattr(ctx, "conf", None)
+            approval_policy = conf.get(TABLE_MODE_APPROVAL) if conf is not None else "DENY"
+        self.approvals = approvals
+        self.operation_id = operation_id
+        self.approval_policy = approval_policy
+        self.transform = transform
+        self.table: Any = None
+        self.denied = 0
+        self.truncated = False
+
+    def on_event(self, event: AgentEvent) -> None:
+        super().on_event(event)
+        if isinstance(event, ToolResultEvent):
+            if not event.is_error and event.table is not None:
+                self.table = event.table
+        elif isinstance(event, ApprovalRequestEvent) and self.approval_policy != "WAIT":
+            self.denied += 1
+            if self.approvals is not None and self.operation_id:
+                self.approvals.deny_operation(self.operation_id, TABLE_APPROVAL_DENIAL)
+
+    def on_finish(self) -> None:
+        if self.table is None:
+            detail = ""
+            if self.denied:
+                detail = f" ({self.denied} gated tool call(s) were denied: {TABLE_APPROVAL_DENIAL})"
+            raise AgentError(
+                "result mode 'table': the run produced no table (no query succeeded)"
+                + detail
+                + "; ask for data that a query can return, or use result mode 'events' or 'answer'"
+            )
+        self.truncated = bool(getattr(self.table, "truncated", False))
+        if self.truncated:
+            log.warning("table mode result was cut at the query row cap (%d rows)", len(self.table.rows))
+        emit_table(self.table.columns, self.table.rows, self.buffer, self.set_schema, self.transform)
+
+
+def emit_table(
+    columns: Sequence[ColumnSpec],
+    rows: Sequence[Sequence[Any]],
+    buffer: IncrementalFetchBuffer,
+    set_schema: Callable[[TableSchema], None],
+    transform: TableTransform | None = None,
+) -> None:
+    """Publish a typed table: the schema first (GetResultSetMetadata), then its rows."""
+    schema, table_rows = normalize_table(columns, rows)
+    if transform is not None:
+        schema, table_rows = transform(schema, table_rows)
+    set_schema(schema)
+    buffer.extend(table_rows)
+
+
+_INTEGERS = (HiveType.TINYINT, HiveType.SMALLINT, HiveType.INT, HiveType.BIGINT)
+_LIMITS = {HiveType.TINYINT: 2**7, HiveType.SMALLINT: 2**15, HiveType.INT: 2**31, HiveType.BIGINT: 2**63}
+
+
+def normalize_table(columns: Sequence[ColumnSpec], rows: Sequence[Sequence[Any]]) -> tuple[TableSchema, Rows]:
+    """Make each column's declared type hold for every value, so that encoding never fails.
+
+    Dynamic typing (SQLite) can put text in an INT column: such a column widens (INT -> BIGINT
+    -> DOUBLE) or falls back to STRING. Rows become tuples of the schema's width.
+    """
+    table_rows: Rows = [row if type(row) is tuple else tuple(row) for row in rows]
+    fixed = []
+    for index, column in enumerate(columns):
+        kind = column.type
+        if kind in _INTEGERS:
+            kind = _integer_type(kind, [row[index] for row in table_rows])
+        elif kind in (HiveType.FLOAT, HiveType.DOUBLE):
+            if not all(
+                v is None or isinstance(v, int | float | decimal.Decimal) for v in _col(table_rows, index)
+            ):
+                kind = HiveType.STRING
+        elif kind is HiveType.BOOLEAN:
+            if not all(v is None or isinstance(v, bool | int) for v in _col(table_rows, index)):
+                kind = HiveType.STRING
+        fixed.append(column if kind is column.type else dataclasses.replace(column, type=kind))
+    if any(
+        kind is HiveType.DOUBLE and column.type in _INTEGERS
+        for kind, column in zip((c.type for c in fixed), columns, strict=True)
+    ):
+        table_rows = [_floats(row, fixed, columns) for row in table_rows]
+    return TableSchema(tuple(fixed)), table_rows
+
+
+def _col(rows: Rows, index: int) -> Any:
+    return (row[index] for row in rows)
+
+
+def _integer_type(kind: HiveType, values: list[Any]) -> HiveType:
+    if all(v is None or type(v) is int for v in values):
+        biggest = max((abs(v) for v in values if v is not None), default=0)
+        if biggest < _LIMITS[kind]:
+            return kind
+        return HiveType.BIGINT if biggest < 2**63 else HiveType.DECIMAL
+    if all(v is None or isinstance(v, int | float | decimal.Decimal) for v in values):
+        return HiveType.DOUBLE
+    return HiveType.STRING
+
+
+def _floats(row: tuple[Any, ...], fixed: list[ColumnSpec], original: Sequence[ColumnSpec]) -> tuple[Any, ...]:
+    return tuple(
+        float(value) if value is not None and new.type is HiveType.DOUBLE and old.type in _INTEGERS else value
+        for value, new, old in zip(row, fixed, original, strict=True)
+    )
+
+
 SINKS: dict[str, Callable[..., ResultSink]] = {
     "events": EventsSink,
     "answer": AnswerSink,
+    "table": TableSink,
 }
 
 

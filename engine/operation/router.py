@@ -59,3 +59,6 @@ def create_statement_operation(
     except BaseException:
         lock.release()
         raise
+
+
+from engine.operation import passthrough as _passthrough  # noqa: E402,F401  registers its routes
