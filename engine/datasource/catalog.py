@@ -119,10 +119,7 @@ def hive_column(name: str, sa_type: Any, comment: str | None = None) -> ColumnSp
         if isinstance(sa_type, satypes.BigInteger):
             return ColumnSpec(name, HiveType.BIGINT, comment)
         return ColumnSpec(name, HiveType.INT, comment)
-    if isinstance(sa_type, satypes.Float):
-        precision = getattr(sa_type, "precision", None)
-        if type_name in ("REAL", "FLOAT4") or (type_name == "FLOAT" and precision and precision <= 24):
-            return ColumnSpec(name, HiveType.FLOAT, comment)
+    if isinstance(sa_type, satypes.Float):  # REAL is 8 bytes in SQLite; widening is always safe
         return ColumnSpec(name, HiveType.DOUBLE, comment)
     if isinstance(sa_type, satypes.Numeric):
         precision = getattr(sa_type, "precision", None)

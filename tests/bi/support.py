@@ -1,0 +1,326 @@
+"""Helpers for the BI tests: databases with typed sample tables, a datasource, an engine, and a
+small metadata-RPC client over PyHive's own Thrift client.
+
+The engine's datasource is ``engine.datasource.Datasource`` when it has landed; until then a
+stand-in that speaks the same interface (``sa_engine``, ``dialect``, ``execute_read`` returning
+``columns``/``rows``/``truncated``/``elapsed``) wraps a real SQLAlchemy engine.
+"""
+
+from __future__ import annotations
+
+import datetime
+import decimal
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy
+from pyhive import hive
+from TCLIService import ttypes
+
+from engine.common.types import ColumnSpec, HiveType
+from tests.conftest import base_conf
+
+AGENT = "kyuubi.engine.data.agent."
+PG_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/test"
+MARIADB_URL = "mysql+pymysql://root@127.0.0.1:3306/test"
+
+CREATE_ORDERS = """
+CREATE TABLE {schema}orders (
+    id INTEGER PRIMARY KEY,
+    customer VARCHAR(40) NOT NULL,
+    amount DECIMAL(10,2),
+    quantity BIGINT,
+    price DOUBLE PRECISION,
+    paid BOOLEAN,
+    ordered_on DATE,
+    created_at TIMESTAMP NULL,
+    note TEXT
+)"""
+CREATE_ITEMS = """
+CREATE TABLE {schema}order_items (
+    order_id INTEGER NOT NULL REFERENCES {schema}orders(id),
+    line_no INTEGER NOT NULL,
+    sku VARCHAR(20),
+    PRIMARY KEY (order_id, line_no)
+)"""
+ORDERS = [
+    (1, "ada", decimal.Decimal("12.50"), 3, 4.25, True, datetime.date(2024, 1, 5),
+     datetime.datetime(2024, 1, 5, 10, 30, 0), "first"),
+    (2, "bob", decimal.Decimal("7.25"), 1, 7.25, False, datetime.date(2024, 2, 1),
+     datetime.datetime(2024, 2, 1, 8, 0, 0), None),
+    (3, "ada", None, None, None, None, None, None, "nulls"),
+]  # fmt: skip
+
+
+@dataclass
+class Database:
+    """One test database/schema with the sample tables; ``schema`` is what clients see."""
+
+    kind: str  # sqlite | postgresql | mariadb
+    url: str  # SQLAlchemy URL the engine uses
+    schema: str
+
+    def engine(self) -> sqlalchemy.Engine:
+        return sqlalchemy.create_engine(self.url)
+
+
+def _fill(engine: sqlalchemy.Engine, prefix: str) -> None:
+    with engine.begin() as connection:
+        connection.exec_driver_sql(CREATE_ORDERS.format(schema=prefix))
+        connection.exec_driver_sql(CREATE_ITEMS.format(schema=prefix))
+        connection.exec_driver_sql(f"CREATE VIEW {prefix}big_orders AS SELECT id, amount FROM {prefix}orders")
+        table = sqlalchemy.Table(
+            "orders", sqlalchemy.MetaData(), autoload_with=connection, schema=prefix.rstrip(".") or None
+        )
+        connection.execute(table.insert(), [dict(zip(table.columns.keys(), row, strict=True)) for row in ORDERS])
+        connection.exec_driver_sql(f"INSERT INTO {prefix}order_items VALUES (1, 1, 'x-1'), (1, 2, 'x-2')")
+
+
+def sqlite_database(tmp_path: Path) -> Iterator[Database]:
+    path = tmp_path / f"bi-{uuid.uuid4().hex[:8]}.db"
+    url = f"sqlite:///{path}"
+    engine = sqlalchemy.create_engine(url)
+    _fill(engine, "")
+    engine.dispose()
+    yield Database("sqlite", url, "main")
+    path.unlink(missing_ok=True)
+
+
+def postgres_database() -> Iterator[Database]:
+    schema = f"bi_{uuid.uuid4().hex[:10]}"
+    admin = sqlalchemy.create_engine(PG_URL)
+    with admin.begin() as connection:
+        connection.exec_driver_sql(f"CREATE SCHEMA {schema}")
+    _fill(admin, schema + ".")
+    try:
+        yield Database("postgresql", PG_URL, schema)
+    finally:
+        with admin.begin() as connection:
+            connection.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
+        admin.dispose()
+
+
+def mariadb_database() -> Iterator[Database]:
+    schema = f"bi_{uuid.uuid4().hex[:10]}"
+    admin = sqlalchemy.create_engine(MARIADB_URL)
+    with admin.begin() as connection:
+        connection.exec_driver_sql(f"CREATE DATABASE {schema}")
+    _fill(admin, schema + ".")
+    try:
+        yield Database("mariadb", MARIADB_URL, schema)
+    finally:
+        with admin.begin() as connection:
+            connection.exec_driver_sql(f"DROP DATABASE {schema}")
+        admin.dispose()
+
+
+# --- datasource ---------------------------------------------------------------------------------
+@dataclass
+class StandInResult:
+    columns: tuple[ColumnSpec, ...]
+    rows: list[tuple[Any, ...]]
+    truncated: bool
+    elapsed: float
+
+
+def _value_type(values: list[Any]) -> HiveType:
+    sample = next((value for value in values if value is not None), None)
+    if isinstance(sample, bool):
+        return HiveType.BOOLEAN
+    if isinstance(sample, int):
+        return HiveType.BIGINT
+    if isinstance(sample, float):
+        return HiveType.DOUBLE
+    if isinstance(sample, decimal.Decimal):
+        return HiveType.DECIMAL
+    if isinstance(sample, datetime.datetime):
+        return HiveType.TIMESTAMP
+    if isinstance(sample, datetime.date):
+        return HiveType.DATE
+    return HiveType.STRING
+
+
+class StandInDatasource:
+    """The Datasource interface over a real SQLAlchemy engine (read-only by convention here)."""
+
+    def __init__(self, url: str) -> None:
+        self.sa_engine = sqlalchemy.create_engine(url)
+        self.dialect = self.sa_engine.dialect.name
+        self.display_url = url
+
+    def execute_read(self, sql: str, *, max_rows: int, timeout: float, cancel: Any = None) -> StandInResult:
+        started = time.monotonic()
+        with self.sa_engine.connect() as connection:
+            result = connection.exec_driver_sql(sql)
+            names = list(result.keys())
+            rows = [tuple(row) for row in result.fetchmany(max_rows + 1)]
+        truncated = len(rows) > max_rows
+        rows = rows[:max_rows]
+        columns = tuple(
+            ColumnSpec(name, _value_type([row[index] for row in rows[:100]])) for index, name in enumerate(names)
+        )
+        return StandInResult(columns, rows, truncated, time.monotonic() - started)
+
+    def close(self) -> None:
+        self.sa_engine.dispose()
+
+
+def real_datasource_available() -> bool:
+    try:
+        from engine.datasource import Datasource  # noqa: F401
+        from engine.tools import ToolRegistry  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+# --- query tools for the agent (until engine.tools lands) ----------------------------------------
+class QueryTools:
+    """``run_select_query`` (SAFE) and ``run_mutation_query`` (DESTRUCTIVE) over a datasource,
+    speaking the engine.tools registry interface; the select result carries its table."""
+
+    def __init__(self, datasource: Any) -> None:
+        self.datasource = datasource
+
+    def specs(self, disabled: Any = ()) -> list[dict[str, Any]]:
+        return [
+            {
+                "type": "function",
+                "function": {
+                    "name": name,
+                    "description": description,
+                    "parameters": {"type": "object", "properties": {"sql": {"type": "string"}}},
+                },
+            }
+            for name, description, _risk in self.descriptions(disabled)
+        ]
+
+    def descriptions(self, disabled: Any = ()) -> list[tuple[str, str, Any]]:
+        from tests.fakes.sql_tools import RiskLevel
+
+        tools = [
+            ("run_select_query", "Run one read-only query.", RiskLevel.SAFE),
+            ("run_mutation_query", "Run one statement that changes data.", RiskLevel.DESTRUCTIVE),
+        ]
+        return [tool for tool in tools if tool[0] not in disabled]
+
+    def risk(self, name: str) -> Any:
+        return next((risk for tool, _d, risk in self.descriptions() if tool == name), None)
+
+    def call(self, name: str, arguments: Any, ctx: Any) -> Any:
+        from tests.fakes.sql_tools import ToolResult
+
+        args = json.loads(arguments) if isinstance(arguments, str) else dict(arguments)
+        if name != "run_select_query":
+            return ToolResult(f"{name} is not available in these tests", True)
+        try:
+            result = self.datasource.execute_read(args["sql"], max_rows=1000, timeout=30.0, cancel=None)
+        except Exception as exc:
+            return ToolResult(f"{type(exc).__name__}: {exc}", True)
+        lines = [" | ".join(c.name for c in result.columns)]
+        lines += [" | ".join(str(v) for v in row) for row in result.rows]
+        return ToolResult("\n".join(lines), table=result)
+
+
+def start_bi_engine(
+    start_engine: Any, tmp_path: Path, url: str, llm: Any = None, conf: dict[str, str] | None = None
+) -> Any:
+    """An engine over ``url``: the real datasource/tools when present, else the stand-ins."""
+    values = {AGENT + "jdbc.url": url, AGENT + "fetch.wait": "PT10S"}
+    if llm is not None:
+        values.update(
+            {
+                AGENT + "provider": "OPENAI_COMPATIBLE",
+                AGENT + "openai.endpoint": llm.url,
+                AGENT + "openai.api.key": "sk-bi-0123456789abcdefghij",
+                AGENT + "model": "fake-model",
+                AGENT + "llm.retry.backoff": "PT0.01S",
+            }
+        )
+    values.update(conf or {})
+    if real_datasource_available():
+        return start_engine(values)
+    from engine.agent.echo import EchoProvider
+    from engine.agent.service import OpenAICompatibleProvider
+    from engine.common.config import EngineConf
+
+    datasource = StandInDatasource(url)
+    provider: Any = EchoProvider()
+    if llm is not None:
+        merged = base_conf(tmp_path)
+        merged.update(values)
+        engine_conf = EngineConf.load([f"{k}={v}" for k, v in merged.items()], environ={})
+        provider = OpenAICompatibleProvider(engine_conf, datasource, QueryTools(datasource))
+    running = start_engine(values, provider=provider, datasource=datasource)
+    running.stand_in = datasource
+    return running
+
+
+def connect(engine: Any, user: str = "alice", configuration: dict[str, str] | None = None) -> Any:
+    return hive.connect(host=engine.host, port=engine.port, username=user, configuration=configuration)
+
+
+# --- metadata RPCs over PyHive's Thrift client ---------------------------------------------------
+_TYPE_NAMES = {value: name for name, value in ttypes.TTypeId._NAMES_TO_VALUES.items()}
+
+
+@dataclass
+class MetaResult:
+    columns: list[tuple[str, str]]  # (name, TTypeId name)
+    rows: list[tuple[Any, ...]]
+    op_type: int
+
+
+def _column_values(column: Any) -> list[Any]:
+    for field in ("boolVal", "byteVal", "i16Val", "i32Val", "i64Val", "doubleVal", "stringVal", "binaryVal"):
+        holder = getattr(column, field)
+        if holder is not None:
+            nulls = holder.nulls or b""
+            values = list(holder.values)
+            return [
+                None if index // 8 < len(nulls) and nulls[index // 8] & (1 << (index % 8)) else value
+                for index, value in enumerate(values)
+            ]
+    raise AssertionError("empty column")
+
+
+def metadata(connection: Any, rpc: str, **fields: Any) -> MetaResult:
+    """Call one metadata RPC, then GetResultSetMetadata and FetchResults(50) until empty."""
+    client, session = connection.client, connection.sessionHandle
+    request = getattr(ttypes, f"T{rpc}Req")(sessionHandle=session, **fields)
+    response = getattr(client, rpc)(request)
+    assert response.status.statusCode == ttypes.TStatusCode.SUCCESS_STATUS, response.status
+    handle = response.operationHandle
+    try:
+        meta = client.GetResultSetMetadata(ttypes.TGetResultSetMetadataReq(operationHandle=handle))
+        assert meta.status.statusCode == ttypes.TStatusCode.SUCCESS_STATUS, meta.status
+        columns = [
+            (column.columnName, _TYPE_NAMES[column.typeDesc.types[0].primitiveEntry.type])
+            for column in meta.schema.columns
+        ]
+        rows: list[tuple[Any, ...]] = []
+        while True:
+            fetched = client.FetchResults(
+                ttypes.TFetchResultsReq(operationHandle=handle, orientation=ttypes.TFetchOrientation.FETCH_NEXT, maxRows=50)
+            )
+            assert fetched.status.statusCode == ttypes.TStatusCode.SUCCESS_STATUS, fetched.status
+            batch = [_column_values(column) for column in fetched.results.columns or []]
+            if not batch or not batch[0]:
+                break
+            rows.extend(zip(*batch, strict=True))
+        return MetaResult(columns, rows, handle.operationType)
+    finally:
+        client.CloseOperation(ttypes.TCloseOperationReq(operationHandle=handle))
+
+
+def metadata_error(connection: Any, rpc: str, **fields: Any) -> str:
+    """Call an RPC expected to fail; return the error message."""
+    request = getattr(ttypes, f"T{rpc}Req")(sessionHandle=connection.sessionHandle, **fields)
+    response = getattr(connection.client, rpc)(request)
+    assert response.status.statusCode == ttypes.TStatusCode.ERROR_STATUS, response.status
+    return str(response.status.errorMessage)
