@@ -6,7 +6,8 @@ Hive SQL-text forms (SHOW SCHEMAS, SHOW TABLES, DESCRIBE).
   datasource's default schema unless a schema of that name exists.
 - Search arguments follow JDBC ``DatabaseMetaData`` pattern semantics: ``%`` any run of
   characters, ``_`` one character, ``\\`` escapes either; None or empty matches everything.
-  Matching ignores case, as Hive's metastore does.
+  As in HiveServer2, ``*`` and ``.*`` (what impyla sends) also match any run. Matching ignores
+  case, as Hive's metastore does.
 - Results are cached for ``catalog.cache.ttl``; :meth:`Catalog.invalidate` drops them (SET or
   a confOverlay calls it). Inspection runs outside the cache lock.
 """
@@ -84,16 +85,24 @@ def pattern_regex(pattern: str | None) -> re.Pattern[str] | None:
             parts.append(re.escape(pattern[index + 1]))
             index += 2
             continue
+        if pattern.startswith(".*", index):  # HiveServer2 passes regex wildcards through (impyla sends .*)
+            parts.append(".*")
+            index += 2
+            continue
+        if char == "*":
+            parts.append(".*")
+            index += 1
+            continue
         parts.append(".*" if char == "%" else "." if char == "_" else re.escape(char))
         index += 1
     return re.compile("".join(parts), re.IGNORECASE | re.DOTALL)
 
 
 def is_literal_pattern(pattern: str | None) -> bool:
-    """True when ``pattern`` names exactly one object (no unescaped ``%`` or ``_``)."""
+    """True when ``pattern`` names exactly one object (no unescaped ``%``, ``_`` or ``*``)."""
     if not pattern:
         return False
-    return re.search(r"(?<!\\)[%_]", pattern) is None
+    return re.search(r"(?<!\\)[%_*]", pattern) is None
 
 
 def unescape_pattern(pattern: str) -> str:

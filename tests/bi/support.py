@@ -77,7 +77,9 @@ def _fill(engine: sqlalchemy.Engine, prefix: str) -> None:
         table = sqlalchemy.Table(
             "orders", sqlalchemy.MetaData(), autoload_with=connection, schema=prefix.rstrip(".") or None
         )
-        connection.execute(table.insert(), [dict(zip(table.columns.keys(), row, strict=True)) for row in ORDERS])
+        connection.execute(
+            table.insert(), [dict(zip(table.columns.keys(), row, strict=True)) for row in ORDERS]
+        )
         connection.exec_driver_sql(f"INSERT INTO {prefix}order_items VALUES (1, 1, 'x-1'), (1, 2, 'x-2')")
 
 
@@ -162,7 +164,8 @@ class StandInDatasource:
         truncated = len(rows) > max_rows
         rows = rows[:max_rows]
         columns = tuple(
-            ColumnSpec(name, _value_type([row[index] for row in rows[:100]])) for index, name in enumerate(names)
+            ColumnSpec(name, _value_type([row[index] for row in rows[:100]]))
+            for index, name in enumerate(names)
         )
         return StandInResult(columns, rows, truncated, time.monotonic() - started)
 
@@ -306,7 +309,9 @@ def metadata(connection: Any, rpc: str, **fields: Any) -> MetaResult:
         rows: list[tuple[Any, ...]] = []
         while True:
             fetched = client.FetchResults(
-                ttypes.TFetchResultsReq(operationHandle=handle, orientation=ttypes.TFetchOrientation.FETCH_NEXT, maxRows=50)
+                ttypes.TFetchResultsReq(
+                    operationHandle=handle, orientation=ttypes.TFetchOrientation.FETCH_NEXT, maxRows=50
+                )
             )
             assert fetched.status.statusCode == ttypes.TStatusCode.SUCCESS_STATUS, fetched.status
             batch = [_column_values(column) for column in fetched.results.columns or []]

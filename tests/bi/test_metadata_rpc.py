@@ -9,7 +9,7 @@ import pytest
 
 from tests.bi.support import Database, connect, metadata, metadata_error
 
-S, I, SI, TI, B = "STRING_TYPE", "INT_TYPE", "SMALLINT_TYPE", "TINYINT_TYPE", "BOOLEAN_TYPE"
+S, I, SI, TI, B = "STRING_TYPE", "INT_TYPE", "SMALLINT_TYPE", "TINYINT_TYPE", "BOOLEAN_TYPE"  # noqa: E741
 
 EXPECTED = {
     "GetCatalogs": [("TABLE_CAT", S)],
@@ -83,7 +83,9 @@ def test_schemas_tables_and_types(bi_engine: Any, database: Database) -> None:
     with connect(bi_engine) as conn:
         schemas = metadata(conn, "GetSchemas", schemaName="%").rows
         tables = metadata(conn, "GetTables", schemaName=database.schema, tableName="%").rows
-        views = metadata(conn, "GetTables", schemaName=database.schema, tableName="%", tableTypes=["VIEW"]).rows
+        views = metadata(
+            conn, "GetTables", schemaName=database.schema, tableName="%", tableTypes=["VIEW"]
+        ).rows
         types = metadata(conn, "GetTableTypes").rows
         catalogs = metadata(conn, "GetCatalogs").rows
     assert (database.schema, "") in schemas
@@ -100,7 +102,9 @@ def test_schemas_tables_and_types(bi_engine: Any, database: Database) -> None:
 
 def test_columns_carry_jdbc_types(bi_engine: Any, database: Database) -> None:
     with connect(bi_engine) as conn:
-        rows = metadata(conn, "GetColumns", schemaName=database.schema, tableName="orders", columnName="%").rows
+        rows = metadata(
+            conn, "GetColumns", schemaName=database.schema, tableName="orders", columnName="%"
+        ).rows
     by_name = {row[3]: row for row in rows}
     assert [row[3] for row in rows] == [
         "id", "customer", "amount", "quantity", "price", "paid", "ordered_on", "created_at", "note"
@@ -129,7 +133,9 @@ def test_jdbc_patterns_with_escapes(bi_engine: Any, database: Database) -> None:
         one_char = metadata(conn, "GetTables", schemaName=database.schema, tableName="order_item_").rows
         escaped = metadata(conn, "GetTables", schemaName=database.schema, tableName="order\\_%").rows
         prefix = metadata(conn, "GetTables", schemaName=database.schema, tableName="ord%").rows
-        columns = metadata(conn, "GetColumns", schemaName=database.schema, tableName="%", columnName="%\\_on").rows
+        columns = metadata(
+            conn, "GetColumns", schemaName=database.schema, tableName="%", columnName="%\\_on"
+        ).rows
         nothing = metadata(conn, "GetTables", schemaName=database.schema, tableName="orders\\%").rows
         schema_pattern = metadata(conn, "GetSchemas", schemaName=database.schema[:-1] + "_").rows
     assert [row[2] for row in underscore] == ["order_items"]
@@ -149,7 +155,10 @@ def test_keys(bi_engine: Any, database: Database) -> None:
             foreignSchemaName=database.schema, foreignTableName="order_items",
         ).rows  # fmt: skip
         missing = metadata_error(conn, "GetPrimaryKeys", schemaName=database.schema, tableName="nope")
-    assert [(row[2], row[3], row[4]) for row in pk] == [("order_items", "order_id", 1), ("order_items", "line_no", 2)]
+    assert [(row[2], row[3], row[4]) for row in pk] == [
+        ("order_items", "order_id", 1),
+        ("order_items", "line_no", 2),
+    ]
     if database.kind != "mariadb":  # MariaDB may ignore column-level REFERENCES
         assert [(row[2], row[3], row[6], row[7], row[8]) for row in refs] == [
             ("orders", "id", "order_items", "order_id", 1)
