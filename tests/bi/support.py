@@ -169,6 +169,9 @@ class StandInDatasource:
         )
         return StandInResult(columns, rows, truncated, time.monotonic() - started)
 
+    def prompt_section(self) -> str:
+        return f"The datasource is {self.dialect}."
+
     def close(self) -> None:
         self.sa_engine.dispose()
 
