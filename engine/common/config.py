@@ -276,6 +276,11 @@ CATALOG_CACHE_TTL = _entry(
     "How long metadata read from the datasource catalog is reused; SET or a confOverlay refreshes it.",
     minimum=0.0,
 )
+CATALOG_REFRESH = _entry(
+    AGENT + "catalog.refresh", "bool", "false",
+    "Setting this key (SET, OpenSession configuration or a statement confOverlay) drops cached catalog metadata.",
+    overridable=True,
+)
 LLM_REQUEST_TIMEOUT = _entry(
     AGENT + "llm.request.timeout", "duration", "PT2M",
     "Timeout of one LLM request, including the wait between streamed chunks.",
