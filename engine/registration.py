@@ -198,6 +198,7 @@ class EngineRegistration:
     # --- worker -----------------------------------------------------------------------------
     def _run(self) -> None:
         lost = False
+        suspended = False
         while not self._stopping.is_set():
             try:
                 kind, value = self._events.get(timeout=1.0)
@@ -207,14 +208,16 @@ class EngineRegistration:
                 return
             try:
                 if kind == "state" and value == KazooState.SUSPENDED:
+                    suspended = True
                     log.warning(
                         "ZooKeeper connection suspended; still serving (%d sessions)", self._session_count()
                     )
                 elif kind == "state" and value == KazooState.LOST:
                     lost = True
                     self._recover()
-                    lost = False
-                elif kind == "state" and value == KazooState.CONNECTED and not lost:
+                    lost = suspended = False
+                elif kind == "state" and value == KazooState.CONNECTED and suspended and not lost:
+                    suspended = False
                     self._check_after_reconnect()
                 elif kind == "node" and value.type == EventType.DELETED:
                     self._on_deleted(value.path)

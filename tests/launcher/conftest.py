@@ -4,7 +4,6 @@ and helpers that run the launcher and engines as real subprocesses."""
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import threading
@@ -222,4 +221,3 @@ def launcher(
             os.kill(pid, 9)
         except ProcessLookupError:
             pass
-    shutil.rmtree(work, ignore_errors=True)
