@@ -13,9 +13,10 @@ import sqlalchemy
 from TCLIService import ttypes
 
 from engine.common.config import EngineConf
+from engine.common.errors import DatasourceError, InvalidStatementError
 from engine.common.types import HiveType
 from engine.datasource.catalog import Catalog, hive_column, pattern_regex
-from tests.bi.support import PG_URL, AGENT, Database, StandInDatasource, connect, metadata, start_bi_engine
+from tests.bi.support import AGENT, PG_URL, Database, StandInDatasource, connect, metadata, start_bi_engine
 
 TABLES = 500
 
@@ -127,7 +128,7 @@ def test_catalog_patterns_cache_and_default_schema(sqlite_db: Database) -> None:
         assert catalog.tables("main") is first  # cached
         catalog.invalidate()
         assert catalog.tables("main") is not first
-        with pytest.raises(Exception, match="Table not found main.nope"):
+        with pytest.raises(InvalidStatementError, match=r"Table not found main\.nope"):
             catalog.find_table("main", "nope")
     finally:
         datasource.close()
@@ -135,7 +136,7 @@ def test_catalog_patterns_cache_and_default_schema(sqlite_db: Database) -> None:
 
 def test_catalog_without_a_datasource_fails_clearly() -> None:
     catalog = Catalog(object(), EngineConf.load([], environ={}))
-    with pytest.raises(Exception, match="no datasource is configured"):
+    with pytest.raises(DatasourceError, match="no datasource is configured"):
         catalog.schemas()
 
 
