@@ -10,6 +10,7 @@ import sqlite3
 import subprocess
 from pathlib import Path
 
+import pytest
 from kazoo.client import KazooClient
 from pyhive import hive
 
@@ -195,3 +196,24 @@ def test_share_levels(launcher: LauncherRunner, tmp_path: Path, zk: KazooClient)
         "the CONNECTION engine to deregister",
     )
     assert len(launcher.engines()) == 2
+
+
+LAB = Path(os.environ.get("LAB", str(Path.home() / ".cache" / "hs2-clients")))
+
+
+@pytest.mark.beeline
+@pytest.mark.skipif(not (LAB / "bin" / "env.sh").exists(), reason=f"{LAB} not installed (CI installs it)")
+def test_real_hive_jdbc_zookeeper_discovery_with_beeline(launcher: LauncherRunner, tmp_path: Path) -> None:
+    url = sqlite_url(tmp_path)
+    launch_ok(launcher, url, extra=["--user", "frank"])
+    zoo_namespace = engine_space(launcher.namespace, "USER", "frank", url).lstrip("/")
+    jdbc = f"jdbc:hive2://{launcher.zookeeper.address}/default;serviceDiscoveryMode=zooKeeper;zooKeeperNamespace={zoo_namespace}"
+    script = f'source {LAB}/bin/env.sh; beeline -u "$URL" -n frank -p x --silent=false -e "how many orders?"'
+    proc = subprocess.run(
+        ["bash", "-c", script], capture_output=True, text=True, timeout=110, env={**os.environ, "URL": jdbc}
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert '"type":"agent_finish"' in proc.stdout
+    # the driver found this very engine through ZooKeeper alone
+    [log_file] = list(launcher.work.rglob("engine-*.log"))
+    assert "login of frank" in log_file.read_text()
