@@ -19,10 +19,11 @@ from engine.agent.events import (
     ContentDeltaEvent,
     ErrorEvent,
     StepStartEvent,
+    ToolCallEvent,
     ToolResultEvent,
 )
-from engine.common.config import TABLE_MODE_APPROVAL
-from engine.common.errors import AgentError, EngineError
+from engine.common.config import PASSTHROUGH_MAX_ROWS, QUERY_TIMEOUT, TABLE_MODE_APPROVAL
+from engine.common.errors import AgentError, EngineError, OperationCanceledError
 from engine.common.types import REPLY_SCHEMA, ColumnSpec, HiveType, TableSchema
 from engine.operation.fetch_buffer import IncrementalFetchBuffer
 
@@ -106,8 +107,10 @@ TABLE_APPROVAL_DENIAL = (
 class TableSink(ResultSink):
     """``table`` mode: the rows of the run's last successful query, as typed columns.
 
-    The schema is decided when the run ends (a later query replaces an earlier one). Gated tool
-    calls cannot be seen by a table-reading client, so by default they are denied at once
+    The schema is decided when the run ends (a later query replaces an earlier one). A table cut
+    at the tool's row cap (``query.max.rows``, sized for the model) is read again in full through
+    the same read-only boundary, up to ``passthrough.max.rows``. Gated tool calls cannot be seen
+    by a table-reading client, so by default they are denied at once
     (``table.mode.approval=DENY``) instead of parking until the approval timeout.
     """
 
@@ -122,32 +125,45 @@ class TableSink(ResultSink):
         operation_id: str = "",
         approval_policy: str | None = None,
         transform: TableTransform | None = None,
+        datasource: Any = None,
+        conf: Any = None,
+        cancel: Any = None,
     ) -> None:
         super().__init__(buffer, set_schema)
         # Without explicit options (ExecuteStatement's make_sink call), read them from the
-        # operation that owns ``set_schema``: its session's approval broker, id and conf.
+        # operation that owns ``set_schema``: its session's approval broker, datasource, id,
+        # statement conf and cancel token.
         owner = getattr(set_schema, "__self__", None)
         ctx = getattr(owner, "ctx", None)
         if approvals is None and ctx is not None:
             approvals = ctx.agent_session.approvals
         if not operation_id and owner is not None:
             operation_id = str(getattr(owner, "id", ""))
+        self.conf = conf or getattr(owner, "conf", None) or getattr(ctx, "conf", None)
         if approval_policy is None:
-            conf = getattr(owner, "conf", None) or getattr(ctx, "conf", None)
-            approval_policy = conf.get(TABLE_MODE_APPROVAL) if conf is not None else "DENY"
+            approval_policy = self.conf.get(TABLE_MODE_APPROVAL) if self.conf is not None else "DENY"
         self.approvals = approvals
         self.operation_id = operation_id
         self.approval_policy = approval_policy
         self.transform = transform
+        self.datasource: Any = datasource if datasource is not None else getattr(ctx, "datasource", None)
+        self.cancel = cancel if cancel is not None else getattr(owner, "cancel_token", None)
         self.table: Any = None
+        self.table_sql: str | None = None
+        self._sql_by_call: dict[str, str] = {}
         self.denied = 0
         self.truncated = False
 
     def on_event(self, event: AgentEvent) -> None:
         super().on_event(event)
-        if isinstance(event, ToolResultEvent):
+        if isinstance(event, ToolCallEvent) and isinstance(event.args, dict):
+            sql = event.args.get("sql")
+            if isinstance(sql, str):
+                self._sql_by_call[event.tool_call_id] = sql
+        elif isinstance(event, ToolResultEvent):
             if not event.is_error and event.table is not None:
                 self.table = event.table
+                self.table_sql = self._sql_by_call.get(event.tool_call_id)
         elif isinstance(event, ApprovalRequestEvent) and self.approval_policy != "WAIT":
             self.denied += 1
             if self.approvals is not None and self.operation_id:
@@ -163,10 +179,30 @@ class TableSink(ResultSink):
                 + detail
                 + "; ask for data that a query can return, or use result mode 'events' or 'answer'"
             )
-        self.truncated = bool(getattr(self.table, "truncated", False))
+        table = self.table
+        if getattr(table, "truncated", False):
+            table = self._read_in_full(table)
+        self.truncated = bool(getattr(table, "truncated", False))
         if self.truncated:
-            log.warning("table mode result was cut at the query row cap (%d rows)", len(self.table.rows))
-        emit_table(self.table.columns, self.table.rows, self.buffer, self.set_schema, self.transform)
+            log.warning("table mode result was cut at a row cap (%d rows)", len(table.rows))
+        emit_table(table.columns, table.rows, self.buffer, self.set_schema, self.transform)
+
+    def _read_in_full(self, table: Any) -> Any:
+        conf = self.conf
+        if not self.table_sql or conf is None or not hasattr(self.datasource, "execute_read"):
+            return table
+        try:
+            return self.datasource.execute_read(
+                self.table_sql,
+                max_rows=int(conf.get(PASSTHROUGH_MAX_ROWS)),
+                timeout=float(conf.get(QUERY_TIMEOUT)),
+                cancel=self.cancel,
+            )
+        except OperationCanceledError:
+            raise
+        except EngineError as exc:
+            log.warning("reading the capped table in full failed; keeping the capped rows: %s", exc.message)
+            return table
 
 
 def emit_table(

@@ -225,7 +225,10 @@ class QueryTools:
         if name != "run_select_query":
             return ToolResult(f"{name} is not available in these tests", True)
         try:
-            result = self.datasource.execute_read(args["sql"], max_rows=1000, timeout=30.0, cancel=None)
+            from engine.common.config import QUERY_MAX_ROWS
+
+            cap = int(ctx.conf.get(QUERY_MAX_ROWS)) if getattr(ctx, "conf", None) is not None else 1000
+            result = self.datasource.execute_read(args["sql"], max_rows=cap, timeout=30.0, cancel=None)
         except Exception as exc:
             return ToolResult(f"{type(exc).__name__}: {exc}", True)
         lines = [" | ".join(c.name for c in result.columns)]

@@ -61,6 +61,21 @@ def test_last_successful_query_wins_and_nulls_survive(
         assert cursor.fetchall() == [(1, 4.25, "first"), (2, 7.25, None), (3, None, "nulls")]
 
 
+def test_a_table_cut_at_the_tool_row_cap_is_read_in_full(
+    start_engine: Any, tmp_path: Path, sqlite_db: Database, llm: FakeOpenAIServer
+) -> None:
+    llm.add(
+        tool("run_select_query", {"sql": "SELECT id, customer FROM orders ORDER BY id"}), text("All orders.")
+    )
+    engine = start_bi_engine(start_engine, tmp_path, sqlite_db.url, llm)
+    with connect(engine, configuration={**TABLE, AGENT + "query.max.rows": "2"}) as conn:
+        cursor = conn.cursor()
+        cursor.execute("list every order")
+        assert cursor.fetchall() == [(1, "ada"), (2, "bob"), (3, "ada")]
+    tool_messages = [m for m in llm.requests[-1]["messages"] if m.get("role") == "tool"]
+    assert "bob" in tool_messages[-1]["content"] and "3 | ada" not in tool_messages[-1]["content"]
+
+
 def test_a_run_without_a_table_ends_with_a_clear_error(
     start_engine: Any, tmp_path: Path, sqlite_db: Database, llm: FakeOpenAIServer
 ) -> None:
