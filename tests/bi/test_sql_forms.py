@@ -117,7 +117,8 @@ def test_sql_passthrough_returns_typed_columns(bi_engine: Any, database: Databas
         description = [d[:2] for d in cursor.description]
         rows = cursor.fetchall()
     assert description[0][0] == "id" and description[1] == ("customer", "STRING_TYPE")
-    assert description[3] == ("quantity", "BIGINT_TYPE") and description[4] == ("price", "DOUBLE_TYPE")
+    assert description[3] in (("quantity", "BIGINT_TYPE"), ("quantity", "INT_TYPE"))
+    assert description[4] == ("price", "DOUBLE_TYPE")
     assert [row[0] for row in rows] == [1, 2, 3]
     assert rows[0][1] == "ada" and rows[0][3] == 3 and rows[0][4] == 4.25
     assert rows[2][2:] == (None, None, None, None, None)
@@ -134,3 +135,16 @@ def test_sql_passthrough_is_read_only_and_errors_clearly(bi_engine: Any, databas
         assert "no_such_table_here" in str(caught.value)
         with pytest.raises(OperationalError):
             cursor.execute("__sql:   ")
+
+
+def test_sql_passthrough_refuses_writes(bi_engine: Any, database: Database) -> None:
+    if hasattr(bi_engine, "stand_in"):
+        pytest.skip("the read-only boundary belongs to engine.datasource.Datasource, not landed yet")
+    table = f"{database.schema}.orders" if database.kind != "sqlite" else "orders"
+    with connect(bi_engine) as conn:
+        cursor = conn.cursor()
+        for statement in (f"DELETE FROM {table}", f"UPDATE {table} SET note = 'x'", f"DROP TABLE {table}"):
+            with pytest.raises(OperationalError):
+                cursor.execute("__sql: " + statement)
+        cursor.execute(f"__sql: SELECT COUNT(*) AS n FROM {table}")
+        assert cursor.fetchall() == [(3,)]
