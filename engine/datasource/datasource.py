@@ -1,0 +1,369 @@
+"""The datasource: a bounded SQLAlchemy pool and one executor for reads and writes.
+
+``execute_read`` is read-only by the database's own rules (see :mod:`engine.datasource.dialect`)
+and always rolled back; the sqlglot guard in ``engine.tools.guard`` sits in front of it for the
+agent's tools. ``execute_write`` runs one statement in a transaction and commits it. Both enforce
+``timeout`` inside the database and by a wall clock, stop the statement when ``cancel`` fires,
+and raise only :class:`EngineError` subclasses with short, credential-free text.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from functools import cached_property
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy
+
+from engine.common.cancel import CancelToken
+from engine.common.config import (
+    DATASOURCE_POOL_OVERFLOW,
+    DATASOURCE_POOL_SIZE,
+    JDBC_URL,
+    WORK_DIR,
+    EngineConf,
+)
+from engine.common.errors import (
+    DatasourceError,
+    EngineError,
+    InvalidStatementError,
+    OperationCanceledError,
+    OperationTimeoutError,
+)
+from engine.common.types import ColumnSpec
+from engine.datasource import demo
+from engine.datasource.alarm import Alarm
+from engine.datasource.dialect import MysqlOps, ops_for, wait_threads
+from engine.datasource.failure import describe
+from engine.datasource.statement import Scan, require_single_statement
+from engine.datasource.typemap import type_columns
+from engine.datasource.url import SourceSpec, parse_source
+
+log = logging.getLogger(__name__)
+
+READ_KEYWORDS = frozenset({"SELECT", "WITH", "VALUES", "TABLE", "(", "EXPLAIN", "SHOW", "DESCRIBE", "DESC"})
+POOL_TIMEOUT = 30.0  # seconds to wait for a free pooled connection
+_PROMPTS = {
+    "mysql": "mysql",
+    "postgresql": "postgresql",
+    "sqlite": "sqlite",
+    "hive": "hive",
+    "trino": "trino",
+    "duckdb": "duckdb",
+}
+
+
+@dataclass(frozen=True)
+class QueryResult:
+    columns: tuple[ColumnSpec, ...]
+    rows: list[tuple[Any, ...]]
+    truncated: bool
+    elapsed: float
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    rows_affected: int
+    elapsed: float
+
+
+@dataclass
+class _Run:
+    """One statement's stop state, shared by the executing thread, cancel and the alarm."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    reason: str | None = None  # "cancel" | "timeout"
+    done: bool = False
+    threads: list[threading.Thread] = field(default_factory=list)
+
+
+class Datasource:
+    def __init__(
+        self,
+        spec: SourceSpec,
+        *,
+        pool_size: int = 8,
+        max_overflow: int = 8,
+        display_url: str | None = None,
+    ) -> None:
+        self.spec = spec
+        self.dialect = spec.dialect
+        self.sqlglot_dialect = spec.sqlglot_dialect
+        self.display_url = display_url or spec.display_url
+        self._secrets = [spec.password]
+        self._ops = ops_for(spec)
+        pool = {"pool_size": pool_size, "max_overflow": max_overflow, "pool_timeout": POOL_TIMEOUT}
+        options = self._ops.engine_options()
+        if options.get("poolclass") is not None:
+            pool = {}
+        self.sa_engine = sqlalchemy.create_engine(spec.sa_url, **pool, **options)
+        read_options = self._ops.read_engine_options()
+        self._read_engine = (
+            self.sa_engine
+            if read_options is None
+            else sqlalchemy.create_engine(spec.sa_url, **pool, **read_options)
+        )
+        if isinstance(self._ops, MysqlOps):
+            self._ops.kill_connect = self._control_connection
+        if not self._ops.enforces_read_only:
+            log.warning(
+                "the %s datasource has no database-enforced read-only mode; reads rely on the SQL guard",
+                self.dialect,
+            )
+        self._alarm = Alarm("datasource-alarm")
+        self._closed = False
+        log.info(
+            "datasource %s (%s dialect), pool %d+%d", self.display_url, self.dialect, pool_size, max_overflow
+        )
+
+    # --- construction ----------------------------------------------------------------------------
+    @classmethod
+    def from_conf(cls, conf: EngineConf) -> Datasource:
+        """The configured datasource, or the bundled demo database when no JDBC URL is set."""
+        url = conf.get(JDBC_URL)
+        pool_size = int(conf.get(DATASOURCE_POOL_SIZE))
+        max_overflow = int(conf.get(DATASOURCE_POOL_OVERFLOW))
+        if not url:
+            work_dir = conf.get(WORK_DIR)
+            path = demo.materialize(Path(work_dir) if work_dir else None)
+            spec = parse_source(f"jdbc:sqlite:{path}")
+            return cls(spec, pool_size=pool_size, max_overflow=max_overflow, display_url=f"demo:{path}")
+        return cls(parse_source(url), pool_size=pool_size, max_overflow=max_overflow)
+
+    @classmethod
+    def from_url(cls, url: str, *, pool_size: int = 8, max_overflow: int = 8) -> Datasource:
+        return cls(parse_source(url), pool_size=pool_size, max_overflow=max_overflow)
+
+    # --- execution -------------------------------------------------------------------------------
+    def execute_read(
+        self, sql: str, *, max_rows: int, timeout: float, cancel: CancelToken | None = None
+    ) -> QueryResult:
+        """Run one statement read-only (database-enforced, always rolled back); at most ``max_rows`` rows."""
+        return self._execute(
+            sql, read_only=True, max_rows=max(0, int(max_rows)), timeout=timeout, cancel=cancel
+        )
+
+    def execute_write(self, sql: str, *, timeout: float, cancel: CancelToken | None = None) -> WriteResult:
+        """Run one statement in a transaction and commit it; reports the rows it affected."""
+        return self._execute(sql, read_only=False, max_rows=0, timeout=timeout, cancel=cancel)
+
+    def _execute(
+        self, sql: str, *, read_only: bool, max_rows: int, timeout: float, cancel: CancelToken | None
+    ) -> Any:
+        if self._closed:
+            raise DatasourceError("the datasource is closed")
+        scanned = require_single_statement(sql or "", backslash_escapes=self._ops.backslash_escapes)
+        if read_only:
+            self._check_read_form(scanned)
+        text = sql.strip().rstrip(";").rstrip()
+        cancel = cancel or CancelToken()
+        cancel.raise_if_cancelled()
+        remaining = cancel.remaining()
+        limit = max(0.001, float(timeout) if remaining is None else min(float(timeout), remaining))
+        started = time.monotonic()
+        deadline = started + limit
+        engine = self._read_engine if read_only else self.sa_engine
+        try:
+            pooled = engine.raw_connection()
+        except Exception as exc:
+            raise self._connect_error(exc) from None
+        run = _Run()
+        discard = False
+        try:
+            result = self._run_on(
+                pooled.dbapi_connection,
+                run,
+                text,
+                scanned.first_keyword,
+                read_only=read_only,
+                max_rows=max_rows,
+                limit=limit,
+                deadline=deadline,
+                cancel=cancel,
+            )
+            discard = run.reason is not None or (read_only and self.dialect == "mysql" and result[2])
+        except BaseException as exc:
+            discard = True
+            raise self._failure(exc, run, limit, deadline) from None
+        finally:
+            self._release(pooled, read_only=read_only, discard=discard)
+        elapsed = time.monotonic() - started
+        if read_only:
+            columns, rows, truncated = result
+            return QueryResult(columns, rows, truncated, elapsed)
+        return WriteResult(result, elapsed)
+
+    def _check_read_form(self, scanned: Scan) -> None:
+        """What the database cannot refuse inside a read-only transaction (session SETs, files
+        written by MySQL's INTO OUTFILE) is refused here; the sqlglot guard does the full check."""
+        allowed = READ_KEYWORDS | ({"PRAGMA"} if self.dialect == "sqlite" else set())
+        if scanned.first_keyword not in allowed:
+            shown = scanned.first_keyword or "this"
+            raise InvalidStatementError(
+                f"{shown} statements are not read-only queries; a read must start with "
+                "SELECT, WITH, VALUES, TABLE, EXPLAIN, SHOW or DESCRIBE"
+            )
+        if self.dialect == "mysql" and scanned.words & {"OUTFILE", "DUMPFILE"}:
+            raise InvalidStatementError(
+                "SELECT ... INTO OUTFILE/DUMPFILE writes a file; it is not a read-only query"
+            )
+
+    def _run_on(
+        self,
+        dbapi: Any,
+        run: _Run,
+        sql: str,
+        first_keyword: str,
+        *,
+        read_only: bool,
+        max_rows: int,
+        limit: float,
+        deadline: float,
+        cancel: CancelToken,
+    ) -> Any:
+        ops = self._ops
+        interrupt = ops.interrupter(dbapi)
+
+        def stop(reason: str) -> None:
+            with run.lock:
+                if run.done or run.reason is not None:
+                    return
+                run.reason = reason
+                if interrupt is not None:
+                    thread = interrupt()
+                    if isinstance(thread, threading.Thread):
+                        run.threads.append(thread)
+
+        unregister = cancel.on_cancel(lambda: stop("cancel"))
+        disarm = self._alarm.schedule(limit, lambda: stop("timeout"))
+        ops.watch(dbapi, lambda: run.reason is not None or time.monotonic() >= deadline)
+        try:
+            ops.begin(dbapi, read_only=read_only, timeout=limit)
+            if run.reason is not None:
+                raise OperationCanceledError("stopped before the statement started")
+            if not read_only:
+                cursor = dbapi.cursor()
+                try:
+                    cursor.execute(sql)
+                    affected = cursor.rowcount
+                finally:
+                    cursor.close()
+                dbapi.commit()
+                return max(0, int(affected or 0))
+            cursor = ops.cursor(dbapi, first_keyword)
+            named = getattr(cursor, "name", None) is not None
+            cursor.execute(sql)
+            if named or cursor.description is not None:
+                rows = cursor.fetchmany(max_rows + 1)
+                description = cursor.description
+            else:
+                rows, description = [], None
+            truncated = len(rows) > max_rows
+            if truncated:
+                del rows[max_rows:]
+            if not (truncated and self.dialect == "mysql"):
+                cursor.close()
+                dbapi.rollback()
+            # else: the unbuffered cursor would drain every remaining row; the connection is
+            # discarded instead and the server rolls back when it closes
+            columns, typed = type_columns(self.dialect, description, [tuple(row) for row in rows])
+            return columns, typed, truncated
+        finally:
+            with run.lock:
+                run.done = True
+            disarm()
+            unregister()
+            try:
+                ops.unwatch(dbapi)
+            except Exception:
+                log.debug("could not remove the statement watch", exc_info=True)
+            wait_threads(run.threads, 5.0)
+
+    def _release(self, pooled: Any, *, read_only: bool, discard: bool) -> None:
+        if not discard:
+            try:
+                pooled.dbapi_connection.rollback()
+                self._ops.end(pooled.dbapi_connection, read_only=read_only)
+            except Exception:
+                discard = True
+        if discard:
+            try:
+                pooled.invalidate()
+            except Exception:
+                log.debug("could not invalidate a datasource connection", exc_info=True)
+        try:
+            pooled.close()
+        except Exception:
+            log.debug("could not return a datasource connection", exc_info=True)
+
+    # --- errors ----------------------------------------------------------------------------------
+    def _failure(self, exc: BaseException, run: _Run, limit: float, deadline: float) -> BaseException:
+        if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+            return exc
+        if run.reason == "cancel":
+            return OperationCanceledError("the query was cancelled")
+        if (
+            run.reason == "timeout"
+            or self._ops.timed_out(_orig(exc))
+            or (time.monotonic() >= deadline and "interrupt" in str(exc).lower())
+        ):
+            return OperationTimeoutError(
+                f"the query ran longer than {limit:g}s (query.timeout) and was stopped"
+            )
+        if isinstance(exc, EngineError):
+            return exc
+        message = describe(exc, self._secrets)
+        log.info("datasource query failed: %s", message)
+        return DatasourceError(message)
+
+    def _connect_error(self, exc: BaseException) -> DatasourceError:
+        message = describe(exc, self._secrets)
+        if self.dialect == "sqlite" and self.spec.sqlite_path and not Path(self.spec.sqlite_path).exists():
+            message = f"the SQLite database file {self.spec.sqlite_path} does not exist"
+        log.warning("cannot connect to the datasource %s: %s", self.display_url, message)
+        return DatasourceError(f"cannot connect to the datasource: {message}")
+
+    def _control_connection(self) -> Any:
+        """A fresh, unpooled DBAPI connection (MySQL KILL QUERY must not wait for the pool)."""
+        dialect = self.sa_engine.dialect
+        cargs, cparams = dialect.create_connect_args(self.sa_engine.url)
+        cparams = dict(cparams)
+        cparams["connect_timeout"] = 5
+        return dialect.loaded_dbapi.connect(*cargs, **cparams)
+
+    # --- prompt and lifecycle --------------------------------------------------------------------
+    @cached_property
+    def _prompt(self) -> str:
+        folder = resources.files("engine.datasource").joinpath("prompts")
+        name = _PROMPTS.get(self.dialect, "generic")
+        return folder.joinpath(f"{name}.md").read_text(encoding="utf-8").strip()
+
+    def prompt_section(self) -> str:
+        """The dialect's markdown section for the system prompt."""
+        return self._prompt
+
+    def check(self, timeout: float = 10.0) -> None:
+        """Probe the database (raises DatasourceError when it is down or rejects the credentials)."""
+        self.execute_read("SELECT 1", max_rows=1, timeout=timeout)
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._alarm.close()
+        if self._read_engine is not self.sa_engine:
+            self._read_engine.dispose()
+        self.sa_engine.dispose()
+
+    def __repr__(self) -> str:
+        return f"Datasource({self.display_url!r}, dialect={self.dialect!r})"
+
+
+def _orig(exc: BaseException) -> BaseException:
+    inner = getattr(exc, "orig", None)
+    return inner if isinstance(inner, BaseException) else exc

@@ -1,0 +1,315 @@
+"""What differs per database: engine options, read-only and timeout set-up, interrupting a
+running statement, and which driver errors mean "timed out" or "cancelled".
+
+All methods work on DBAPI connections checked out of the datasource's bounded pool.
+
+- SQLite: reads use a separate ``mode=ro`` pool whose connections also carry an authorizer
+  (only SELECT, reads, recursive CTEs, allow-listed functions and introspection PRAGMAs) and
+  ``PRAGMA query_only``; the timeout is a progress handler; cancel is ``interrupt()``.
+- PostgreSQL: ``SET TRANSACTION READ ONLY`` and ``SET LOCAL statement_timeout``; cancel is
+  the driver's cancel request; rows stream through a server-side cursor where PostgreSQL allows.
+- MySQL/MariaDB: ``START TRANSACTION READ ONLY`` and ``max_execution_time`` (MySQL) or
+  ``max_statement_time`` (MariaDB); cancel is ``KILL QUERY`` from another connection.
+- Others (Hive, Trino, DuckDB, generic): no database-side read-only transaction is available
+  (DuckDB opens its file read-only); the sqlglot guard is the boundary there.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import quote
+
+from engine.datasource.url import SourceSpec
+
+log = logging.getLogger(__name__)
+
+_interrupt_ids = itertools.count(1)
+
+# SQLite authorizer action codes (sqlite3.SQLITE_* constants, spelled out for older Pythons)
+_SQLITE_OK, _SQLITE_DENY = 0, 1
+_SQLITE_PRAGMA, _SQLITE_READ, _SQLITE_SELECT, _SQLITE_FUNCTION, _SQLITE_RECURSIVE = 19, 20, 21, 31, 33
+_SQLITE_DENIED_FUNCTIONS = frozenset({"load_extension", "readfile", "writefile", "edit", "fts3_tokenizer"})
+_SQLITE_READ_PRAGMAS = frozenset(
+    {
+        "table_info",
+        "table_xinfo",
+        "table_list",
+        "index_list",
+        "index_info",
+        "index_xinfo",
+        "foreign_key_list",
+        "database_list",
+        "collation_list",
+        "function_list",
+        "pragma_list",
+        "module_list",
+        "compile_options",
+    }
+)
+_SQLITE_VALUE_PRAGMAS = frozenset(
+    {
+        "user_version",
+        "schema_version",
+        "application_id",
+        "page_count",
+        "page_size",
+        "encoding",
+        "freelist_count",
+    }
+)
+
+
+def in_background(action: Callable[[], None], what: str) -> threading.Thread:
+    """Run a network interrupt on its own short-lived named thread so cancel() never blocks."""
+
+    def run() -> None:
+        try:
+            action()
+        except Exception as exc:
+            log.warning("%s failed: %s", what, type(exc).__name__)
+
+    thread = threading.Thread(target=run, name=f"ds-interrupt-{next(_interrupt_ids)}", daemon=True)
+    thread.start()
+    return thread
+
+
+class DialectOps:
+    """Generic behaviour: no read-only transaction, no in-database timeout, no driver cancel."""
+
+    enforces_read_only = False
+    backslash_escapes = False
+
+    def __init__(self, spec: SourceSpec) -> None:
+        self.spec = spec
+
+    def engine_options(self) -> dict[str, Any]:
+        return {}
+
+    def read_engine_options(self) -> dict[str, Any] | None:
+        """Options of a separate read pool (SQLite mode=ro, DuckDB read_only); None: share the pool."""
+        return None
+
+    def begin(self, dbapi: Any, *, read_only: bool, timeout: float) -> None:
+        """Statements run before the user's SQL on a freshly checked-out connection."""
+
+    def end(self, dbapi: Any, *, read_only: bool) -> None:
+        """Undo session-level settings made by :meth:`begin` (the transaction is already over)."""
+
+    def cursor(self, dbapi: Any, first_keyword: str) -> Any:
+        return dbapi.cursor()
+
+    def interrupter(self, dbapi: Any) -> Callable[[], threading.Thread | None] | None:
+        return None
+
+    def watch(self, dbapi: Any, stop: Callable[[], bool]) -> None:
+        """Install an in-database check that ends the statement once ``stop()`` is true."""
+
+    def unwatch(self, dbapi: Any) -> None:
+        pass
+
+    def timed_out(self, exc: BaseException) -> bool:
+        return False
+
+
+# --- SQLite ----------------------------------------------------------------------------------------
+def _sqlite_read_authorizer(
+    action: int, arg1: str | None, arg2: str | None, _db: str | None, _src: str | None
+) -> int:
+    if action in (_SQLITE_SELECT, _SQLITE_READ, _SQLITE_RECURSIVE):
+        return _SQLITE_OK
+    if action == _SQLITE_FUNCTION:
+        return _SQLITE_DENY if (arg2 or "").lower() in _SQLITE_DENIED_FUNCTIONS else _SQLITE_OK
+    if action == _SQLITE_PRAGMA:
+        name = (arg1 or "").lower()
+        if name in _SQLITE_READ_PRAGMAS or (name in _SQLITE_VALUE_PRAGMAS and arg2 is None):
+            return _SQLITE_OK
+    return _SQLITE_DENY
+
+
+class SqliteOps(DialectOps):
+    enforces_read_only = True
+
+    def engine_options(self) -> dict[str, Any]:
+        from sqlalchemy.pool import StaticPool
+
+        options: dict[str, Any] = {"connect_args": {"check_same_thread": False, "timeout": 5.0}}
+        if self.spec.sqlite_path is None:  # one shared in-memory database
+            options["poolclass"] = StaticPool
+        return options
+
+    def read_engine_options(self) -> dict[str, Any] | None:
+        path = self.spec.sqlite_path
+        if path is None:
+            return None
+
+        def connect() -> sqlite3.Connection:
+            connection = sqlite3.connect(
+                f"file:{quote(path)}?mode=ro", uri=True, check_same_thread=False, timeout=5.0
+            )
+            connection.execute("PRAGMA query_only = ON")
+            return connection
+
+        return {"creator": connect}
+
+    def begin(self, dbapi: Any, *, read_only: bool, timeout: float) -> None:
+        if read_only:
+            if self.spec.sqlite_path is None:  # in-memory: no mode=ro pool
+                dbapi.execute("PRAGMA query_only = ON")
+            # only while the user's statement runs: SQLAlchemy's own connect-time PRAGMAs must pass
+            dbapi.set_authorizer(_sqlite_read_authorizer)
+
+    def end(self, dbapi: Any, *, read_only: bool) -> None:
+        if read_only and self.spec.sqlite_path is None:
+            dbapi.execute("PRAGMA query_only = OFF")
+
+    def interrupter(self, dbapi: Any) -> Callable[[], threading.Thread | None]:
+        def interrupt() -> None:
+            dbapi.interrupt()
+
+        return interrupt  # type: ignore[return-value]
+
+    def watch(self, dbapi: Any, stop: Callable[[], bool]) -> None:
+        dbapi.set_progress_handler(lambda: 1 if stop() else 0, 2000)
+
+    def unwatch(self, dbapi: Any) -> None:
+        dbapi.set_progress_handler(None, 0)
+        dbapi.set_authorizer(None)
+
+
+# --- PostgreSQL --------------------------------------------------------------------------------------
+_PG_STREAMABLE = frozenset({"SELECT", "WITH", "VALUES", "TABLE", "("})
+
+
+class PostgresOps(DialectOps):
+    enforces_read_only = True
+
+    def __init__(self, spec: SourceSpec) -> None:
+        super().__init__(spec)
+        self._cursor_ids = itertools.count(1)
+
+    def engine_options(self) -> dict[str, Any]:
+        args: dict[str, Any] = {"application_name": "data-agent-engine"}
+        if "connect_timeout" not in self.spec.sa_url.query:
+            args["connect_timeout"] = 10
+        return {"connect_args": args, "pool_pre_ping": True}
+
+    def begin(self, dbapi: Any, *, read_only: bool, timeout: float) -> None:
+        millis = max(1, int(timeout * 1000))
+        with dbapi.cursor() as cursor:
+            prefix = "SET TRANSACTION READ ONLY; " if read_only else ""
+            cursor.execute(f"{prefix}SET LOCAL statement_timeout = {millis}")
+
+    def cursor(self, dbapi: Any, first_keyword: str) -> Any:
+        if first_keyword in _PG_STREAMABLE:  # DECLARE ... CURSOR takes SELECT and VALUES only
+            cursor = dbapi.cursor(name=f"dae_{next(self._cursor_ids)}")
+            cursor.itersize = 2000
+            return cursor
+        return dbapi.cursor()
+
+    def interrupter(self, dbapi: Any) -> Callable[[], threading.Thread | None]:
+        return lambda: in_background(dbapi.cancel, "PostgreSQL cancel request")
+
+    def timed_out(self, exc: BaseException) -> bool:
+        return getattr(exc, "pgcode", None) == "57014" and "statement timeout" in str(exc)
+
+
+# --- MySQL / MariaDB ---------------------------------------------------------------------------------
+class MysqlOps(DialectOps):
+    enforces_read_only = True
+    backslash_escapes = True
+
+    def __init__(self, spec: SourceSpec) -> None:
+        super().__init__(spec)
+        self._mariadb: bool | None = None
+        self.kill_connect: Callable[[], Any] | None = None  # set by the datasource
+
+    def engine_options(self) -> dict[str, Any]:
+        args: dict[str, Any] = {}
+        if "connect_timeout" not in self.spec.sa_url.query:
+            args["connect_timeout"] = 10
+        return {"connect_args": args, "pool_pre_ping": True}
+
+    def _is_mariadb(self, dbapi: Any) -> bool:
+        if self._mariadb is None:
+            self._mariadb = "mariadb" in str(dbapi.get_server_info()).lower()
+        return self._mariadb
+
+    def begin(self, dbapi: Any, *, read_only: bool, timeout: float) -> None:
+        with dbapi.cursor() as cursor:
+            if self._is_mariadb(dbapi):
+                cursor.execute(f"SET SESSION max_statement_time = {max(0.001, timeout):.3f}")
+            else:
+                cursor.execute(f"SET SESSION max_execution_time = {max(1, int(timeout * 1000))}")
+            if read_only:
+                # START TRANSACTION READ ONLY alone lets DDL through (its implicit commit ends the
+                # transaction); a read-only session refuses DDL and temporary tables too.
+                cursor.execute("SET SESSION TRANSACTION READ ONLY")
+                cursor.execute("START TRANSACTION READ ONLY")
+            else:
+                cursor.execute("START TRANSACTION")
+
+    def end(self, dbapi: Any, *, read_only: bool) -> None:
+        with dbapi.cursor() as cursor:
+            variable = "max_statement_time" if self._is_mariadb(dbapi) else "max_execution_time"
+            cursor.execute(f"SET SESSION {variable} = DEFAULT")
+            if read_only:
+                cursor.execute("SET SESSION TRANSACTION READ WRITE")
+
+    def cursor(self, dbapi: Any, first_keyword: str) -> Any:
+        import pymysql.cursors
+
+        return dbapi.cursor(pymysql.cursors.SSCursor)  # unbuffered: rows beyond the cap stay on the server
+
+    def interrupter(self, dbapi: Any) -> Callable[[], threading.Thread | None]:
+        thread_id = int(dbapi.thread_id())
+        connect = self.kill_connect
+
+        def kill() -> None:
+            if connect is None:
+                return
+            killer = connect()
+            try:
+                with killer.cursor() as cursor:
+                    cursor.execute(f"KILL QUERY {thread_id}")
+            finally:
+                killer.close()
+
+        return lambda: in_background(kill, "KILL QUERY")
+
+    def timed_out(self, exc: BaseException) -> bool:
+        code = exc.args[0] if getattr(exc, "args", None) else None
+        return code in (1969, 3024)  # MariaDB max_statement_time, MySQL max_execution_time
+
+
+class DuckdbOps(DialectOps):
+    enforces_read_only = True
+
+    def read_engine_options(self) -> dict[str, Any] | None:
+        if self.spec.sa_url.database in (None, "", ":memory:"):
+            return None
+        return {"connect_args": {"read_only": True}}
+
+    def interrupter(self, dbapi: Any) -> Callable[[], threading.Thread | None] | None:
+        interrupt = getattr(dbapi, "interrupt", None)
+        return None if interrupt is None else (lambda: interrupt())  # type: ignore[return-value]
+
+
+def ops_for(spec: SourceSpec) -> DialectOps:
+    return {
+        "sqlite": SqliteOps,
+        "postgresql": PostgresOps,
+        "mysql": MysqlOps,
+        "duckdb": DuckdbOps,
+    }.get(spec.dialect, DialectOps)(spec)
+
+
+def wait_threads(threads: list[threading.Thread], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    for thread in threads:
+        thread.join(max(0.0, deadline - time.monotonic()))

@@ -1,0 +1,366 @@
+"""JDBC URLs (what Kyuubi users configure) mapped to SQLAlchemy URLs.
+
+Accepted forms:
+
+- ``jdbc:sqlite:/abs/path.db``, ``jdbc:sqlite:relative.db``, ``jdbc:sqlite::memory:``
+- ``jdbc:postgresql://host[:port]/db[?user=u&password=p][;k=v]``
+- ``jdbc:mysql://...`` and ``jdbc:mariadb://...`` (same forms, PyMySQL driver)
+- ``jdbc:hive2://host[:port]/db[;auth=noSasl][;user=u]`` and ``jdbc:kyuubi://...`` (PyHive)
+- ``jdbc:trino://host[:port]/catalog[/schema]?user=u`` (needs the ``trino`` package)
+- ``jdbc:duckdb:/path.duckdb`` or ``jdbc:duckdb:`` (needs ``duckdb-engine``)
+- plain SQLAlchemy URLs (``dialect+driver://...``), taken as they are.
+
+A bad URL raises :class:`ConfigError` at engine start. No message ever carries the password.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import re
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl, unquote
+
+import sqlalchemy
+from sqlalchemy.engine import URL, make_url
+
+from engine.common.errors import ConfigError
+from engine.common.redaction import MASK, redact_text
+
+log = logging.getLogger(__name__)
+
+SUPPORTED_SCHEMES = (
+    "jdbc:sqlite:",
+    "jdbc:postgresql:",
+    "jdbc:mysql:",
+    "jdbc:mariadb:",
+    "jdbc:hive2:",
+    "jdbc:kyuubi:",
+    "jdbc:trino:",
+    "jdbc:duckdb:",
+)
+SUPPORTED_TEXT = (
+    ", ".join(SUPPORTED_SCHEMES) + ", or a SQLAlchemy URL such as postgresql+psycopg2://user@host/db"
+)
+
+# Engine dialect name -> sqlglot dialect name.
+SQLGLOT_DIALECTS = {
+    "sqlite": "sqlite",
+    "postgresql": "postgres",
+    "mysql": "mysql",
+    "hive": "hive",
+    "trino": "trino",
+    "duckdb": "duckdb",
+    "generic": "",
+}
+
+# SQLAlchemy backend name -> engine dialect name.
+_BACKENDS = {
+    "sqlite": "sqlite",
+    "postgresql": "postgresql",
+    "postgres": "postgresql",
+    "mysql": "mysql",
+    "mariadb": "mysql",
+    "hive": "hive",
+    "trino": "trino",
+    "presto": "trino",
+    "duckdb": "duckdb",
+}
+
+# Driver packages a scheme needs, for a clear message when one is missing.
+_DRIVERS = {
+    "postgresql": ("psycopg2", "psycopg2-binary"),
+    "mysql": ("pymysql", "PyMySQL"),
+    "hive": ("pyhive", "pyhive[hive-pure-sasl]"),
+    "trino": ("trino", "trino[sqlalchemy]"),
+    "duckdb": ("duckdb_engine", "duckdb duckdb-engine"),
+}
+
+# MySQL client options that would widen what one call can do (stacked statements, LOCAL INFILE).
+_MYSQL_FORBIDDEN = frozenset({"client_flag", "local_infile", "init_command"})
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    """A datasource URL resolved for SQLAlchemy."""
+
+    sa_url: URL
+    dialect: str  # sqlite | postgresql | mysql | hive | trino | duckdb | generic
+    display_url: str  # password hidden
+    password: str | None = None
+    connect_args: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def sqlglot_dialect(self) -> str:
+        return SQLGLOT_DIALECTS[self.dialect]
+
+    @property
+    def sqlite_path(self) -> str | None:
+        """The database file of a SQLite URL; None for an in-memory database."""
+        if self.dialect != "sqlite":
+            return None
+        database = self.sa_url.database or ""
+        return None if database in ("", ":memory:") or database.startswith("file::memory:") else database
+
+
+def hide_password(url: str) -> str:
+    """``url`` with any password replaced by the mask (JDBC ?password=, ;password=, user:pw@)."""
+    return redact_text(url)
+
+
+def parse_source(url: str) -> SourceSpec:
+    """Map a JDBC or SQLAlchemy URL to a :class:`SourceSpec`; raises ConfigError when it cannot."""
+    text = (url or "").strip()
+    if not text:
+        raise ConfigError(f"the JDBC URL is empty; supported: {SUPPORTED_TEXT}")
+    shown = hide_password(text)
+    if text.lower().startswith("jdbc:"):
+        match = re.match(r"jdbc:([A-Za-z0-9_+-]*):?", text, re.IGNORECASE)
+        scheme = (match.group(1) if match else "").lower()
+        rest = text[match.end() :] if match else ""
+        mapper = _JDBC_MAPPERS.get(scheme)
+        if mapper is None:
+            raise ConfigError(
+                f"unsupported JDBC URL scheme {scheme or '(none)'!r} in {shown}; supported: {SUPPORTED_TEXT}"
+            )
+        spec = mapper(rest, shown)
+    else:
+        spec = _plain(text, shown)
+    _require_driver(spec, shown)
+    return spec
+
+
+# --- JDBC forms ---------------------------------------------------------------------------------
+def _sqlite(rest: str, shown: str) -> SourceSpec:
+    path = rest.strip()
+    if path.startswith("file:"):
+        path = path[len("file:") :].split("?", 1)[0]
+    if path.startswith("//"):  # jdbc:sqlite:///abs or //host-less forms
+        path = "/" + path.lstrip("/")
+    path = unquote(path)
+    if path in ("", ":memory:"):
+        path = ":memory:"
+    sa_url = URL.create("sqlite", database=path)
+    return SourceSpec(sa_url, "sqlite", shown)
+
+
+def _split_jdbc(rest: str, shown: str) -> tuple[str, str, dict[str, str]]:
+    """``//[user[:pw]@]host[:port][/path][?a=b&c=d][;k=v...]`` -> (authority, path, properties)."""
+    if not rest.startswith("//"):
+        raise ConfigError(f"malformed JDBC URL {shown}: expected //host[:port]/database after the scheme")
+    body = rest[2:]
+    properties: dict[str, str] = {}
+    # ;k=v properties may come before or after the ?query (hive2 puts ;k=v right after the db)
+    body, _, fragment = body.partition("#")
+    segments = body.split(";")
+    head = segments[0]
+    for segment in segments[1:]:
+        if not segment:
+            continue
+        key, _, value = segment.partition("=")
+        value, _, tail = value.partition("?")
+        properties[key.strip()] = unquote(value.strip())
+        if tail:
+            properties.update(_query_pairs(tail))
+    head, _, query = head.partition("?")
+    properties.update(_query_pairs(query))
+    authority, _, path = head.partition("/")
+    if "@" in authority:
+        userinfo, _, authority = authority.rpartition("@")
+        user, _, password = userinfo.partition(":")
+        properties.setdefault("user", unquote(user))
+        if password:
+            properties.setdefault("password", unquote(password))
+    if not authority:
+        raise ConfigError(f"malformed JDBC URL {shown}: no host")
+    return authority, unquote(path), properties
+
+
+def _query_pairs(query: str) -> dict[str, str]:
+    pairs: dict[str, str] = {}
+    for key, value in parse_qsl(query, keep_blank_values=True):
+        pairs[key.strip()] = value
+    return pairs
+
+
+def _host_port(authority: str, shown: str) -> tuple[str, int | None]:
+    host, port = authority, None
+    if authority.startswith("["):  # IPv6 literal
+        end = authority.find("]")
+        host, tail = authority[1:end], authority[end + 1 :]
+        if tail.startswith(":"):
+            port = _port(tail[1:], shown)
+        return host, port
+    if ":" in authority:
+        host, _, raw_port = authority.rpartition(":")
+        port = _port(raw_port, shown)
+    if "," in host:
+        raise ConfigError(f"malformed JDBC URL {shown}: several hosts are not supported")
+    return host, port
+
+
+def _port(raw: str, shown: str) -> int:
+    if not raw.isdigit() or not 0 < int(raw) < 65536:
+        raise ConfigError(f"malformed JDBC URL {shown}: bad port {raw!r}")
+    return int(raw)
+
+
+def _take_credentials(properties: dict[str, str]) -> tuple[str | None, str | None]:
+    user = properties.pop("user", None) or properties.pop("username", None)
+    password = properties.pop("password", None)
+    return user or None, password or None
+
+
+def _postgresql(rest: str, shown: str) -> SourceSpec:
+    authority, path, properties = _split_jdbc(rest, shown)
+    host, port = _host_port(authority, shown)
+    user, password = _take_credentials(properties)
+    query: dict[str, str] = {}
+    for key, value in properties.items():
+        lowered = key.lower()
+        if lowered in ("sslmode", "sslrootcert", "sslcert", "sslkey", "target_session_attrs"):
+            query[lowered] = value
+        elif lowered == "ssl" and value.lower() == "true":
+            query.setdefault("sslmode", "require")
+        elif lowered in ("applicationname", "application_name"):
+            query["application_name"] = value
+        elif lowered in ("connecttimeout", "connect_timeout"):
+            query["connect_timeout"] = value
+        elif lowered in ("currentschema", "search_path"):
+            query["options"] = f"-csearch_path={value}"
+        else:
+            log.info("ignoring JDBC property %s of the PostgreSQL URL", key)
+    sa_url = URL.create(
+        "postgresql+psycopg2",
+        username=user,
+        password=password,
+        host=host,
+        port=port,
+        database=path.split("/")[0] or None,
+        query=query,
+    )
+    return SourceSpec(sa_url, "postgresql", shown, password)
+
+
+def _mysql(rest: str, shown: str) -> SourceSpec:
+    authority, path, properties = _split_jdbc(rest, shown)
+    host, port = _host_port(authority, shown)
+    user, password = _take_credentials(properties)
+    query: dict[str, str] = {"charset": "utf8mb4"}
+    for key, value in properties.items():
+        lowered = key.lower()
+        if lowered in ("connecttimeout", "connect_timeout"):
+            # JDBC gives milliseconds, PyMySQL wants seconds
+            query["connect_timeout"] = str(max(1, int(value) // 1000)) if value.isdigit() else value
+        else:
+            log.info("ignoring JDBC property %s of the MySQL/MariaDB URL", key)
+    sa_url = URL.create(
+        "mysql+pymysql",
+        username=user,
+        password=password,
+        host=host,
+        port=port,
+        database=path.split("/")[0] or None,
+        query=query,
+    )
+    return SourceSpec(sa_url, "mysql", shown, password)
+
+
+def _hive(rest: str, shown: str) -> SourceSpec:
+    authority, path, properties = _split_jdbc(rest, shown)
+    if (properties.get("serviceDiscoveryMode") or "").lower() == "zookeeper":
+        raise ConfigError(
+            f"{shown}: ZooKeeper service discovery is not supported here; give the server's host:port"
+        )
+    host, port = _host_port(authority, shown)
+    user, password = _take_credentials(properties)
+    auth = (properties.get("auth") or "").lower()
+    query: dict[str, str] = {}
+    if auth == "nosasl":
+        query["auth"] = "NOSASL"
+    elif password:
+        query["auth"] = "CUSTOM"
+    sa_url = URL.create(
+        "hive",
+        username=user or "anonymous",
+        password=password,
+        host=host,
+        port=port or 10000,
+        database=path.split("/")[0] or "default",
+        query=query,
+    )
+    return SourceSpec(sa_url, "hive", shown, password)
+
+
+def _trino(rest: str, shown: str) -> SourceSpec:
+    authority, path, properties = _split_jdbc(rest, shown)
+    host, port = _host_port(authority, shown)
+    user, password = _take_credentials(properties)
+    sa_url = URL.create(
+        "trino",
+        username=user or "trino",
+        password=password,
+        host=host,
+        port=port or 8080,
+        database=path or None,
+    )
+    return SourceSpec(sa_url, "trino", shown, password)
+
+
+def _duckdb(rest: str, shown: str) -> SourceSpec:
+    path = unquote(rest.strip()) or ":memory:"
+    return SourceSpec(URL.create("duckdb", database=path), "duckdb", shown)
+
+
+_JDBC_MAPPERS = {
+    "sqlite": _sqlite,
+    "postgresql": _postgresql,
+    "postgres": _postgresql,
+    "mysql": _mysql,
+    "mariadb": _mysql,
+    "hive2": _hive,
+    "kyuubi": _hive,
+    "trino": _trino,
+    "duckdb": _duckdb,
+}
+
+
+# --- SQLAlchemy URLs ----------------------------------------------------------------------------
+def _plain(text: str, shown: str) -> SourceSpec:
+    if "://" not in text:
+        raise ConfigError(f"not a JDBC or SQLAlchemy URL: {shown}; supported: {SUPPORTED_TEXT}")
+    try:
+        sa_url = make_url(text)
+    except (sqlalchemy.exc.ArgumentError, ValueError):
+        raise ConfigError(f"malformed SQLAlchemy URL {shown}; supported: {SUPPORTED_TEXT}") from None
+    backend = sa_url.get_backend_name()
+    dialect = _BACKENDS.get(backend, "generic")
+    if dialect == "mysql":
+        forbidden = _MYSQL_FORBIDDEN.intersection(sa_url.query)
+        if forbidden:
+            raise ConfigError(f"{shown}: the URL option(s) {', '.join(sorted(forbidden))} are not allowed")
+    try:
+        sa_url.get_dialect()
+    except Exception:
+        raise ConfigError(
+            f"no SQLAlchemy dialect {sa_url.drivername!r} is installed for {shown}; supported: {SUPPORTED_TEXT}"
+        ) from None
+    display = sa_url.render_as_string(hide_password=True).replace("***", MASK)
+    return SourceSpec(sa_url, dialect, display, sa_url.password)
+
+
+def _require_driver(spec: SourceSpec, shown: str) -> None:
+    module = None
+    if spec.dialect in _DRIVERS and spec.sa_url.drivername in (
+        "postgresql+psycopg2",
+        "mysql+pymysql",
+        "hive",
+        "trino",
+        "duckdb",
+    ):
+        module, package = _DRIVERS[spec.dialect]
+        if importlib.util.find_spec(module) is None:
+            raise ConfigError(
+                f"{shown} needs the Python package {package!r}, which is not installed (pip install {package})"
+            )
