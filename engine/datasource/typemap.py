@@ -184,7 +184,7 @@ def _decimal_shape(entry: Sequence[Any], values: list[Any]) -> tuple[int, int]:
     observed_digits = 1
     for value in values:
         if isinstance(value, decimal.Decimal) and value.is_finite():
-            sign, digits, exponent = value.as_tuple()
+            _sign, digits, exponent = value.as_tuple()
             value_scale = max(0, -int(exponent))
             observed_scale = max(observed_scale, value_scale)
             observed_digits = max(observed_digits, len(digits) - value_scale)

@@ -152,7 +152,7 @@ def _split_jdbc(rest: str, shown: str) -> tuple[str, str, dict[str, str]]:
     body = rest[2:]
     properties: dict[str, str] = {}
     # ;k=v properties may come before or after the ?query (hive2 puts ;k=v right after the db)
-    body, _, fragment = body.partition("#")
+    body, _, _fragment = body.partition("#")
     segments = body.split(";")
     head = segments[0]
     for segment in segments[1:]:
