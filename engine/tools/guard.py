@@ -1,0 +1,338 @@
+"""The read-only guard: the first layer of the read-only boundary (the database's read-only
+transaction or ``mode=ro`` connection is the second).
+
+It fails closed. A statement passes only when every step below says yes:
+
+1. The text is not empty and holds no invisible or non-ASCII whitespace characters (databases
+   and sqlglot disagree about them).
+2. sqlglot tokenizes it in the datasource's dialect, and every character between two tokens is
+   plain whitespace or a comment the database also reads as a comment (no MySQL ``/*! ... */``
+   executable comments, no nested ``/* /* */``, MySQL ``--`` followed by whitespace only).
+3. It holds exactly one statement, and its first keyword is on the allow-list: a query
+   (``SELECT``, ``WITH``, ``VALUES``, ``TABLE``, ``(``, ``FROM``), ``EXPLAIN`` without
+   ``ANALYZE``, ``DESCRIBE``/``SHOW`` where the dialect reads with them, and the introspection
+   ``PRAGMA``s on SQLite.
+4. sqlglot parses it, and every node of the tree is a read node on the allow-list below or a
+   function call that is not on the dialect's deny-list. Writing CTEs, ``SELECT ... INTO``,
+   ``FOR UPDATE``/``FOR SHARE``, assignments and everything sqlglot falls back to a raw
+   ``Command`` for are therefore rejected.
+
+A rejection raises :class:`ReadOnlyViolationError`, whose text says why and that
+``run_mutation_query`` (which needs approval) exists.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import SqlglotError
+from sqlglot.tokens import TokenType
+
+from engine.common.errors import InvalidStatementError
+from engine.tools.guard_rules import (
+    ALLOWED_NODES,
+    DENIED_FUNCTION_CLASSES,
+    DESCRIBE_DIALECTS,
+    EXPLAIN_OPTION_WORDS,
+    SHOW_DIALECTS,
+    SQLITE_READ_PRAGMAS,
+    denied_functions,
+)
+
+MUTATION_HINT = (
+    "run_select_query runs read-only SQL only; to change data use run_mutation_query "
+    "(it needs the user's approval)"
+)
+_QUERY_STARTS = frozenset({"SELECT", "WITH", "VALUES", "(", "FROM"})
+_ALLOWED_SPACE = frozenset(" \t\r\n")
+_QUERY_ROOTS = (exp.Select, exp.SetOperation, exp.Subquery, exp.Values)
+
+
+class ReadOnlyViolationError(InvalidStatementError):
+    """A statement the read-only guard does not let through; the text is for the model."""
+
+
+@dataclass(frozen=True)
+class GuardVerdict:
+    kind: str  # query | explain | describe | show | pragma
+    statement: str  # the statement text (outer whitespace and trailing semicolons removed)
+
+
+def _reject(reason: str) -> ReadOnlyViolationError:
+    return ReadOnlyViolationError(f"Rejected by the read-only guard: {reason}. {MUTATION_HINT}.")
+
+
+def check_read_only(sql: str, dialect: str | None) -> GuardVerdict:
+    """Raise ReadOnlyViolationError unless ``sql`` is exactly one read-only statement."""
+    if not isinstance(sql, str) or not sql.strip():
+        raise ReadOnlyViolationError("the SQL is empty; give one SELECT statement")
+    dialect = dialect or None
+    _check_characters(sql)
+    tokens = _tokenize(sql, dialect)
+    _check_gaps(sql, tokens, dialect)
+    statements = _split(tokens)
+    if not statements:
+        raise ReadOnlyViolationError("the SQL holds only comments; give one SELECT statement")
+    if len(statements) > 1:
+        raise _reject(f"the SQL holds {len(statements)} statements; run exactly one statement per call")
+    body = statements[0]
+    text = sql[body[0].start : body[-1].end + 1]
+    kind = _check_statement(text, body, dialect)
+    return GuardVerdict(kind, text)
+
+
+# --- characters, tokens, gaps -------------------------------------------------------------------
+def _check_characters(sql: str) -> None:
+    for char in sql:
+        if char in _ALLOWED_SPACE or (" " < char < "\x7f"):
+            continue
+        if char.isspace() or unicodedata.category(char) in ("Cc", "Cf", "Co", "Cs", "Zl", "Zp"):
+            raise _reject(
+                f"the SQL contains the invisible or non-ASCII whitespace character U+{ord(char):04X}; "
+                "use plain spaces"
+            )
+
+
+@dataclass(frozen=True)
+class Tok:
+    """One token with its absolute position in the SQL text (``end`` inclusive)."""
+
+    token_type: TokenType
+    text: str
+    start: int
+    end: int
+
+
+def _tokenize(sql: str, dialect: str | None) -> list[Tok]:
+    """Every token of ``sql``. sqlglot swallows the text after a command keyword (EXPLAIN, SHOW,
+    CALL...) as one raw string; that remainder is tokenized again so nothing goes unseen."""
+    tokenizer_dialect = sqlglot.Dialect.get_or_raise(dialect)
+    commands = tokenizer_dialect.tokenizer_class.COMMANDS
+    found: list[Tok] = []
+    position = 0
+    while position < len(sql):
+        try:
+            tokens = list(tokenizer_dialect.tokenize(sql[position:]))
+        except SqlglotError as exc:
+            raise _reject(f"the SQL could not be parsed ({_first_line(exc)})") from None
+        except Exception as exc:  # a tokenizer bug must still fail closed
+            raise _reject(f"the SQL could not be parsed ({type(exc).__name__})") from None
+        restart = None
+        for token in tokens:
+            found.append(Tok(token.token_type, token.text, token.start + position, token.end + position))
+            if token.token_type in commands:
+                restart = token.end + position + 1
+                break
+        if restart is None:
+            break
+        position = restart
+    return found
+
+
+def _check_gaps(sql: str, tokens: list[Tok], dialect: str | None) -> None:
+    """Everything outside tokens must be whitespace or a comment every reader agrees on."""
+    position = 0
+    for token in tokens:
+        _check_gap(sql[position : token.start], dialect)
+        position = token.end + 1
+    _check_gap(sql[position:], dialect)
+
+
+def _check_gap(gap: str, dialect: str | None) -> None:
+    index = 0
+    mysql_like = dialect in (None, "mysql")
+    while index < len(gap):
+        char = gap[index]
+        if char in _ALLOWED_SPACE:
+            index += 1
+        elif gap.startswith("--", index):
+            follower = gap[index + 2 : index + 3]
+            if mysql_like and follower not in ("", " ", "\t", "\r", "\n"):
+                raise _reject("MySQL reads '--' as a comment only when a space follows it; write '-- '")
+            end = gap.find("\n", index)
+            index = len(gap) if end < 0 else end + 1
+        elif char == "#" and dialect == "mysql":
+            end = gap.find("\n", index)
+            index = len(gap) if end < 0 else end + 1
+        elif gap.startswith("/*", index):
+            end = gap.find("*/", index + 2)
+            if end < 0:
+                raise _reject("the SQL has an unterminated /* comment")
+            body = gap[index + 2 : end]
+            if body.startswith(("!", "M!")):
+                raise _reject("executable /*! ... */ comments are not allowed")
+            if "/*" in body:
+                raise _reject("nested /* comments are not allowed (databases disagree on them)")
+            index = end + 2
+        else:
+            raise _reject(
+                f"the SQL has text the parser could not account for near {gap[index : index + 20]!r}"
+            )
+
+
+def _split(tokens: list[Tok]) -> list[list[Tok]]:
+    statements: list[list[Tok]] = []
+    current: list[Tok] = []
+    for token in tokens:
+        if token.token_type == TokenType.SEMICOLON:
+            if current:
+                statements.append(current)
+            current = []
+        else:
+            current.append(token)
+    if current:
+        statements.append(current)
+    return statements
+
+
+# --- statements ---------------------------------------------------------------------------------
+def _check_statement(text: str, tokens: list[Tok], dialect: str | None) -> str:
+    first = tokens[0].text.upper()
+    if first in _QUERY_STARTS or (first == "TABLE" and dialect in ("postgres", None)):
+        _check_query(text, dialect)
+        return "query"
+    if first == "EXPLAIN" or (first in ("DESCRIBE", "DESC") and dialect in DESCRIBE_DIALECTS):
+        return _check_explain(text, tokens, dialect)
+    if first == "SHOW" and dialect in SHOW_DIALECTS:
+        return "show"
+    if first == "PRAGMA" and dialect == "sqlite":
+        _check_pragma(text)
+        return "pragma"
+    if first in ("DESCRIBE", "DESC", "SHOW", "PRAGMA"):
+        raise _reject(
+            f"{first} is not a read statement in this datasource's dialect ({dialect or 'generic'})"
+        )
+    raise _reject(
+        f"{first} statements are not read-only queries; only SELECT (WITH, VALUES, EXPLAIN) can run here"
+    )
+
+
+def _check_explain(text: str, tokens: list[Tok], dialect: str | None) -> str:
+    """EXPLAIN / DESCRIBE [options] (<query> | <table> [column]); ANALYZE executes: rejected."""
+    keyword = tokens[0].text.upper()
+    index = 1
+    depth = 0
+    while index < len(tokens):
+        token = tokens[index]
+        word = token.text.upper()
+        if word in ("ANALYZE", "ANALYSE"):
+            raise _reject(f"{keyword} ANALYZE executes the statement; use {keyword} without ANALYZE")
+        if (
+            token.token_type == TokenType.L_PAREN
+            and depth == 0
+            and index == 1
+            and dialect in ("postgres", "trino", None)
+        ):
+            depth = 1
+        elif depth and token.token_type == TokenType.R_PAREN:
+            depth = 0
+        elif depth or word in EXPLAIN_OPTION_WORDS or token.token_type in (TokenType.EQ, TokenType.COMMA):
+            if (
+                depth
+                and token.token_type
+                not in (TokenType.VAR, TokenType.COMMA, TokenType.NUMBER, TokenType.STRING)
+                and word not in EXPLAIN_OPTION_WORDS
+            ):
+                raise _reject(f"unknown {keyword} option {token.text!r}")
+        else:
+            break
+        index += 1
+    if index >= len(tokens):
+        raise _reject(f"{keyword} needs a query or a table name")
+    rest = tokens[index:]
+    inner = text[rest[0].start - tokens[0].start :]
+    if keyword != "EXPLAIN" or dialect in ("mysql", None):  # DESCRIBE t [col] / MySQL EXPLAIN t
+        if _is_object_name(rest):
+            return "describe"
+    if rest[0].text.upper() in _QUERY_STARTS or rest[0].text.upper() == "TABLE":
+        _check_query(inner, dialect)
+        return "explain"
+    raise _reject(f"{keyword} may only show a read query or a table here")
+
+
+def _is_object_name(tokens: list[Tok]) -> bool:
+    """``name[.name[.name]] [column]``: identifiers only."""
+    names = [token for token in tokens if token.token_type != TokenType.DOT]
+    dots = len(tokens) - len(names)
+    if not names or len(names) > 4 or not all(_is_name(token) for token in names):
+        return False
+    # every DOT sits between two names; at most one trailing bare column name
+    for before, token in zip(tokens, tokens[1:]):
+        if token.token_type == TokenType.DOT and before.token_type == TokenType.DOT:
+            return False
+    if tokens[0].token_type == TokenType.DOT or tokens[-1].token_type == TokenType.DOT:
+        return False
+    return len(names) - dots in (1, 2)
+
+
+def _is_name(token: Tok) -> bool:
+    if token.token_type in (TokenType.VAR, TokenType.IDENTIFIER):
+        return True
+    return bool(re.fullmatch(r"[A-Za-z_]\w*", token.text)) and token.text.upper() not in _QUERY_STARTS
+
+
+def _check_pragma(text: str) -> None:
+    match = re.fullmatch(
+        r"(?is)pragma\s+(?:(\w+)\s*\.\s*)?(\w+)\s*(\(\s*(?:'[^']*'|\"[^\"]*\"|\w+)\s*\))?", text
+    )
+    if match is None:
+        raise _reject("only introspection PRAGMAs without assignment are allowed, e.g. PRAGMA table_info(t)")
+    name = match.group(2).lower()
+    if name not in SQLITE_READ_PRAGMAS:
+        raise _reject(f"PRAGMA {name} is not an introspection PRAGMA")
+
+
+def _check_query(text: str, dialect: str | None) -> None:
+    try:
+        parsed = [node for node in sqlglot.parse(text, read=dialect) if node is not None]
+    except SqlglotError as exc:
+        raise _reject(f"the SQL could not be parsed ({_first_line(exc)})") from None
+    except Exception as exc:  # a parser bug must still fail closed
+        raise _reject(f"the SQL could not be parsed ({type(exc).__name__})") from None
+    if len(parsed) != 1:
+        raise _reject("the SQL must hold exactly one statement")
+    root = parsed[0]
+    if not isinstance(root, _QUERY_ROOTS):
+        raise _reject(f"{_node_label(root)} is not a read query")
+    deny = denied_functions(dialect)
+    for node in root.walk():
+        if isinstance(node, exp.Func):
+            name = _function_name(node)
+            if isinstance(node, DENIED_FUNCTION_CLASSES) or name in deny:
+                raise _reject(f"the function {name} has side effects or reaches outside the database")
+            continue
+        if type(node) not in ALLOWED_NODES:
+            raise _reject(f"{_node_label(node)} is not allowed in a read-only query")
+        if isinstance(node, exp.PropertyEQ) and dialect in ("mysql", None):
+            raise _reject("assignments (:=) are not allowed in a read-only query")
+
+
+def _function_name(node: exp.Func) -> str:
+    if isinstance(node, exp.Anonymous):
+        return str(node.name).lower()
+    return node.sql_name().lower()
+
+
+_LABELS = {
+    exp.Into: "SELECT ... INTO",
+    exp.Lock: "FOR UPDATE / FOR SHARE / LOCK IN SHARE MODE",
+    exp.Command: "a statement sqlglot cannot analyse",
+    exp.PropertyEQ: "an assignment",
+}
+
+
+def _node_label(node: exp.Expression) -> str:
+    label = _LABELS.get(type(node))
+    if label:
+        return label
+    key = getattr(node, "key", type(node).__name__)
+    return str(key).upper().replace("_", " ")
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return re.sub(r"\x1b\[[0-9;]*m", "", text[0]) if text else type(exc).__name__

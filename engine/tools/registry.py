@@ -1,0 +1,208 @@
+"""The tool registry: names, OpenAI tool specs from the pydantic argument models, argument
+validation, and calls that never raise.
+
+Each call runs on the bounded pool (threads ``tool-N``, ``tool.pool.size``) under a child of
+the caller's cancel token. The call ends at ``tool.call.timeout`` or when the caller cancels;
+either way the child token is cancelled, which stops the running SQL statement (the datasource
+registers its driver cancel on that token). Unknown tools, malformed or invalid arguments,
+guard rejections, database errors, timeouts and cancels all come back as ``is_error`` results
+with one concise, credential-free line for the model. Large outputs are offloaded.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import itertools
+import json
+import logging
+import threading
+import time
+from collections.abc import Collection
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import replace
+from typing import Any
+
+from pydantic import ValidationError
+
+from engine.common.config import TOOL_CALL_TIMEOUT, TOOL_POOL_SIZE, EngineConf
+from engine.common.errors import EngineError, OperationCanceledError, OperationTimeoutError
+from engine.common.redaction import redact_text
+from engine.tools.base import RiskLevel, Tool, ToolContext, ToolResult
+from engine.tools.output import needs_offload, offload
+
+log = logging.getLogger(__name__)
+
+CANCEL_GRACE = 5.0  # seconds a cancelled call gets to stop its statement and return
+_pool_ids = itertools.count(1)
+
+
+class ToolRegistry:
+    def __init__(
+        self, conf: EngineConf, *, pool_size: int | None = None, secrets: Collection[str] = ()
+    ) -> None:
+        self._tools: dict[str, Tool] = {}
+        size = int(pool_size if pool_size is not None else conf.get(TOOL_POOL_SIZE))
+        self._size = size
+        self._slots = threading.BoundedSemaphore(size)
+        thread_ids = itertools.count(1)
+        pool_id = next(_pool_ids)
+
+        def name_thread() -> None:
+            number = next(thread_ids)
+            threading.current_thread().name = f"tool-{number}" if pool_id == 1 else f"tool-{pool_id}.{number}"
+
+        self._pool = ThreadPoolExecutor(max_workers=size, initializer=name_thread)
+        self._secrets = [s for s in secrets if s]
+        self._closed = False
+
+    @classmethod
+    def default(cls, datasource: Any, conf: EngineConf) -> ToolRegistry:
+        """The seven engine tools over ``datasource``."""
+        from engine.tools.output import TOOLS as OUTPUT_TOOLS
+        from engine.tools.schema import schema_tools
+        from engine.tools.sql import sql_tools
+
+        password = getattr(getattr(datasource, "spec", None), "password", None)
+        registry = cls(conf, secrets=[password] if password else [])
+        for tool in (*sql_tools(datasource), *schema_tools(datasource, conf), *OUTPUT_TOOLS):
+            registry.register(tool)
+        return registry
+
+    def register(self, tool: Tool) -> None:
+        if tool.name in self._tools:
+            raise ValueError(f"a tool named {tool.name} is already registered")
+        self._tools[tool.name] = tool
+
+    # --- description --------------------------------------------------------------------------
+    def names(self) -> list[str]:
+        return list(self._tools)
+
+    def risk(self, name: str) -> RiskLevel | None:
+        tool = self._tools.get(name)
+        return tool.risk if tool is not None else None
+
+    def specs(self, disabled: Collection[str] = ()) -> list[dict[str, Any]]:
+        return [tool.spec() for name, tool in self._tools.items() if name not in disabled]
+
+    def descriptions(self, disabled: Collection[str] = ()) -> list[tuple[str, str, RiskLevel]]:
+        return [
+            (name, tool.description, tool.risk) for name, tool in self._tools.items() if name not in disabled
+        ]
+
+    # --- calls --------------------------------------------------------------------------------
+    def call(self, name: str, arguments: str | dict[str, Any], ctx: ToolContext) -> ToolResult:
+        """Run one tool call; never raises."""
+        started = time.monotonic()
+        try:
+            result = self._call(name, arguments, ctx)
+        except Exception as exc:  # the contract: nothing escapes a tool call
+            log.warning("tool %s failed unexpectedly", name, exc_info=True)
+            result = ToolResult.error(f"Tool {name} failed: {self._text(exc)}")
+        log.info(
+            "tool %s %s in %.3f s", name, "failed" if result.is_error else "done", time.monotonic() - started
+        )
+        return result
+
+    def _call(self, name: str, arguments: str | dict[str, Any], ctx: ToolContext) -> ToolResult:
+        tool = self._tools.get(name)
+        if tool is None:
+            return ToolResult.error(f"unknown tool {name!r}; the tools are: {', '.join(self._tools)}")
+        try:
+            raw = json.loads(arguments or "{}") if isinstance(arguments, str) else arguments
+        except ValueError as exc:
+            return ToolResult.error(f"the arguments of {name} are not valid JSON: {exc}")
+        if not isinstance(raw, dict):
+            return ToolResult.error(f"the arguments of {name} must be a JSON object")
+        try:
+            args = tool.args.model_validate(raw)
+        except ValidationError as exc:
+            return ToolResult.error(f"invalid arguments for {name}: {_validation_text(exc)}")
+        result = self._run(tool, args, ctx)
+        if tool.offload and not result.is_error and needs_offload(result.output, ctx):
+            result = replace(result, output=offload(result.output, tool.name, ctx))
+        return result
+
+    def _run(self, tool: Tool, args: Any, ctx: ToolContext) -> ToolResult:
+        if self._closed:
+            return ToolResult.error("the tool registry is closed")
+        limit = float(ctx.conf.get(TOOL_CALL_TIMEOUT))
+        token = ctx.cancel.child(timeout=limit)
+        try:
+            return self._run_bounded(tool, args, replace(ctx, cancel=token), token, limit)
+        finally:
+            token.release()
+
+    def _run_bounded(self, tool: Tool, args: Any, ctx: ToolContext, token: Any, limit: float) -> ToolResult:
+        wake = threading.Event()
+        unregister = token.on_cancel(wake.set)
+        try:
+            while not self._slots.acquire(timeout=0.05):  # wait for a free pool thread
+                if token.cancelled or token.expired():
+                    return self._stopped(tool, token, limit, started_running=False)
+            future: Future[ToolResult] = self._pool.submit(
+                contextvars.copy_context().run, self._invoke, tool, args, ctx
+            )
+            future.add_done_callback(lambda _f: (self._slots.release(), wake.set()))
+            while not future.done():
+                remaining = token.remaining()
+                if token.cancelled or (remaining is not None and remaining <= 0):
+                    break
+                wake.wait(0.25 if remaining is None else min(0.25, remaining))
+            if future.done():
+                return future.result()
+            reason = "cancelled" if token.cancelled else f"timed out after {limit:g} s (tool.call.timeout)"
+            token.cancel(reason)  # stops the running statement through the datasource's hook
+            try:
+                future.result(timeout=CANCEL_GRACE)
+            except Exception:
+                pass
+            return self._stopped(tool, token, limit, started_running=True)
+        finally:
+            unregister()
+
+    def _stopped(self, tool: Tool, token: Any, limit: float, *, started_running: bool) -> ToolResult:
+        if token.cancelled and "timed out" not in token.reason:
+            return ToolResult.error(f"Tool call {tool.name} was cancelled")
+        where = "" if started_running else " (waiting for a free tool thread)"
+        return ToolResult.error(
+            f"Tool call {tool.name} timed out after {limit:g} s{where} (tool.call.timeout)"
+        )
+
+    def _invoke(self, tool: Tool, args: Any, ctx: ToolContext) -> ToolResult:
+        try:
+            ctx.cancel.raise_if_cancelled()
+            return tool.run(args, ctx)
+        except OperationCanceledError:
+            return ToolResult.error(f"Tool call {tool.name} was cancelled")
+        except OperationTimeoutError as exc:
+            return ToolResult.error(self._text(exc))
+        except EngineError as exc:
+            return ToolResult.error(self._text(exc))
+        except Exception as exc:
+            log.warning("tool %s raised", tool.name, exc_info=True)
+            return ToolResult.error(f"{tool.name} failed: {self._text(exc)}")
+
+    def _text(self, exc: BaseException) -> str:
+        if isinstance(exc, EngineError):
+            text = str(exc)
+        else:
+            text = f"{type(exc).__name__}: {exc}"
+        lines = [line.strip() for line in text.splitlines() if line.strip()]
+        first = lines[0] if lines else type(exc).__name__
+        if len(first) > 1000:
+            first = first[:1000] + "..."
+        return redact_text(first, self._secrets)
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _validation_text(exc: ValidationError) -> str:
+    parts = []
+    for error in exc.errors()[:5]:
+        location = ".".join(str(item) for item in error.get("loc", ())) or "arguments"
+        parts.append(f"{location}: {error.get('msg', 'invalid')}")
+    return "; ".join(parts)

@@ -1,0 +1,95 @@
+"""The SQL tools and :func:`read_query`, the one entry to the read-only boundary.
+
+``read_query`` applies the sqlglot guard (:mod:`engine.tools.guard`) in the datasource's dialect
+and then runs the statement the guard checked through ``Datasource.execute_read``, which is
+read-only by the database's own rules and always rolled back. Every SAFE tool that runs SQL, and
+the ``__sql:`` passthrough, goes through it.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from pydantic import Field
+
+from engine.common.cancel import CancelToken
+from engine.common.config import QUERY_MAX_ROWS, QUERY_TIMEOUT
+from engine.tools.base import RiskLevel, Tool, ToolArgs, ToolContext, ToolResult
+from engine.tools.guard import check_read_only
+from engine.tools.render import render_result
+
+log = logging.getLogger(__name__)
+
+
+def guard_dialect(datasource: Any) -> str | None:
+    """The sqlglot dialect name of ``datasource`` (None: the generic fallback)."""
+    return getattr(datasource, "sqlglot_dialect", None) or None
+
+
+def read_query(datasource: Any, sql: str, *, max_rows: int, timeout: float, cancel: CancelToken) -> Any:
+    """Run ``sql`` through both layers of the read-only boundary; returns the QueryResult.
+
+    Raises ReadOnlyViolationError (an InvalidStatementError) when the guard rejects the SQL and
+    the datasource's EngineError subclasses when the database fails it.
+    """
+    verdict = check_read_only(sql, guard_dialect(datasource))
+    return datasource.execute_read(verdict.statement, max_rows=max_rows, timeout=timeout, cancel=cancel)
+
+
+def query_limits(ctx: ToolContext) -> tuple[int, float]:
+    return int(ctx.conf.get(QUERY_MAX_ROWS)), float(ctx.conf.get(QUERY_TIMEOUT))
+
+
+class RunSelectQueryArgs(ToolArgs):
+    sql: str = Field(
+        description="Exactly one read-only SQL statement (SELECT, WITH ... SELECT, VALUES, EXPLAIN) "
+        "in the datasource's dialect. Prefer an explicit LIMIT."
+    )
+
+
+class RunMutationQueryArgs(ToolArgs):
+    sql: str = Field(
+        description="Exactly one SQL statement that changes data or schema (INSERT, UPDATE, DELETE, "
+        "CREATE ...). It runs in a transaction that is committed; the user must approve it."
+    )
+
+
+def sql_tools(datasource: Any) -> tuple[Tool, ...]:
+    def run_select_query(args: RunSelectQueryArgs, ctx: ToolContext) -> ToolResult:
+        max_rows, timeout = query_limits(ctx)
+        result = read_query(datasource, args.sql, max_rows=max_rows, timeout=timeout, cancel=ctx.cancel)
+        return ToolResult(render_result(result, max_rows), table=result)
+
+    def run_mutation_query(args: RunMutationQueryArgs, ctx: ToolContext) -> ToolResult:
+        _max_rows, timeout = query_limits(ctx)
+        if not args.sql.strip():
+            return ToolResult.error("the SQL is empty; give one statement")
+        result = datasource.execute_write(args.sql, timeout=timeout, cancel=ctx.cancel)
+        count = int(result.rows_affected)
+        affected = (
+            "the database did not report how many rows were affected"
+            if count < 0
+            else f"{count} row{'s' if count != 1 else ''} affected"
+        )
+        return ToolResult(f"The statement ran and was committed: {affected} ({result.elapsed:.3f} s).")
+
+    return (
+        Tool(
+            "run_select_query",
+            "Run one read-only SQL query (SELECT/WITH/VALUES/EXPLAIN, or SHOW/DESCRIBE where the "
+            "dialect has them) and return the rows as a Markdown table. Statements that change "
+            "anything are rejected.",
+            RiskLevel.SAFE,
+            RunSelectQueryArgs,
+            run_select_query,
+        ),
+        Tool(
+            "run_mutation_query",
+            "Run one SQL statement that changes data or schema, in a transaction, and report the "
+            "rows affected. Needs the user's approval; use only when the user asked for a change.",
+            RiskLevel.DESTRUCTIVE,
+            RunMutationQueryArgs,
+            run_mutation_query,
+        ),
+    )
