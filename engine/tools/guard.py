@@ -23,6 +23,7 @@ A rejection raises :class:`ReadOnlyViolationError`, whose text says why and that
 
 from __future__ import annotations
 
+import itertools
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -261,7 +262,7 @@ def _is_object_name(tokens: list[Tok]) -> bool:
     if not names or len(names) > 4 or not all(_is_name(token) for token in names):
         return False
     # every DOT sits between two names; at most one trailing bare column name
-    for before, token in zip(tokens, tokens[1:]):
+    for before, token in itertools.pairwise(tokens):
         if token.token_type == TokenType.DOT and before.token_type == TokenType.DOT:
             return False
     if tokens[0].token_type == TokenType.DOT or tokens[-1].token_type == TokenType.DOT:
