@@ -186,7 +186,11 @@ class Datasource:
                 deadline=deadline,
                 cancel=cancel,
             )
-            discard = run.reason is not None or (read_only and self.dialect == "mysql" and result[2])
+            if run.reason is not None or time.monotonic() >= deadline:
+                # an interrupted statement may still return (MariaDB's SLEEP and BENCHMARK do): its
+                # result is not trustworthy
+                raise OperationCanceledError("interrupted") if run.reason == "cancel" else _Expired()
+            discard = read_only and self.dialect == "mysql" and result[2]
         except BaseException as exc:
             discard = True
             raise self._failure(exc, run, limit, deadline) from None
@@ -256,9 +260,8 @@ class Datasource:
                 dbapi.commit()
                 return max(0, int(affected or 0))
             cursor = ops.cursor(dbapi, first_keyword)
-            named = getattr(cursor, "name", None) is not None
-            cursor.execute(sql)
-            if named or cursor.description is not None:
+            cursor.execute(ops.read_statement(sql, first_keyword, max_rows + 1))
+            if cursor.description is not None:
                 rows = cursor.fetchmany(max_rows + 1)
                 description = cursor.description
             else:
@@ -309,6 +312,7 @@ class Datasource:
             return OperationCanceledError("the query was cancelled")
         if (
             run.reason == "timeout"
+            or isinstance(exc, _Expired)
             or self._ops.timed_out(_orig(exc))
             or (time.monotonic() >= deadline and "interrupt" in str(exc).lower())
         ):
@@ -362,6 +366,10 @@ class Datasource:
 
     def __repr__(self) -> str:
         return f"Datasource({self.display_url!r}, dialect={self.dialect!r})"
+
+
+class _Expired(Exception):
+    """The statement came back after its deadline."""
 
 
 def _orig(exc: BaseException) -> BaseException:

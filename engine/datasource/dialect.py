@@ -104,6 +104,10 @@ class DialectOps:
     def cursor(self, dbapi: Any, first_keyword: str) -> Any:
         return dbapi.cursor()
 
+    def read_statement(self, sql: str, first_keyword: str, limit: int) -> str:
+        """The text actually run for a read that may return ``limit`` rows."""
+        return sql
+
     def interrupter(self, dbapi: Any) -> Callable[[], threading.Thread | None] | None:
         return None
 
@@ -189,10 +193,6 @@ _PG_STREAMABLE = frozenset({"SELECT", "WITH", "VALUES", "TABLE", "("})
 class PostgresOps(DialectOps):
     enforces_read_only = True
 
-    def __init__(self, spec: SourceSpec) -> None:
-        super().__init__(spec)
-        self._cursor_ids = itertools.count(1)
-
     def engine_options(self) -> dict[str, Any]:
         args: dict[str, Any] = {"application_name": "data-agent-engine"}
         if "connect_timeout" not in self.spec.sa_url.query:
@@ -205,12 +205,12 @@ class PostgresOps(DialectOps):
             prefix = "SET TRANSACTION READ ONLY; " if read_only else ""
             cursor.execute(f"{prefix}SET LOCAL statement_timeout = {millis}")
 
-    def cursor(self, dbapi: Any, first_keyword: str) -> Any:
-        if first_keyword in _PG_STREAMABLE:  # DECLARE ... CURSOR takes SELECT and VALUES only
-            cursor = dbapi.cursor(name=f"dae_{next(self._cursor_ids)}")
-            cursor.itersize = 2000
-            return cursor
-        return dbapi.cursor()
+    def read_statement(self, sql: str, first_keyword: str, limit: int) -> str:
+        """Rows past the cap stay on the server: a cursor declared and fetched in one round trip
+        (pg_stat_activity still shows the user's SQL). DECLARE takes SELECT and VALUES only."""
+        if first_keyword not in _PG_STREAMABLE:
+            return sql
+        return f"DECLARE dae_read NO SCROLL CURSOR FOR {sql}\n; FETCH FORWARD {int(limit)} FROM dae_read"
 
     def interrupter(self, dbapi: Any) -> Callable[[], threading.Thread | None]:
         return lambda: in_background(dbapi.cancel, "PostgreSQL cancel request")

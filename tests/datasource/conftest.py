@@ -123,3 +123,13 @@ def mysql_admin_query(sql: str, *args: object) -> list[tuple[object, ...]]:
             return list(cursor.fetchall())
     finally:
         admin.close()
+
+
+@pytest.fixture
+def unused_port() -> int:
+    """A loopback port with nothing listening (bound, then released)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

@@ -1,0 +1,198 @@
+"""MariaDB (the MySQL driver path): typed reads, read-only session and transaction,
+max_statement_time, KILL QUERY on cancel, bad input."""
+
+from __future__ import annotations
+
+import datetime
+import decimal
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from engine.common.cancel import CancelToken
+from engine.common.errors import (
+    DatasourceError,
+    EngineError,
+    InvalidStatementError,
+    OperationCanceledError,
+    OperationTimeoutError,
+)
+from engine.common.types import HiveType
+from engine.datasource import Datasource
+from tests.datasource.conftest import mysql_admin_query, wait_until
+
+
+def state(database: str) -> tuple[int, int, list[str]]:
+    customers = mysql_admin_query(f"SELECT count(*) FROM {database}.customers")[0][0]
+    orders = mysql_admin_query(f"SELECT count(*) FROM {database}.orders")[0][0]
+    tables = [
+        row[0]
+        for row in mysql_admin_query(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = %s ORDER BY 1", database
+        )
+    ]
+    return customers, orders, tables
+
+
+def test_read_types(mysql_ds: Datasource) -> None:
+    result = mysql_ds.execute_read(
+        "SELECT c.name, count(*) AS n, sum(o.amount) AS total, max(o.placed) AS last, "
+        "CAST(1.5 AS DOUBLE) AS ratio, NOW() AS ts, CAST(7 AS SIGNED) AS big, "
+        "CAST(3 AS UNSIGNED) AS small, CAST('x' AS BINARY) AS raw, NULL AS nothing_here "
+        "FROM customers c JOIN orders o ON o.customer_id = c.id GROUP BY c.name ORDER BY c.name",
+        max_rows=10,
+        timeout=10,
+    )
+    types = {c.name: c for c in result.columns}
+    assert types["name"].type == HiveType.STRING
+    assert types["n"].type == HiveType.BIGINT
+    assert types["total"].type == HiveType.DECIMAL and types["total"].scale == 2
+    assert types["last"].type == HiveType.DATE
+    assert types["ratio"].type == HiveType.DOUBLE
+    assert types["ts"].type == HiveType.TIMESTAMP
+    assert types["big"].type in (HiveType.INT, HiveType.BIGINT)
+    assert types["raw"].type == HiveType.BINARY
+    assert result.rows[0][:4] == ("Ann", 2, decimal.Decimal("30.50"), datetime.date(2024, 2, 7))
+    assert result.rows[0][8] == b"x" and result.rows[0][9] is None
+
+
+def test_row_cap_leaves_the_rest_on_the_server(mysql_ds: Datasource) -> None:
+    sql = "WITH RECURSIVE g(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM g WHERE n < 200000) SELECT n FROM g"
+    started = time.monotonic()
+    result = mysql_ds.execute_read(sql, max_rows=5, timeout=30)
+    assert [row[0] for row in result.rows] == [1, 2, 3, 4, 5] and result.truncated
+    assert time.monotonic() - started < 10
+    assert mysql_ds.execute_read("SELECT 1", max_rows=1, timeout=5).rows == [(1,)]
+
+
+def test_show_describe_explain(mysql_ds: Datasource) -> None:
+    assert ("orders",) in mysql_ds.execute_read("SHOW TABLES", max_rows=50, timeout=5).rows
+    assert mysql_ds.execute_read("DESCRIBE orders", max_rows=50, timeout=5).rows[0][0] == "id"
+    assert mysql_ds.execute_read("EXPLAIN SELECT * FROM orders", max_rows=5, timeout=5).rows
+
+
+def test_write_commits(mysql_ds: Datasource, mysql_db: str) -> None:
+    written = mysql_ds.execute_write("UPDATE orders SET note = 'seen' WHERE customer_id = 1", timeout=10)
+    assert written.rows_affected == 2
+    assert mysql_admin_query(f"SELECT count(*) FROM {mysql_db}.orders WHERE note = 'seen'")[0][0] == 2
+    with pytest.raises(DatasourceError, match="Duplicate entry"):
+        mysql_ds.execute_write("INSERT INTO customers VALUES (1, 'Dup', 'XX')", timeout=10)
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "CREATE TABLE evil (x INT)",
+        "CREATE TEMPORARY TABLE evil (x INT)",
+        "DROP TABLE orders",
+        "TRUNCATE TABLE orders",
+        "INSERT INTO customers VALUES (9, 'Eve', 'US')",
+        "DELETE FROM orders",
+        "RENAME TABLE orders TO orders2",
+        "SELECT * FROM orders FOR UPDATE",
+        "SELECT 1 INTO OUTFILE '{out}'",
+        "SELECT 1 INTO DUMPFILE '{out}'",
+        "SET GLOBAL max_connections = 77",
+        "DO SLEEP(0)",
+        "LOCK TABLES orders WRITE",
+        "WITH x AS (SELECT 1) DELETE FROM orders",
+        "SELECT 1; DELETE FROM orders",
+    ],
+)
+def test_reads_are_read_only_by_the_database(
+    mysql_ds: Datasource, mysql_db: str, tmp_path: Path, sql: str
+) -> None:
+    out = tmp_path / f"out_{uuid.uuid4().hex[:6]}.txt"
+    before = state(mysql_db)
+    connections = mysql_admin_query("SELECT @@global.max_connections")[0][0]
+    try:
+        mysql_ds.execute_read(sql.format(out=out), max_rows=10, timeout=10)
+    except EngineError:
+        pass
+    assert state(mysql_db) == before
+    assert mysql_admin_query("SELECT @@global.max_connections")[0][0] == connections
+    assert not out.exists()
+    assert (
+        mysql_ds.execute_write("UPDATE customers SET country = country WHERE id = 1", timeout=5).rows_affected
+        >= 0
+    )
+
+
+def _running(marker: str) -> int:
+    return mysql_admin_query(
+        "SELECT count(*) FROM information_schema.processlist WHERE command = 'Query' AND info LIKE %s "
+        "AND id <> CONNECTION_ID()",
+        f"%{marker}%",
+    )[0][0]
+
+
+def test_cancel_kills_the_query_within_two_seconds(mysql_ds: Datasource) -> None:
+    marker = f"slow_{uuid.uuid4().hex[:8]}"
+    token = CancelToken()
+    outcome: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            mysql_ds.execute_read(f"SELECT SLEEP(60) AS {marker}", max_rows=1, timeout=120, cancel=token)
+        except BaseException as exc:
+            outcome.append(exc)
+
+    worker = threading.Thread(target=run, name="test-mysql-query")
+    worker.start()
+    assert wait_until(lambda: _running(marker) == 1, 10)
+    cancelled_at = time.monotonic()
+    token.cancel("cancelled by test")
+    worker.join(5)
+    assert not worker.is_alive() and time.monotonic() - cancelled_at < 2.0
+    assert isinstance(outcome[0], OperationCanceledError)
+    assert wait_until(lambda: _running(marker) == 0, 2)
+    assert mysql_ds.execute_read("SELECT 1", max_rows=1, timeout=5).rows == [(1,)]
+
+
+def test_timeout_inside_the_database(mysql_ds: Datasource) -> None:
+    marker = f"timeout_{uuid.uuid4().hex[:8]}"
+    started = time.monotonic()
+    with pytest.raises(OperationTimeoutError, match="query.timeout"):
+        mysql_ds.execute_read(f"SELECT SLEEP(30) AS {marker}", max_rows=1, timeout=0.5)
+    assert time.monotonic() - started < 2.5
+    assert wait_until(lambda: _running(marker) == 0, 2)
+    with pytest.raises(OperationTimeoutError):
+        mysql_ds.execute_read(
+            "SELECT sum(a.seq * b.seq) FROM seq_1_to_100000 a, seq_1_to_100000 b", max_rows=1, timeout=0.5
+        )
+    assert time.monotonic() - started < 5
+
+
+@pytest.mark.parametrize(
+    ("sql", "error", "text"),
+    [
+        ("SELECT * FROM nowhere", DatasourceError, "nowhere' doesn't exist"),
+        ("SELECT 1 +", DatasourceError, "SQL syntax"),
+        ("  ", InvalidStatementError, "empty"),
+    ],
+)
+def test_bad_sql(mysql_ds: Datasource, sql: str, error: type, text: str) -> None:
+    with pytest.raises(error) as caught:
+        mysql_ds.execute_read(sql, max_rows=1, timeout=5)
+    assert text in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_database_down_and_wrong_credentials(unused_port: int) -> None:
+    secret = "pw-" + uuid.uuid4().hex
+    for url, text in (
+        (f"jdbc:mysql://127.0.0.1:{unused_port}/test?user=root&password={secret}", "Can't connect"),
+        (f"jdbc:mariadb://root:{secret}@127.0.0.1:3306/test", "Access denied"),
+    ):
+        datasource = Datasource.from_url(url)
+        try:
+            started = time.monotonic()
+            with pytest.raises(DatasourceError) as caught:
+                datasource.execute_read("SELECT 1", max_rows=1, timeout=5)
+            assert time.monotonic() - started < 5
+            assert text in str(caught.value) and secret not in str(caught.value)
+            assert secret not in datasource.display_url
+        finally:
+            datasource.close()
