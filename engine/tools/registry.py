@@ -148,7 +148,7 @@ class ToolRegistry:
                 if token.cancelled or (remaining is not None and remaining <= 0):
                     break
                 wake.wait(0.25 if remaining is None else min(0.25, remaining))
-            if future.done():
+            if future.done() and not token.cancelled:
                 return future.result()
             reason = "cancelled" if token.cancelled else f"timed out after {limit:g} s (tool.call.timeout)"
             token.cancel(reason)  # stops the running statement through the datasource's hook

@@ -48,7 +48,9 @@ class Target:
     name: str  # schema / database / file
     admin: Any = field(repr=False, default=None)
 
-    def ctx(self, cancel: CancelToken | None = None, conf: EngineConf | None = None, session: str = "s1") -> ToolContext:
+    def ctx(
+        self, cancel: CancelToken | None = None, conf: EngineConf | None = None, session: str = "s1"
+    ) -> ToolContext:
         folder = self.workdir / session
         folder.mkdir(parents=True, exist_ok=True)
         return ToolContext(session, folder, cancel or CancelToken(), conf or self.registry_conf)
@@ -116,7 +118,9 @@ def pg_schema() -> Iterator[str]:
 
 @pytest.fixture
 def pg_target(pg_schema: str, tmp_path: Path) -> Iterator[Target]:
-    conf = make_conf(**{"jdbc.url": f"jdbc:postgresql://127.0.0.1:5432/test?user=postgres&currentSchema={pg_schema}"})
+    conf = make_conf(
+        **{"jdbc.url": f"jdbc:postgresql://127.0.0.1:5432/test?user=postgres&currentSchema={pg_schema}"}
+    )
     datasource = Datasource.from_conf(conf)
     registry = ToolRegistry.default(datasource, conf)
     yield Target("postgresql", datasource, registry, tmp_path / "work", pg_schema, pg_admin, conf)
