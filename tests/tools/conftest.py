@@ -166,6 +166,6 @@ def mysql_target(mysql_db: str, tmp_path: Path) -> Iterator[Target]:
     datasource.close()
 
 
-@pytest.fixture(params=["sqlite", "postgresql", "mysql"])
+@pytest.fixture(params=["sqlite", "pg", "mysql"])
 def target(request: pytest.FixtureRequest) -> Target:
     return request.getfixturevalue(f"{request.param}_target")  # type: ignore[no-any-return]
