@@ -29,6 +29,7 @@ from engine.common.config import (
     EngineConf,
 )
 from engine.common.errors import (
+    BusyError,
     DatasourceError,
     EngineError,
     InvalidStatementError,
@@ -68,7 +69,7 @@ class QueryResult:
 
 @dataclass(frozen=True)
 class WriteResult:
-    rows_affected: int
+    rows_affected: int  # -1 when the driver cannot tell (DDL on some databases)
     elapsed: float
 
 
@@ -90,6 +91,7 @@ class Datasource:
         pool_size: int = 8,
         max_overflow: int = 8,
         display_url: str | None = None,
+        pool_timeout: float = POOL_TIMEOUT,
     ) -> None:
         self.spec = spec
         self.dialect = spec.dialect
@@ -97,7 +99,8 @@ class Datasource:
         self.display_url = display_url or spec.display_url
         self._secrets = [spec.password]
         self._ops = ops_for(spec)
-        pool = {"pool_size": pool_size, "max_overflow": max_overflow, "pool_timeout": POOL_TIMEOUT}
+        self._pool_timeout = pool_timeout
+        pool = {"pool_size": pool_size, "max_overflow": max_overflow, "pool_timeout": pool_timeout}
         options = self._ops.engine_options()
         if options.get("poolclass") is not None:
             pool = {}
@@ -136,8 +139,12 @@ class Datasource:
         return cls(parse_source(url), pool_size=pool_size, max_overflow=max_overflow)
 
     @classmethod
-    def from_url(cls, url: str, *, pool_size: int = 8, max_overflow: int = 8) -> Datasource:
-        return cls(parse_source(url), pool_size=pool_size, max_overflow=max_overflow)
+    def from_url(
+        cls, url: str, *, pool_size: int = 8, max_overflow: int = 8, pool_timeout: float = POOL_TIMEOUT
+    ) -> Datasource:
+        return cls(
+            parse_source(url), pool_size=pool_size, max_overflow=max_overflow, pool_timeout=pool_timeout
+        )
 
     # --- execution -------------------------------------------------------------------------------
     def execute_read(
@@ -170,6 +177,11 @@ class Datasource:
         engine = self._read_engine if read_only else self.sa_engine
         try:
             pooled = engine.raw_connection()
+        except sqlalchemy.exc.TimeoutError:
+            raise BusyError(
+                f"all datasource connections stayed busy for {self._pool_timeout:g}s "
+                "(kyuubi.engine.data.agent.datasource.pool.size / pool.overflow)"
+            ) from None
         except Exception as exc:
             raise self._connect_error(exc) from None
         run = _Run()
@@ -258,7 +270,7 @@ class Datasource:
                 finally:
                     cursor.close()
                 dbapi.commit()
-                return max(0, int(affected or 0))
+                return -1 if affected is None else int(affected)  # -1: the driver does not know (DDL)
             cursor = ops.cursor(dbapi, first_keyword)
             cursor.execute(ops.read_statement(sql, first_keyword, max_rows + 1))
             if cursor.description is not None:

@@ -27,7 +27,7 @@ def root_cause(exc: BaseException) -> BaseException:
 
 def first_line(exc: BaseException) -> str:
     cause = root_cause(exc)
-    args = getattr(cause, "args", ())
+    args: tuple[object, ...] = tuple(getattr(cause, "args", ()))
     # PyMySQL errors are (code, message)
     if len(args) == 2 and isinstance(args[0], int) and isinstance(args[1], str):
         text = args[1]

@@ -155,7 +155,7 @@ def test_cancel_kills_the_query_within_two_seconds(mysql_ds: Datasource) -> None
 def test_timeout_inside_the_database(mysql_ds: Datasource) -> None:
     marker = f"timeout_{uuid.uuid4().hex[:8]}"
     started = time.monotonic()
-    with pytest.raises(OperationTimeoutError, match="query.timeout"):
+    with pytest.raises(OperationTimeoutError, match=r"query\.timeout"):
         mysql_ds.execute_read(f"SELECT SLEEP(30) AS {marker}", max_rows=1, timeout=0.5)
     assert time.monotonic() - started < 2.5
     assert wait_until(lambda: _running(marker) == 0, 2)

@@ -157,7 +157,7 @@ def test_cancel_ends_pg_sleep_within_two_seconds(pg_ds: Datasource) -> None:
 def test_timeout_inside_the_database(pg_ds: Datasource) -> None:
     marker = f"timeout_{uuid.uuid4().hex[:8]}"
     started = time.monotonic()
-    with pytest.raises(OperationTimeoutError, match="query.timeout"):
+    with pytest.raises(OperationTimeoutError, match=r"query\.timeout"):
         pg_ds.execute_read(f"SELECT pg_sleep(30) AS {marker}", max_rows=1, timeout=0.5)
     assert time.monotonic() - started < 2.5
     assert wait_until(lambda: _active(marker) == 0, 2)

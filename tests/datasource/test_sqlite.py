@@ -13,6 +13,7 @@ import pytest
 from engine.common.cancel import CancelToken
 from engine.common.config import EngineConf
 from engine.common.errors import (
+    BusyError,
     DatasourceError,
     EngineError,
     InvalidStatementError,
@@ -78,7 +79,7 @@ def test_write_commits_and_counts_rows(sqlite_ds: Datasource, sqlite_path: Path)
     with sqlite3.connect(sqlite_path) as connection:
         assert connection.execute("SELECT count(*) FROM orders WHERE note = 'seen'").fetchone()[0] == 2
     created = sqlite_ds.execute_write("CREATE TABLE extra (x INTEGER)", timeout=10)
-    assert created.rows_affected == 0
+    assert created.rows_affected <= 0  # DDL: none, or unknown (-1)
     assert "extra" in table_state(sqlite_path)[0]
 
 
@@ -230,3 +231,19 @@ def test_in_memory_database_reads_are_read_only() -> None:
         assert datasource.execute_write("INSERT INTO t VALUES (2)", timeout=5).rows_affected == 1
     finally:
         datasource.close()
+
+
+def test_exhausted_pool_is_a_busy_error_not_a_hang(sqlite_path: Path) -> None:
+    datasource = Datasource.from_url(
+        f"jdbc:sqlite:{sqlite_path}", pool_size=1, max_overflow=0, pool_timeout=0.2
+    )
+    held = datasource._read_engine.raw_connection()  # the only read connection
+    try:
+        started = time.monotonic()
+        with pytest.raises(BusyError, match="busy"):
+            datasource.execute_read("SELECT 1", max_rows=1, timeout=5)
+        assert time.monotonic() - started < 2
+    finally:
+        held.close()
+    assert datasource.execute_read("SELECT 1", max_rows=1, timeout=5).rows == [(1,)]
+    datasource.close()
