@@ -269,7 +269,7 @@ class Datasource:
                     affected = cursor.rowcount
                 finally:
                     cursor.close()
-                dbapi.commit()
+                ops.finish(dbapi, commit=True)
                 return -1 if affected is None else int(affected)  # -1: the driver does not know (DDL)
             cursor = ops.cursor(dbapi, first_keyword)
             cursor.execute(ops.read_statement(sql, first_keyword, max_rows + 1))
@@ -283,7 +283,7 @@ class Datasource:
                 del rows[max_rows:]
             if not (truncated and self.dialect == "mysql"):
                 cursor.close()
-                dbapi.rollback()
+                ops.finish(dbapi, commit=False)
             # else: the unbuffered cursor would drain every remaining row; the connection is
             # discarded instead and the server rolls back when it closes
             columns, typed = type_columns(self.dialect, description, [tuple(row) for row in rows])
@@ -302,7 +302,7 @@ class Datasource:
     def _release(self, pooled: Any, *, read_only: bool, discard: bool) -> None:
         if not discard:
             try:
-                pooled.dbapi_connection.rollback()
+                self._ops.finish(pooled.dbapi_connection, commit=False)
                 self._ops.end(pooled.dbapi_connection, read_only=read_only)
             except Exception:
                 discard = True

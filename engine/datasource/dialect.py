@@ -111,6 +111,13 @@ class DialectOps:
     def interrupter(self, dbapi: Any) -> Callable[[], threading.Thread | None] | None:
         return None
 
+    def finish(self, dbapi: Any, *, commit: bool) -> None:
+        """End the statement's transaction: commit a write, roll back everything else."""
+        if commit:
+            dbapi.commit()
+        else:
+            dbapi.rollback()
+
     def watch(self, dbapi: Any, stop: Callable[[], bool]) -> None:
         """Install an in-database check that ends the statement once ``stop()`` is true."""
 
@@ -287,6 +294,15 @@ class MysqlOps(DialectOps):
         return code in (1969, 3024)  # MariaDB max_statement_time, MySQL max_execution_time
 
 
+class HiveOps(DialectOps):
+    """HiveServer2 (PyHive): no transactions; cancel is the cursor's CancelOperation, which the
+    executor cannot reach through the connection, so the wall clock and the server's own
+    hive.query.timeout bound a statement."""
+
+    def finish(self, dbapi: Any, *, commit: bool) -> None:
+        pass
+
+
 class DuckdbOps(DialectOps):
     enforces_read_only = True
 
@@ -306,6 +322,7 @@ def ops_for(spec: SourceSpec) -> DialectOps:
         "postgresql": PostgresOps,
         "mysql": MysqlOps,
         "duckdb": DuckdbOps,
+        "hive": HiveOps,
     }.get(spec.dialect, DialectOps)(spec)
 
 
