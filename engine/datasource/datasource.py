@@ -204,7 +204,9 @@ class Datasource:
                 raise OperationCanceledError("interrupted") if run.reason == "cancel" else _Expired()
             discard = read_only and self.dialect == "mysql" and result[2]
         except BaseException as exc:
-            discard = True
+            # an interrupted connection may be mid-protocol: drop it; after an ordinary SQL error
+            # the rollback in _release decides (a failing rollback drops it too)
+            discard = run.reason is not None or not isinstance(exc, Exception)
             raise self._failure(exc, run, limit, deadline) from None
         finally:
             self._release(pooled, read_only=read_only, discard=discard)

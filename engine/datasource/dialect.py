@@ -295,9 +295,9 @@ class MysqlOps(DialectOps):
 
 
 class HiveOps(DialectOps):
-    """HiveServer2 (PyHive): no transactions; cancel is the cursor's CancelOperation, which the
-    executor cannot reach through the connection, so the wall clock and the server's own
-    hive.query.timeout bound a statement."""
+    """HiveServer2 (PyHive): no transactions and no driver-level interrupt (CancelOperation would
+    share the blocked call's non-thread-safe transport). A timed-out or cancelled statement is
+    reported as such when it returns; the server's own query timeout bounds it."""
 
     def finish(self, dbapi: Any, *, commit: bool) -> None:
         pass

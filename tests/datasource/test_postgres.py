@@ -217,3 +217,25 @@ def test_pool_is_bounded() -> None:
         assert datasource.sa_engine.pool.checkedout() == 0
     finally:
         datasource.close()
+
+
+def test_connection_is_clean_after_errors_and_timeouts(pg_schema: str) -> None:
+    datasource = Datasource.from_url(
+        f"jdbc:postgresql://127.0.0.1:5432/test?user=postgres&currentSchema={pg_schema}",
+        pool_size=1,
+        max_overflow=0,
+    )
+    try:
+        with pytest.raises(DatasourceError):
+            datasource.execute_read("SELECT * FROM nowhere", max_rows=1, timeout=5)
+        with pytest.raises(OperationTimeoutError):
+            datasource.execute_read("SELECT pg_sleep(5)", max_rows=1, timeout=0.2)
+        assert (
+            datasource.execute_write("UPDATE customers SET name = name WHERE id = 1", timeout=5).rows_affected
+            == 1
+        )
+        assert datasource.execute_read("SHOW transaction_read_only", max_rows=1, timeout=5).rows == [("on",)]
+        assert datasource.execute_read("SHOW statement_timeout", max_rows=1, timeout=5).rows == [("5s",)]
+        assert datasource.sa_engine.pool.checkedout() == 0
+    finally:
+        datasource.close()
