@@ -164,7 +164,7 @@ def _check_gap(gap: str, dialect: str | None) -> None:
             if end < 0:
                 raise _reject("the SQL has an unterminated /* comment")
             body = gap[index + 2 : end]
-            if body.startswith(("!", "M!")):
+            if re.match(r"[A-Za-z]?!", body):  # MySQL /*! */, MariaDB /*M! */: executed, not comments
                 raise _reject("executable /*! ... */ comments are not allowed")
             if "/*" in body:
                 raise _reject("nested /* comments are not allowed (databases disagree on them)")

@@ -67,7 +67,8 @@ class Target:
 # --- SQLite --------------------------------------------------------------------------------------
 @pytest.fixture
 def sqlite_target(tmp_path: Path) -> Iterator[Target]:
-    path = tmp_path / "shop.db"
+    (tmp_path / "db").mkdir()
+    path = tmp_path / "db" / "shop.db"  # alone in its folder: the corpus checks no file appears
     with sqlite3.connect(path) as connection:
         for statement in SEED:
             connection.execute(statement)
