@@ -9,8 +9,7 @@ Prints:
     fetchmany(10000): four typed columns (BIGINT, DOUBLE, STRING, BIGINT), from SQLite and
     PostgreSQL, split into execute (query + typed table) and fetch.
 
-The engine runs in this process on a free port. It uses engine.datasource.Datasource when that
-exists, else the tests' stand-in over the same SQLAlchemy engine.
+The engine runs in this process on a free port (ECHO provider, the real datasource).
 
 usage: bench/metadata.py [--rows 1000000] [--tables 500] [--repeat 5] [--no-postgres]
 """
@@ -49,16 +48,7 @@ def start_engine(url: str, work: Path) -> Any:
         AGENT + "fetch.wait": "PT10S",
     }
     conf = EngineConf.load([f"{k}={v}" for k, v in values.items()], environ={})
-    try:
-        from engine.datasource import Datasource  # noqa: F401
-        from engine.tools import ToolRegistry  # noqa: F401
-
-        app = EngineApp(conf)
-    except ImportError:
-        from engine.agent.echo import EchoProvider
-        from tests.bi.support import StandInDatasource
-
-        app = EngineApp(conf, provider=EchoProvider(), datasource=StandInDatasource(url))
+    app = EngineApp(conf)
     app.start()
     return app
 

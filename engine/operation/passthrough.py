@@ -1,7 +1,8 @@
 """Statements answered without the LLM for tools and notebooks:
 
-- ``__sql: <query>`` runs the query through the datasource's read-only boundary
-  (``Datasource.execute_read``) and returns its typed columns, in every result mode.
+- ``__sql: <query>`` runs the query through the read-only boundary that ``run_select_query``
+  uses (``engine.tools.read_query``: the sqlglot guard, then the datasource's read-only
+  execution) and returns its typed columns, in every result mode.
 - Hive's SQL-text metadata forms, answered from the catalog in Hive's column shapes:
   ``SHOW DATABASES|SCHEMAS [LIKE 'p']``, ``SHOW TABLES [IN|FROM db] [LIKE 'p']`` (``tab_name``)
   and ``DESC[RIBE] [EXTENDED|FORMATTED] [db.]t`` (``col_name``, ``data_type``, ``comment``).
@@ -27,6 +28,7 @@ from engine.operation.execute import ExecuteStatement
 from engine.operation.operation import Operation
 from engine.operation.result_mode import Rows, TableSink, TableTransform, emit_table
 from engine.operation.router import StatementRoute, register_route
+from engine.tools import read_query
 
 log = logging.getLogger(__name__)
 
@@ -154,7 +156,8 @@ class PassthroughQuery(Operation):
         datasource = self.ctx.datasource
         if datasource is None or not hasattr(datasource, "execute_read"):
             raise UnsupportedError("no datasource is configured: set kyuubi.engine.data.agent.jdbc.url")
-        result = datasource.execute_read(
+        result = read_query(
+            datasource,
             self.sql,
             max_rows=int(self.conf.get(PASSTHROUGH_MAX_ROWS)),
             timeout=float(self.conf.get(QUERY_TIMEOUT)),

@@ -22,10 +22,12 @@ from engine.agent.events import (
     ToolCallEvent,
     ToolResultEvent,
 )
+from engine.common.cancel import CancelToken
 from engine.common.config import PASSTHROUGH_MAX_ROWS, QUERY_TIMEOUT, TABLE_MODE_APPROVAL
 from engine.common.errors import AgentError, EngineError, OperationCanceledError
 from engine.common.types import REPLY_SCHEMA, ColumnSpec, HiveType, TableSchema
 from engine.operation.fetch_buffer import IncrementalFetchBuffer
+from engine.tools import read_query
 
 log = logging.getLogger(__name__)
 
@@ -192,11 +194,12 @@ class TableSink(ResultSink):
         if not self.table_sql or conf is None or not hasattr(self.datasource, "execute_read"):
             return table
         try:
-            return self.datasource.execute_read(
+            return read_query(
+                self.datasource,
                 self.table_sql,
                 max_rows=int(conf.get(PASSTHROUGH_MAX_ROWS)),
                 timeout=float(conf.get(QUERY_TIMEOUT)),
-                cancel=self.cancel,
+                cancel=self.cancel if self.cancel is not None else CancelToken(),
             )
         except OperationCanceledError:
             raise

@@ -1,17 +1,14 @@
 """Helpers for the BI tests: databases with typed sample tables, a datasource, an engine, and a
 small metadata-RPC client over PyHive's own Thrift client.
 
-The engine's datasource is ``engine.datasource.Datasource`` when it has landed; until then a
-stand-in that speaks the same interface (``sa_engine``, ``dialect``, ``execute_read`` returning
-``columns``/``rows``/``truncated``/``elapsed``) wraps a real SQLAlchemy engine.
+The engine runs the real wiring: ``engine.datasource.Datasource`` over the test database and
+the engine's SQL tools, with the fake OpenAI-compatible server scripting the model.
 """
 
 from __future__ import annotations
 
 import datetime
 import decimal
-import json
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,9 +18,6 @@ from typing import Any
 import sqlalchemy
 from pyhive import hive
 from TCLIService import ttypes
-
-from engine.common.types import ColumnSpec, HiveType
-from tests.conftest import base_conf
 
 AGENT = "kyuubi.engine.data.agent."
 PG_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/test"
@@ -121,125 +115,11 @@ def mariadb_database() -> Iterator[Database]:
         admin.dispose()
 
 
-# --- datasource ---------------------------------------------------------------------------------
-@dataclass
-class StandInResult:
-    columns: tuple[ColumnSpec, ...]
-    rows: list[tuple[Any, ...]]
-    truncated: bool
-    elapsed: float
-
-
-def _value_type(values: list[Any]) -> HiveType:
-    sample = next((value for value in values if value is not None), None)
-    if isinstance(sample, bool):
-        return HiveType.BOOLEAN
-    if isinstance(sample, int):
-        return HiveType.BIGINT
-    if isinstance(sample, float):
-        return HiveType.DOUBLE
-    if isinstance(sample, decimal.Decimal):
-        return HiveType.DECIMAL
-    if isinstance(sample, datetime.datetime):
-        return HiveType.TIMESTAMP
-    if isinstance(sample, datetime.date):
-        return HiveType.DATE
-    return HiveType.STRING
-
-
-class StandInDatasource:
-    """The Datasource interface over a real SQLAlchemy engine (read-only by convention here)."""
-
-    def __init__(self, url: str) -> None:
-        self.sa_engine = sqlalchemy.create_engine(url)
-        self.dialect = self.sa_engine.dialect.name
-        self.display_url = url
-
-    def execute_read(self, sql: str, *, max_rows: int, timeout: float, cancel: Any = None) -> StandInResult:
-        started = time.monotonic()
-        with self.sa_engine.connect() as connection:
-            result = connection.exec_driver_sql(sql)
-            names = list(result.keys())
-            rows = [tuple(row) for row in result.fetchmany(max_rows + 1)]
-        truncated = len(rows) > max_rows
-        rows = rows[:max_rows]
-        columns = tuple(
-            ColumnSpec(name, _value_type([row[index] for row in rows[:100]]))
-            for index, name in enumerate(names)
-        )
-        return StandInResult(columns, rows, truncated, time.monotonic() - started)
-
-    def prompt_section(self) -> str:
-        return f"The datasource is {self.dialect}."
-
-    def close(self) -> None:
-        self.sa_engine.dispose()
-
-
-def real_datasource_available() -> bool:
-    try:
-        from engine.datasource import Datasource  # noqa: F401
-        from engine.tools import ToolRegistry  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-# --- query tools for the agent (until engine.tools lands) ----------------------------------------
-class QueryTools:
-    """``run_select_query`` (SAFE) and ``run_mutation_query`` (DESTRUCTIVE) over a datasource,
-    speaking the engine.tools registry interface; the select result carries its table."""
-
-    def __init__(self, datasource: Any) -> None:
-        self.datasource = datasource
-
-    def specs(self, disabled: Any = ()) -> list[dict[str, Any]]:
-        return [
-            {
-                "type": "function",
-                "function": {
-                    "name": name,
-                    "description": description,
-                    "parameters": {"type": "object", "properties": {"sql": {"type": "string"}}},
-                },
-            }
-            for name, description, _risk in self.descriptions(disabled)
-        ]
-
-    def descriptions(self, disabled: Any = ()) -> list[tuple[str, str, Any]]:
-        from tests.fakes.sql_tools import RiskLevel
-
-        tools = [
-            ("run_select_query", "Run one read-only query.", RiskLevel.SAFE),
-            ("run_mutation_query", "Run one statement that changes data.", RiskLevel.DESTRUCTIVE),
-        ]
-        return [tool for tool in tools if tool[0] not in disabled]
-
-    def risk(self, name: str) -> Any:
-        return next((risk for tool, _d, risk in self.descriptions() if tool == name), None)
-
-    def call(self, name: str, arguments: Any, ctx: Any) -> Any:
-        from tests.fakes.sql_tools import ToolResult
-
-        args = json.loads(arguments) if isinstance(arguments, str) else dict(arguments)
-        if name != "run_select_query":
-            return ToolResult(f"{name} is not available in these tests", True)
-        try:
-            from engine.common.config import QUERY_MAX_ROWS
-
-            cap = int(ctx.conf.get(QUERY_MAX_ROWS)) if getattr(ctx, "conf", None) is not None else 1000
-            result = self.datasource.execute_read(args["sql"], max_rows=cap, timeout=30.0, cancel=None)
-        except Exception as exc:
-            return ToolResult(f"{type(exc).__name__}: {exc}", True)
-        lines = [" | ".join(c.name for c in result.columns)]
-        lines += [" | ".join(str(v) for v in row) for row in result.rows]
-        return ToolResult("\n".join(lines), table=result)
-
-
+# --- engine -------------------------------------------------------------------------------------
 def start_bi_engine(
     start_engine: Any, tmp_path: Path, url: str, llm: Any = None, conf: dict[str, str] | None = None
 ) -> Any:
-    """An engine over ``url``: the real datasource/tools when present, else the stand-ins."""
+    """An engine over ``url`` with the real datasource and tools; the fake LLM when given."""
     values = {AGENT + "jdbc.url": url, AGENT + "fetch.wait": "PT10S"}
     if llm is not None:
         values.update(
@@ -252,22 +132,7 @@ def start_bi_engine(
             }
         )
     values.update(conf or {})
-    if real_datasource_available():
-        return start_engine(values)
-    from engine.agent.echo import EchoProvider
-    from engine.agent.service import OpenAICompatibleProvider
-    from engine.common.config import EngineConf
-
-    datasource = StandInDatasource(url)
-    provider: Any = EchoProvider()
-    if llm is not None:
-        merged = base_conf(tmp_path)
-        merged.update(values)
-        engine_conf = EngineConf.load([f"{k}={v}" for k, v in merged.items()], environ={})
-        provider = OpenAICompatibleProvider(engine_conf, datasource, QueryTools(datasource))
-    running = start_engine(values, provider=provider, datasource=datasource)
-    running.stand_in = datasource
-    return running
+    return start_engine(values)
 
 
 def connect(engine: Any, user: str = "alice", configuration: dict[str, str] | None = None) -> Any:

@@ -15,8 +15,9 @@ from TCLIService import ttypes
 from engine.common.config import EngineConf
 from engine.common.errors import DatasourceError, InvalidStatementError
 from engine.common.types import HiveType
+from engine.datasource import Datasource
 from engine.datasource.catalog import Catalog, hive_column, pattern_regex
-from tests.bi.support import AGENT, PG_URL, Database, StandInDatasource, connect, metadata, start_bi_engine
+from tests.bi.support import AGENT, PG_URL, Database, connect, metadata, start_bi_engine
 
 TABLES = 500
 
@@ -117,7 +118,7 @@ def test_cached_metadata_refreshes_on_set_and_conf_overlay(
 
 
 def test_catalog_patterns_cache_and_default_schema(sqlite_db: Database) -> None:
-    datasource = StandInDatasource(sqlite_db.url)
+    datasource = Datasource.from_url(sqlite_db.url)
     try:
         catalog = Catalog(datasource, EngineConf.load([f"{AGENT}catalog.cache.ttl=PT1H"], environ={}))
         assert catalog.default_schema == "main" and catalog.resolve_schema("default") == "main"

@@ -138,8 +138,6 @@ def test_sql_passthrough_is_read_only_and_errors_clearly(bi_engine: Any, databas
 
 
 def test_sql_passthrough_refuses_writes(bi_engine: Any, database: Database) -> None:
-    if hasattr(bi_engine, "stand_in"):
-        pytest.skip("the read-only boundary belongs to engine.datasource.Datasource, not landed yet")
     table = f"{database.schema}.orders" if database.kind != "sqlite" else "orders"
     with connect(bi_engine) as conn:
         cursor = conn.cursor()
