@@ -73,7 +73,10 @@ def overhead(name: str, jdbc_url: str, sa_url: str, dialect: str, calls: int, wo
                 return connection.execute(sqlalchemy.text("SELECT 1")).fetchall()
 
         raw_p50 = show("raw SQLAlchemy connect + execute + fetch", timed(raw, calls))
-        show("read-only guard (sqlglot tokenize + parse)", timed(lambda: check_read_only("SELECT 1", dialect), calls))
+        show(
+            "read-only guard (sqlglot tokenize + parse)",
+            timed(lambda: check_read_only("SELECT 1", dialect), calls),
+        )
         read_p50 = show(
             "Datasource.execute_read (DB read-only)",
             timed(lambda: datasource.execute_read("SELECT 1", max_rows=1000, timeout=30), calls),
@@ -111,7 +114,9 @@ def render_rate(rows: int) -> None:
     started = time.perf_counter()
     text = render_result(result, rows)
     elapsed = time.perf_counter() - started
-    print(f"\nrender {rows} rows x {len(columns)} columns as Markdown: {elapsed:.3f} s = {rows / elapsed:,.0f} rows/s ({len(text) / 1e6:.1f} MB)")
+    print(
+        f"\nrender {rows} rows x {len(columns)} columns as Markdown: {elapsed:.3f} s = {rows / elapsed:,.0f} rows/s ({len(text) / 1e6:.1f} MB)"
+    )
 
 
 def end_to_end(rows: int, work: Path) -> None:
@@ -119,7 +124,8 @@ def end_to_end(rows: int, work: Path) -> None:
     with sqlite3.connect(path) as connection:
         connection.execute("CREATE TABLE big (id INTEGER, name TEXT, amount REAL, note TEXT)")
         connection.executemany(
-            "INSERT INTO big VALUES (?, ?, ?, ?)", ((i, f"name {i}", i / 3.0, None if i % 3 else "x|y") for i in range(rows))
+            "INSERT INTO big VALUES (?, ?, ?, ?)",
+            ((i, f"name {i}", i / 3.0, None if i % 3 else "x|y") for i in range(rows)),
         )
     conf = EngineConf.load(
         [f"{AGENT}jdbc.url=jdbc:sqlite:{path}", f"{AGENT}query.max.rows={rows}"], environ={}

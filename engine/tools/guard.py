@@ -50,6 +50,7 @@ MUTATION_HINT = (
 )
 _QUERY_STARTS = frozenset({"SELECT", "WITH", "VALUES", "(", "FROM"})
 _ALLOWED_SPACE = frozenset(" \t\r\n")
+_PLAIN_NAME = re.compile(r"[a-z_][a-z0-9_$]*")
 _QUERY_ROOTS = (exp.Select, exp.SetOperation, exp.Subquery, exp.Values)
 
 
@@ -75,6 +76,7 @@ def check_read_only(sql: str, dialect: str | None) -> GuardVerdict:
     _check_characters(sql)
     tokens = _tokenize(sql, dialect)
     _check_gaps(sql, tokens, dialect)
+    _check_unicode_identifiers(tokens)
     statements = _split(tokens)
     if not statements:
         raise ReadOnlyViolationError("the SQL holds only comments; give one SELECT statement")
@@ -173,6 +175,20 @@ def _check_gap(gap: str, dialect: str | None) -> None:
             raise _reject(
                 f"the SQL has text the parser could not account for near {gap[index : index + 20]!r}"
             )
+
+
+def _check_unicode_identifiers(tokens: list[Tok]) -> None:
+    """PostgreSQL's ``U&"\\0073etval"`` names a function or table by escapes; sqlglot reads it as
+    ``U & "..."``, so names could hide from the deny-lists. Refused outright."""
+    for first, amp, name in zip(tokens, tokens[1:], tokens[2:], strict=False):
+        if (
+            first.text in ("U", "u")
+            and amp.token_type == TokenType.AMP
+            and amp.start == first.end + 1
+            and name.start == amp.end + 1
+            and name.token_type == TokenType.IDENTIFIER
+        ):
+            raise _reject('unicode-escaped identifiers (U&"...") are not allowed; write the name plainly')
 
 
 def _split(tokens: list[Tok]) -> list[list[Tok]]:
@@ -303,6 +319,8 @@ def _check_query(text: str, dialect: str | None) -> None:
     for node in root.walk():
         if isinstance(node, exp.Func):
             name = _function_name(node)
+            if not _PLAIN_NAME.fullmatch(name):
+                raise _reject(f"the function name {name!r} is not a plain name")
             if isinstance(node, DENIED_FUNCTION_CLASSES) or name in deny:
                 raise _reject(f"the function {name} has side effects or reaches outside the database")
             continue

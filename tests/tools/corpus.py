@@ -43,6 +43,8 @@ ATTACKS: dict[str, list[str]] = {
         "SELECT 1 WHERE pg_notify('chan', 'x') IS NULL",
         "SELECT set_config('search_path', 'public', false)",
         "SELECT query_to_xml('DELETE FROM orders', true, true, '')",
+        "SELECT U&\"\\0073etval\"('seq', 100)",
+        "SELECT * FROM setval('seq', 100)",
     ],
     "mysql": [
         "DELETE FROM orders",
