@@ -27,6 +27,7 @@ import itertools
 import re
 import unicodedata
 from dataclasses import dataclass
+from typing import Any
 
 import sqlglot
 from sqlglot import exp
@@ -344,7 +345,7 @@ _LABELS = {
 }
 
 
-def _node_label(node: exp.Expression) -> str:
+def _node_label(node: Any) -> str:
     label = _LABELS.get(type(node))
     if label:
         return label

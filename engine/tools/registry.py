@@ -56,15 +56,17 @@ class ToolRegistry:
         self._closed = False
 
     @classmethod
-    def default(cls, datasource: Any, conf: EngineConf) -> ToolRegistry:
-        """The seven engine tools over ``datasource``."""
+    def default(cls, datasource: Any, conf: EngineConf, catalog: Any = None) -> ToolRegistry:
+        """The seven engine tools over ``datasource``. ``catalog`` (the datasource catalog,
+        ``engine.datasource.catalog.Catalog``) serves the schema tools when given; without it
+        they run catalog queries through the read-only boundary."""
         from engine.tools.output import TOOLS as OUTPUT_TOOLS
         from engine.tools.schema import schema_tools
         from engine.tools.sql import sql_tools
 
         password = getattr(getattr(datasource, "spec", None), "password", None)
         registry = cls(conf, secrets=[password] if password else [])
-        for tool in (*sql_tools(datasource), *schema_tools(datasource, conf), *OUTPUT_TOOLS):
+        for tool in (*sql_tools(datasource), *schema_tools(datasource, conf, catalog), *OUTPUT_TOOLS):
             registry.register(tool)
         return registry
 
@@ -142,7 +144,7 @@ class ToolRegistry:
             future: Future[ToolResult] = self._pool.submit(
                 contextvars.copy_context().run, self._invoke, tool, args, ctx
             )
-            future.add_done_callback(lambda _f: (self._slots.release(), wake.set()))
+            future.add_done_callback(lambda _f: self._finished(wake))
             while not future.done():
                 remaining = token.remaining()
                 if token.cancelled or (remaining is not None and remaining <= 0):
@@ -160,6 +162,10 @@ class ToolRegistry:
         finally:
             unregister()
 
+    def _finished(self, wake: threading.Event) -> None:
+        self._slots.release()
+        wake.set()
+
     def _stopped(self, tool: Tool, token: Any, limit: float, *, started_running: bool) -> ToolResult:
         if token.cancelled and "timed out" not in token.reason:
             return ToolResult.error(f"Tool call {tool.name} was cancelled")
@@ -175,6 +181,12 @@ class ToolRegistry:
         except OperationCanceledError:
             return ToolResult.error(f"Tool call {tool.name} was cancelled")
         except OperationTimeoutError as exc:
+            remaining = ctx.cancel.remaining()
+            if remaining is not None and remaining < 0.1:  # the call's own deadline capped the query
+                limit = float(ctx.conf.get(TOOL_CALL_TIMEOUT))
+                return ToolResult.error(
+                    f"Tool call {tool.name} timed out after {limit:g} s (tool.call.timeout)"
+                )
             return ToolResult.error(self._text(exc))
         except EngineError as exc:
             return ToolResult.error(self._text(exc))

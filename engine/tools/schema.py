@@ -1,9 +1,9 @@
 """Schema exploration tools: ``list_tables``, ``describe_table`` and ``sample_values``.
 
-Tables, columns and keys come from the datasource catalog (SQLAlchemy inspection inside
-``engine.datasource``); ``sample_values`` builds its query with sqlglot (identifiers quoted in
-the datasource's dialect) and runs it through :func:`engine.tools.sql.read_query`, the read-only
-boundary, like every SAFE tool that runs SQL.
+Tables, columns and keys come from the datasource catalog when one is handed in (SQLAlchemy
+inspection inside ``engine.datasource``), otherwise from catalog queries; ``sample_values`` builds
+its query with sqlglot (identifiers quoted in the datasource's dialect). Every query runs through
+:func:`engine.tools.sql.read_query`, the read-only boundary, like every SAFE tool that runs SQL.
 """
 
 from __future__ import annotations
@@ -14,14 +14,16 @@ from typing import Any
 from pydantic import Field
 from sqlglot import exp
 
-from engine.common.config import EngineConf
+from engine.common.cancel import CancelToken
+from engine.common.config import QUERY_TIMEOUT, EngineConf
 from engine.common.errors import InvalidStatementError
-from engine.datasource.catalog import Catalog, TableInfo
 from engine.tools.base import RiskLevel, Tool, ToolArgs, ToolContext, ToolResult
 from engine.tools.render import cell, markdown_table
+from engine.tools.schema_source import InspectedSchema, QueriedSchema
 from engine.tools.sql import guard_dialect, query_limits, read_query
 
 log = logging.getLogger(__name__)
+CATALOG_ROWS = 100_000
 
 
 class ListTablesArgs(ToolArgs):
@@ -53,86 +55,80 @@ def _split_name(table: str, schema: str | None) -> tuple[str | None, str]:
     return (schema.strip().strip(strip) if schema else None), name.strip(strip)
 
 
-def schema_tools(datasource: Any, conf: EngineConf) -> tuple[Tool, ...]:
-    catalog = Catalog(datasource, conf)
+def schema_tools(datasource: Any, conf: EngineConf, catalog: Any = None) -> tuple[Tool, ...]:
+    dialect = guard_dialect(datasource)
+    if catalog is not None:
+        source: Any = InspectedSchema(catalog)
+    else:
+        timeout = float(conf.get(QUERY_TIMEOUT))
 
-    def find(table: str, schema: str | None) -> TableInfo:
+        def read(sql: str, cancel: CancelToken) -> list[tuple[Any, ...]]:
+            return list(
+                read_query(datasource, sql, max_rows=CATALOG_ROWS, timeout=timeout, cancel=cancel).rows
+            )
+
+        source = QueriedSchema(dialect, read)
+
+    def describe(table: str, schema: str | None, cancel: CancelToken) -> Any:
         wanted_schema, name = _split_name(table, schema)
         if not name:
             raise InvalidStatementError("give a table name")
-        try:
-            return catalog.find_table(wanted_schema, name)
-        except InvalidStatementError:
-            raise InvalidStatementError(
-                f"no table or view named {table!r}"
-                + (f" in schema {wanted_schema!r}" if wanted_schema else "")
-                + "; use list_tables to see what exists"
-            ) from None
+        return source.describe(name, wanted_schema, cancel)
 
     def list_tables(args: ListTablesArgs, ctx: ToolContext) -> ToolResult:
-        schema = args.schema_name
-        if schema is not None and catalog.resolve_schema(schema) not in catalog.schemas():
-            return ToolResult.error(f"no schema named {schema!r}; schemas: {', '.join(catalog.schemas())}")
-        schema_pattern = catalog.resolve_schema(schema).replace("_", "\\_") if schema else None
-        tables = catalog.search_tables(schema_pattern, args.pattern, None, ctx.cancel)
+        tables = source.tables(args.schema_name, args.pattern, ctx.cancel)
         if not tables:
             return ToolResult("No tables found.")
-        rows = [(t.schema, t.name, t.kind, t.remarks or "") for t in tables]
-        default = catalog.default_schema
-        note = f"\n\n({len(rows)} tables; default schema: {default})"
+        rows = [(t.schema, t.name, t.kind, t.comment) for t in tables]
+        note = f"\n\n({len(rows)} tables; default schema: {source.default_schema})"
         return ToolResult(markdown_table(["schema", "table", "type", "comment"], rows) + note)
 
     def describe_table(args: DescribeTableArgs, ctx: ToolContext) -> ToolResult:
-        table = find(args.table, args.schema_name)
-        columns = catalog.columns(table.schema, [table.name], ctx.cancel)[table.name]
-        _pk_name, pk = catalog.primary_key(table.schema, table.name)
-        foreign = catalog.foreign_keys(table.schema, table.name)
+        found = describe(args.table, args.schema_name, ctx.cancel)
+        table = found.table
         rows = [
             (
-                c.spec.name,
-                c.source_type or c.spec.type.type_name,
+                c.name,
+                c.type,
                 "YES" if c.nullable else "NO",
-                "PRI" if c.spec.name in pk else "",
+                "PRI" if c.name in found.primary_key else "",
                 c.default,
-                c.spec.comment or "",
+                c.comment,
             )
-            for c in columns
+            for c in found.columns
         ]
         parts = [
             f"{table.kind.lower()} {table.schema}.{table.name}"
-            + (f" -- {table.remarks}" if table.remarks else ""),
+            + (f" -- {table.comment}" if table.comment else ""),
             markdown_table(["column", "type", "nullable", "key", "default", "comment"], rows),
         ]
-        if pk:
-            parts.append(f"Primary key: ({', '.join(pk)})")
-        for fk in foreign:
+        if found.primary_key:
+            parts.append(f"Primary key: ({', '.join(found.primary_key)})")
+        for columns, ref_schema, ref_table, ref_columns in found.foreign_keys:
             parts.append(
-                f"Foreign key: ({', '.join(fk.columns)}) references "
-                f"{fk.referred_schema}.{fk.referred_table} ({', '.join(fk.referred_columns)})"
+                f"Foreign key: ({', '.join(columns)}) references {ref_schema}.{ref_table} ({', '.join(ref_columns)})"
             )
         return ToolResult("\n\n".join(parts))
 
     def sample_values(args: SampleValuesArgs, ctx: ToolContext) -> ToolResult:
-        table = find(args.table, args.schema_name)
-        columns = catalog.columns(table.schema, [table.name], ctx.cancel)[table.name]
-        names = {c.spec.name.lower(): c.spec.name for c in columns}
+        found = describe(args.table, args.schema_name, ctx.cancel)
+        table = found.table
+        names = {c.name.lower(): c.name for c in found.columns}
         column = names.get(args.column.strip().strip('"`[]').lower())
         if column is None:
             return ToolResult.error(
-                f"{table.name} has no column {args.column!r}; its columns are: {', '.join(c.spec.name for c in columns)}"
+                f"{table.name} has no column {args.column!r}; its columns are: {', '.join(c.name for c in found.columns)}"
             )
-        dialect = guard_dialect(datasource)
         target = exp.to_identifier(column, quoted=True)
-        source = exp.Table(
+        qualify = table.schema != source.default_schema and dialect != "sqlite"
+        source_table = exp.Table(
             this=exp.to_identifier(table.name, quoted=True),
-            db=exp.to_identifier(table.schema, quoted=True)
-            if table.schema != catalog.default_schema
-            else None,
+            db=exp.to_identifier(table.schema, quoted=True) if qualify else None,
         )
         query = (
             exp.select(target)
             .distinct()
-            .from_(source)
+            .from_(source_table)
             .where(exp.Not(this=exp.Is(this=target.copy(), expression=exp.Null())))
             .limit(args.limit + 1)
         )
@@ -149,12 +145,12 @@ def schema_tools(datasource: Any, conf: EngineConf) -> tuple[Tool, ...]:
         if not values:
             return ToolResult(f"{table.name}.{column} has no non-NULL values.")
         listed = ", ".join(cell(value) for value in values)
-        tail = (
-            f" (first {len(values)} distinct values; there are more)"
+        count = (
+            f"first {len(values)} distinct values; there are more"
             if more
-            else f" ({len(values)} distinct values)"
+            else f"{len(values)} distinct values"
         )
-        return ToolResult(f"Distinct non-NULL values of {table.name}.{column}{tail}: {listed}")
+        return ToolResult(f"Distinct non-NULL values of {table.name}.{column} ({count}): {listed}")
 
     return (
         Tool(
