@@ -88,13 +88,14 @@ class EngineApp:
             from engine.datasource import Datasource
 
             self._datasource = Datasource.from_conf(conf)
+        self.catalog = self._build_catalog()
         if self._provider is None:
             from engine.agent.service import build_provider
             from engine.tools import ToolRegistry
 
-            self.tools = ToolRegistry.default(self._datasource, conf)
+            # One catalog (and one cache) serves metadata RPCs and the schema tools alike.
+            self.tools = ToolRegistry.default(self._datasource, conf, catalog=self.catalog)
             self._provider = build_provider(conf, self._datasource, self.tools)
-        self.catalog = self._build_catalog()
         operations = OperationManager(conf)
         self.sessions = SessionManager(
             conf, self._provider, operations, datasource=self._datasource, catalog=self.catalog

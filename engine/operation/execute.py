@@ -5,10 +5,12 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
+from collections.abc import Callable
+from typing import Any
 
 from engine.agent.provider import RunRequest
 from engine.common.config import RESULT_MODE, RUN_TIMEOUT, EngineConf
-from engine.common.errors import EngineError, OperationCanceledError, OperationTimeoutError
+from engine.common.errors import BusyError, EngineError, OperationCanceledError, OperationTimeoutError
 from engine.operation.context import OperationContext
 from engine.operation.operation import Operation
 from engine.operation.result_mode import make_sink
@@ -25,10 +27,21 @@ class ExecuteStatement(Operation):
         *,
         run_async: bool,
         query_timeout: int = 0,
+        sink_options: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(ctx, statement, schema=None, run_async=run_async)
         self.conf = conf
-        self.sink = make_sink(conf.get(RESULT_MODE), self.buffer, self.set_schema)
+        self.sink = make_sink(
+            conf.get(RESULT_MODE),
+            self.buffer,
+            self.set_schema,
+            approvals=ctx.agent_session.approvals,
+            operation_id=self.id,
+            conf=conf,
+            datasource=ctx.datasource,
+            cancel=self.cancel_token,
+            **(sink_options or {}),
+        )
         if self.sink.initial_schema is not None:
             self.set_schema(self.sink.initial_schema)
         timeout = float(conf.get(RUN_TIMEOUT))
@@ -74,3 +87,22 @@ class ExecuteStatement(Operation):
                 lock.release()
             except RuntimeError:
                 pass
+
+
+def exclusive_run(ctx: OperationContext, build: Callable[[], Operation]) -> Operation:
+    """Build an agent-run operation while holding the session's one-run lock.
+
+    The lock is released by the operation's ``on_complete`` (see :class:`ExecuteStatement`), or
+    here when building fails.
+    """
+    lock = ctx.agent_session.lock
+    if not lock.acquire(blocking=False):
+        raise BusyError(
+            "this session is already running a statement; wait for it to finish, cancel it, "
+            "or open another session"
+        )
+    try:
+        return build()
+    except BaseException:
+        lock.release()
+        raise

@@ -16,8 +16,8 @@ from engine.common.config import (
     EngineConf,
 )
 from engine.common.errors import BusyError, InvalidHandleError
-from engine.operation.operation import Operation
 from engine.common.handle import OperationHandle
+from engine.operation.operation import Operation
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,9 @@ class OperationManager:
             initializer=lambda: setattr(threading.current_thread(), "name", f"op-exec-{next(counter)}"),
         )
         self._stopping = threading.Event()
-        self._monitor = threading.Thread(target=self._watch_deadlines, name="op-deadline-monitor", daemon=True)
+        self._monitor = threading.Thread(
+            target=self._watch_deadlines, name="op-deadline-monitor", daemon=True
+        )
         self._monitor.start()
 
     # --- registry ------------------------------------------------------------------------------

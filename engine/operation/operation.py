@@ -21,13 +21,13 @@ from engine.common.errors import (
     OperationCanceledError,
     OperationTimeoutError,
 )
+from engine.common.handle import OperationHandle, OperationType
 from engine.common.logging_context import log_context
 from engine.common.redaction import redact_text
 from engine.common.types import LOG_SCHEMA, REPLY_SCHEMA, RowBatch, TableSchema
 from engine.operation.context import OperationContext
 from engine.operation.fetch_buffer import FetchOrientation, IncrementalFetchBuffer
 from engine.operation.state import OperationState, check_transition
-from engine.common.handle import OperationHandle, OperationType
 
 log = logging.getLogger(__name__)
 
@@ -219,7 +219,9 @@ class Operation:
             error = self.error()
             if error is not None:
                 raise error
-            raise InvalidStateError("the result schema is not known yet; the statement produced no result set")
+            raise InvalidStateError(
+                "the result schema is not known yet; the statement produced no result set"
+            )
         return self._schema
 
     def _check_open(self) -> None:

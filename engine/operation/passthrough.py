@@ -17,16 +17,15 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable
 from typing import Any
 
 from engine.common.config import PASSTHROUGH_MAX_ROWS, QUERY_TIMEOUT, RESULT_MODE, EngineConf
-from engine.common.errors import BusyError, InvalidStatementError, UnsupportedError
+from engine.common.errors import InvalidStatementError, UnsupportedError
 from engine.common.types import ColumnSpec, HiveType, TableSchema
 from engine.operation.context import OperationContext
-from engine.operation.execute import ExecuteStatement
+from engine.operation.execute import ExecuteStatement, exclusive_run
 from engine.operation.operation import Operation
-from engine.operation.result_mode import Rows, TableSink, TableTransform, emit_table
+from engine.operation.result_mode import Rows, TableTransform, emit_table
 from engine.operation.router import StatementRoute, register_route
 from engine.tools import read_query
 
@@ -212,15 +211,12 @@ class WrappedQuestion(ExecuteStatement):
     def __init__(
         self, ctx: OperationContext, inner: str, transform: TableTransform, conf: EngineConf, run_async: bool
     ) -> None:
-        super().__init__(ctx, inner, conf, run_async=run_async)
-        self.sink = TableSink(self.buffer, self.set_schema, transform=transform)
+        super().__init__(ctx, inner, conf, run_async=run_async, sink_options={"transform": transform})
 
 
 def _create_wrapper(ctx: OperationContext, statement: str, conf: EngineConf, run_async: bool) -> Operation:
     if conf.get(RESULT_MODE) != "table":
-        return _agent_operation(
-            ctx, lambda: ExecuteStatement(ctx, statement.strip(), conf, run_async=run_async)
-        )
+        return exclusive_run(ctx, lambda: ExecuteStatement(ctx, statement.strip(), conf, run_async=run_async))
     parsed = wrapper_transform(statement)
     if parsed is None:
         raise InvalidStatementError(
@@ -232,22 +228,7 @@ def _create_wrapper(ctx: OperationContext, statement: str, conf: EngineConf, run
         return PassthroughQuery(ctx, inner[len(SQL_PREFIX) :], conf, run_async=run_async, transform=transform)
     if not inner:
         raise InvalidStatementError("the wrapped question is empty")
-    return _agent_operation(ctx, lambda: WrappedQuestion(ctx, inner, transform, conf, run_async))
-
-
-def _agent_operation(ctx: OperationContext, build: Callable[[], Operation]) -> Operation:
-    """One run at a time per session, as the router does for plain questions."""
-    lock = ctx.agent_session.lock
-    if not lock.acquire(blocking=False):
-        raise BusyError(
-            "this session is already running a statement; wait for it to finish, cancel it, "
-            "or open another session"
-        )
-    try:
-        return build()
-    except BaseException:
-        lock.release()
-        raise
+    return exclusive_run(ctx, lambda: WrappedQuestion(ctx, inner, transform, conf, run_async))
 
 
 def is_passthrough(statement: str) -> bool:

@@ -39,7 +39,10 @@ class ResultSink:
 
     initial_schema: TableSchema | None = REPLY_SCHEMA
 
-    def __init__(self, buffer: IncrementalFetchBuffer, set_schema: Callable[[TableSchema], None]) -> None:
+    def __init__(
+        self, buffer: IncrementalFetchBuffer, set_schema: Callable[[TableSchema], None], **options: Any
+    ) -> None:
+        # ``options`` (approvals, operation_id, conf, datasource, cancel) are for sinks that need them.
         self.buffer = buffer
         self.set_schema = set_schema
         self.saw_error = False
@@ -73,7 +76,9 @@ class AnswerSink(ResultSink):
 
     initial_schema = ANSWER_SCHEMA
 
-    def __init__(self, buffer: IncrementalFetchBuffer, set_schema: Callable[[TableSchema], None]) -> None:
+    def __init__(
+        self, buffer: IncrementalFetchBuffer, set_schema: Callable[[TableSchema], None], **options: Any
+    ) -> None:
         super().__init__(buffer, set_schema)
         self._step_parts: list[str] = []
         self._last_answer = ""
@@ -132,24 +137,15 @@ class TableSink(ResultSink):
         cancel: Any = None,
     ) -> None:
         super().__init__(buffer, set_schema)
-        # Without explicit options (ExecuteStatement's make_sink call), read them from the
-        # operation that owns ``set_schema``: its session's approval broker, datasource, id,
-        # statement conf and cancel token.
-        owner = getattr(set_schema, "__self__", None)
-        ctx = getattr(owner, "ctx", None)
-        if approvals is None and ctx is not None:
-            approvals = ctx.agent_session.approvals
-        if not operation_id and owner is not None:
-            operation_id = str(getattr(owner, "id", ""))
-        self.conf = conf or getattr(owner, "conf", None) or getattr(ctx, "conf", None)
+        self.conf = conf
         if approval_policy is None:
-            approval_policy = self.conf.get(TABLE_MODE_APPROVAL) if self.conf is not None else "DENY"
+            approval_policy = conf.get(TABLE_MODE_APPROVAL) if conf is not None else "DENY"
         self.approvals = approvals
         self.operation_id = operation_id
         self.approval_policy = approval_policy
         self.transform = transform
-        self.datasource: Any = datasource if datasource is not None else getattr(ctx, "datasource", None)
-        self.cancel = cancel if cancel is not None else getattr(owner, "cancel_token", None)
+        self.datasource: Any = datasource
+        self.cancel = cancel
         self.table: Any = None
         self.table_sql: str | None = None
         self._sql_by_call: dict[str, str] = {}

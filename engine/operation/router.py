@@ -6,10 +6,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from engine.common.config import EngineConf
-from engine.common.errors import BusyError, InvalidStatementError
+from engine.common.errors import InvalidStatementError
 from engine.operation.context import OperationContext
 from engine.operation.control import ApprovalOperation, ControlOperation, is_approval, is_control
-from engine.operation.execute import ExecuteStatement
+from engine.operation.execute import ExecuteStatement, exclusive_run
 from engine.operation.operation import Operation
 
 
@@ -48,17 +48,12 @@ def create_statement_operation(
     for route in ROUTES:
         if route.matches(statement):
             return route.create(ctx, statement, conf, run_async)
-    lock = ctx.agent_session.lock
-    if not lock.acquire(blocking=False):
-        raise BusyError(
-            "this session is already running a statement; wait for it to finish, cancel it, "
-            "or open another session"
-        )
-    try:
-        return ExecuteStatement(ctx, statement.strip(), conf, run_async=run_async, query_timeout=query_timeout)
-    except BaseException:
-        lock.release()
-        raise
+    return exclusive_run(
+        ctx,
+        lambda: ExecuteStatement(
+            ctx, statement.strip(), conf, run_async=run_async, query_timeout=query_timeout
+        ),
+    )
 
 
 from engine.operation import passthrough as _passthrough  # noqa: E402,F401  registers its routes
