@@ -8,7 +8,8 @@ retried after a lost reply finds its own node instead of leaving a duplicate.
 Connection handling (the kazoo listener only queues; one named thread acts):
 
 - SUSPENDED: keep serving; kazoo reconnects with a capped back-off (``max_delay=1``), which keeps
-  the session across a short server outage.
+  the session across a short server outage. Unreachable for longer than the session timeout plus
+  the grace period (Curator would have called the session lost by then): stop.
 - CONNECTED again in the same session: re-arm the watch; if the node is gone someone deleted it,
   so stop.
 - LOST (session expired): wait for kazoo's new session, then, under the creation lock, look for
@@ -198,26 +199,30 @@ class EngineRegistration:
     # --- worker -----------------------------------------------------------------------------
     def _run(self) -> None:
         lost = False
-        suspended = False
+        suspended_since: float | None = None
+        # Like Curator: disconnected for a whole session timeout counts as lost; the grace follows.
+        give_up_after = self._session_timeout + self._grace
         while not self._stopping.is_set():
             try:
                 kind, value = self._events.get(timeout=1.0)
             except queue.Empty:
+                if suspended_since is not None and time.monotonic() - suspended_since > give_up_after:
+                    self._stop_once(f"ZooKeeper unreachable for more than {give_up_after:g} s")
                 continue
             if kind == "stop" or self._stopping.is_set():
                 return
             try:
                 if kind == "state" and value == KazooState.SUSPENDED:
-                    suspended = True
+                    suspended_since = suspended_since or time.monotonic()
                     log.warning(
                         "ZooKeeper connection suspended; still serving (%d sessions)", self._session_count()
                     )
                 elif kind == "state" and value == KazooState.LOST:
                     lost = True
                     self._recover()
-                    lost = suspended = False
-                elif kind == "state" and value == KazooState.CONNECTED and suspended and not lost:
-                    suspended = False
+                    lost, suspended_since = False, None
+                elif kind == "state" and value == KazooState.CONNECTED and suspended_since and not lost:
+                    suspended_since = None
                     self._check_after_reconnect()
                 elif kind == "node" and value.type == EventType.DELETED:
                     self._on_deleted(value.path)

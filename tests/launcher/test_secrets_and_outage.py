@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 from kazoo.client import KazooClient
 
+from engine.common.config import EngineConf
+from engine.registration import EngineRegistration
 from tests.launcher.conftest import LauncherRunner, ZooKeeper, engine_pids, start_zookeeper, wait_until
 from tests.launcher.test_launcher import ask, launch_ok, pid_of
 
@@ -115,3 +117,29 @@ def test_zookeeper_outage_engine_keeps_serving_and_resumes(own_zookeeper: ZooKee
             os.kill(pid, 9)
         client.stop()
         client.close()
+
+
+def test_zookeeper_gone_for_longer_than_session_timeout_plus_grace_stops(own_zookeeper: ZooKeeper) -> None:
+    conf = EngineConf(
+        {
+            "kyuubi.ha.addresses": own_zookeeper.address,
+            "kyuubi.ha.zookeeper.session.timeout": "PT4S",
+            "kyuubi.engine.data.agent.ha.lost.grace": "PT1S",
+            "kyuubi.session.user": "gina",
+        }
+    )
+    reasons: list[str] = []
+    stopped = threading.Event()
+
+    def request_stop(reason: str) -> None:
+        reasons.append(reason)
+        stopped.set()
+
+    registration = EngineRegistration(conf, "127.0.0.1", 10888, request_stop=request_stop)
+    registration.start()
+    try:
+        own_zookeeper.stop()
+        assert stopped.wait(30)
+        assert "ZooKeeper unreachable for more than 5 s" in reasons[0]
+    finally:
+        registration.stop()
