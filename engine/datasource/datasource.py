@@ -172,6 +172,7 @@ class Datasource:
         cancel.raise_if_cancelled()
         remaining = cancel.remaining()
         limit = max(0.001, float(timeout) if remaining is None else min(float(timeout), remaining))
+        by_caller = remaining is not None and remaining < float(timeout)  # the caller's deadline is sooner
         started = time.monotonic()
         deadline = started + limit
         engine = self._read_engine if read_only else self.sa_engine
@@ -207,7 +208,7 @@ class Datasource:
             # an interrupted connection may be mid-protocol: drop it; after an ordinary SQL error
             # the rollback in _release decides (a failing rollback drops it too)
             discard = run.reason is not None or not isinstance(exc, Exception)
-            raise self._failure(exc, run, limit, deadline) from None
+            raise self._failure(exc, run, limit, deadline, by_caller) from None
         finally:
             self._release(pooled, read_only=read_only, discard=discard)
         elapsed = time.monotonic() - started
@@ -319,7 +320,9 @@ class Datasource:
             log.debug("could not return a datasource connection", exc_info=True)
 
     # --- errors ----------------------------------------------------------------------------------
-    def _failure(self, exc: BaseException, run: _Run, limit: float, deadline: float) -> BaseException:
+    def _failure(
+        self, exc: BaseException, run: _Run, limit: float, deadline: float, by_caller: bool = False
+    ) -> BaseException:
         if isinstance(exc, (KeyboardInterrupt, SystemExit)):
             return exc
         if run.reason == "cancel":
@@ -330,8 +333,12 @@ class Datasource:
             or self._ops.timed_out(_orig(exc))
             or (time.monotonic() >= deadline and "interrupt" in str(exc).lower())
         ):
+            if by_caller:
+                return OperationTimeoutError(
+                    f"the query timed out at its caller's deadline (after {limit:.3g}s) and was stopped"
+                )
             return OperationTimeoutError(
-                f"the query ran longer than {limit:g}s (query.timeout) and was stopped"
+                f"the query timed out after {limit:g}s (query.timeout) and was stopped"
             )
         if isinstance(exc, EngineError):
             return exc

@@ -247,3 +247,11 @@ def test_exhausted_pool_is_a_busy_error_not_a_hang(sqlite_path: Path) -> None:
         held.close()
     assert datasource.execute_read("SELECT 1", max_rows=1, timeout=5).rows == [(1,)]
     datasource.close()
+
+
+def test_the_callers_deadline_bounds_the_query(sqlite_ds: Datasource) -> None:
+    token = CancelToken(deadline=time.monotonic() + 0.3)
+    started = time.monotonic()
+    with pytest.raises(OperationTimeoutError, match="caller's deadline"):
+        sqlite_ds.execute_read(ENDLESS, max_rows=1, timeout=60, cancel=token)
+    assert time.monotonic() - started < 2.0
