@@ -30,8 +30,8 @@ from pyhive import hive
 
 from engine.agent.approval import ApprovalBroker
 from engine.agent.llm import LlmCallOptions, LlmClient
+from engine.agent.openai_provider import OpenAICompatibleProvider
 from engine.agent.provider import AgentSession, RunRequest
-from engine.agent.service import OpenAICompatibleProvider
 from engine.app import EngineApp
 from engine.common.cancel import CancelToken
 from engine.common.config import EngineConf

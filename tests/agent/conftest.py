@@ -15,8 +15,8 @@ import pytest
 
 from engine.agent.approval import ApprovalBroker, AuditLog
 from engine.agent.events import AgentEvent
+from engine.agent.openai_provider import OpenAICompatibleProvider
 from engine.agent.provider import AgentSession, RunRequest
-from engine.agent.service import OpenAICompatibleProvider
 from engine.common.cancel import CancelToken
 from engine.common.config import EngineConf
 from tests.fakes.openai_server import FakeOpenAIServer

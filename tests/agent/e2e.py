@@ -49,7 +49,7 @@ def start_agent_engine(
     provider over a registry-compatible SQLite tool set."""
     if real_tools_available() or sqlite_path is None:
         return start_engine(conf)
-    from engine.agent.service import OpenAICompatibleProvider
+    from engine.agent.openai_provider import OpenAICompatibleProvider
     from engine.common.config import EngineConf
     from tests.fakes.sql_tools import SqliteTools
 

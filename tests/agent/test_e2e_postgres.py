@@ -59,7 +59,7 @@ def test_cancel_during_slow_postgres_query(start_engine, tmp_path, pg_database):
         if real_tools_available():
             engine = start_engine(conf)
         else:
-            from engine.agent.service import OpenAICompatibleProvider
+            from engine.agent.openai_provider import OpenAICompatibleProvider
             from engine.common.config import EngineConf
             from tests.conftest import base_conf
             from tests.fakes.pg_tools import PostgresTools

@@ -1,0 +1,64 @@
+"""The OPENAI_COMPATIBLE provider: the ReAct agent over an OpenAI-compatible endpoint.
+
+Imported only when that provider is chosen, so ECHO engines never load the ``openai`` SDK.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+from engine.agent.events import AgentEvent
+from engine.agent.llm import LlmClient
+from engine.agent.memory import ConversationMemory
+from engine.agent.provider import AgentSession, RunRequest
+from engine.agent.react import ReactAgent
+from engine.agent.watchdog import DeadlineWatchdog
+from engine.common.config import (
+    LLM_CONNECT_TIMEOUT,
+    MEMORY_MAX_MESSAGES,
+    MODEL,
+    OPENAI_API_KEY,
+    OPENAI_ENDPOINT,
+    EngineConf,
+)
+from engine.common.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+
+class OpenAICompatibleProvider:
+    """The ReAct agent over an OpenAI-compatible endpoint; memory lives in each AgentSession."""
+
+    name = "OPENAI_COMPATIBLE"
+
+    def __init__(self, conf: EngineConf, datasource: Any, tools: Any, llm: LlmClient | None = None) -> None:
+        if tools is None:
+            raise ConfigError("the OPENAI_COMPATIBLE provider needs the SQL tools (a datasource)")
+        self._conf = conf
+        self._llm = llm or LlmClient(
+            conf.get(OPENAI_ENDPOINT),
+            conf.get(OPENAI_API_KEY),
+            connect_timeout=float(conf.get(LLM_CONNECT_TIMEOUT)),
+        )
+        self._watchdog = DeadlineWatchdog()
+        self.agent = ReactAgent(self._llm, tools, datasource, self._watchdog)
+        if not conf.get(MODEL):
+            log.warning("no %s is set; every session or statement must choose one", MODEL.key)
+
+    def open_session(self, session: AgentSession) -> None:
+        if session.memory is None:
+            session.memory = ConversationMemory(int(self._conf.get(MEMORY_MAX_MESSAGES)))
+
+    def close_session(self, session: AgentSession) -> None:
+        memory = session.memory
+        if isinstance(memory, ConversationMemory):
+            memory.clear()
+
+    def run(self, request: RunRequest) -> Iterator[AgentEvent]:
+        return self.agent.run(request)
+
+    def close(self) -> None:
+        self._watchdog.stop()
+        self._llm.close()
