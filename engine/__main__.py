@@ -20,7 +20,9 @@ log = logging.getLogger("engine")
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="data-agent-engine", description=__doc__.splitlines()[0])
-    parser.add_argument("--conf", action="append", default=[], metavar="KEY=VALUE", help="a configuration value")
+    parser.add_argument(
+        "--conf", action="append", default=[], metavar="KEY=VALUE", help="a configuration value"
+    )
     parser.add_argument("--conf-file", metavar="FILE", help="a file of key=value lines")
     parser.add_argument("--print-conf-example", action="store_true", help="print the generated example conf")
     return parser.parse_args(argv)

@@ -113,9 +113,7 @@ class EngineApp:
             getattr(self._datasource, "display_url", "-"),
         )
         if conf.get(SHARE_LEVEL) == "CONNECTION":
-            self.sessions.on_session_closed(
-                lambda remaining: remaining == 0 and self.request_stop("CONNECTION share level: session closed")
-            )
+            self.sessions.on_session_closed(self._stop_when_last_session_closes)
         # --- registration (owned by launcher engineer) ---
         if conf.get(HA_ADDRESSES):
             from engine.registration import EngineRegistration
@@ -131,6 +129,10 @@ class EngineApp:
         # --- end registration ---
         self._idle_thread = threading.Thread(target=self._watch_idle, name="engine-idle-monitor", daemon=True)
         self._idle_thread.start()
+
+    def _stop_when_last_session_closes(self, remaining: int) -> None:
+        if remaining == 0:
+            self.request_stop("CONNECTION share level: its session closed")
 
     def _build_catalog(self) -> Any:
         try:

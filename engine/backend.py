@@ -14,10 +14,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from engine.common.config import SERVER_NAME, EngineConf
+from engine.common.handle import OperationHandle, SessionHandle
 from engine.common.types import RowBatch, TableSchema
 from engine.operation.fetch_buffer import FetchOrientation
 from engine.operation.operation import OperationStatus
-from engine.common.handle import OperationHandle, SessionHandle
 from engine.session.manager import SessionManager
 
 log = logging.getLogger(__name__)

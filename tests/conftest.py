@@ -48,7 +48,9 @@ def start_engine(tmp_path: Path) -> Iterator[Any]:
     """
     started: list[EngineApp] = []
 
-    def factory(conf: dict[str, str] | None = None, *, provider: Any = None, datasource: Any = None) -> RunningEngine:
+    def factory(
+        conf: dict[str, str] | None = None, *, provider: Any = None, datasource: Any = None
+    ) -> RunningEngine:
         values = base_conf(tmp_path)
         values.update(conf or {})
         engine_conf = EngineConf.load([f"{k}={v}" for k, v in values.items()], environ={})

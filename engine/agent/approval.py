@@ -163,7 +163,9 @@ class ApprovalBroker:
                 "requestId": pending.request_id,
                 "tool": pending.name,
                 "argsSha256": pending.args_hash,
-                "decision": "approved" if decision.approved else ("timeout" if decision.timed_out else "denied"),
+                "decision": "approved"
+                if decision.approved
+                else ("timeout" if decision.timed_out else "denied"),
                 "reason": decision.reason,
             }
         )

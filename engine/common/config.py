@@ -102,7 +102,9 @@ class ConfigEntry:
         try:
             value = _PARSERS[self.type](raw)
         except (ValueError, TypeError) as exc:
-            raise ConfigError(f"invalid value for {self.key}: {exc}; expected {self.describe_accepted()}") from None
+            raise ConfigError(
+                f"invalid value for {self.key}: {exc}; expected {self.describe_accepted()}"
+            ) from None
         if self.choices is not None:
             normalized = str(value).strip().upper()
             allowed = {choice.upper(): choice for choice in self.choices}
@@ -183,7 +185,9 @@ APPROVAL_MODES = ("AUTO_APPROVE", "NORMAL", "STRICT")  # weakest to strongest
 
 # --- agent -----------------------------------------------------------------------------------
 PROVIDER = _entry(
-    AGENT + "provider", "str", "ECHO",
+    AGENT + "provider",
+    "str",
+    "ECHO",
     "Agent provider: ECHO answers without an LLM (demos, tests); OPENAI_COMPATIBLE uses an "
     "OpenAI-compatible chat completions endpoint. When unset and an API key or endpoint is "
     "given, OPENAI_COMPATIBLE is chosen.",
@@ -191,162 +195,259 @@ PROVIDER = _entry(
 )
 MODEL = _entry(AGENT + "model", "str", None, "Model name sent to the LLM endpoint.", overridable=True)
 OPENAI_ENDPOINT = _entry(
-    AGENT + "openai.endpoint", "str", None,
+    AGENT + "openai.endpoint",
+    "str",
+    None,
     "Base URL of the OpenAI-compatible API, e.g. https://api.openai.com/v1.",
     env=("KYUUBI_ENGINE_DATA_AGENT_OPENAI_ENDPOINT", "OPENAI_BASE_URL"),
 )
 OPENAI_API_KEY = _entry(
-    AGENT + "openai.api.key", "str", None,
+    AGENT + "openai.api.key",
+    "str",
+    None,
     "API key for the LLM endpoint. Secret: give it through the environment, never on argv.",
-    secret=True, env=("KYUUBI_ENGINE_DATA_AGENT_OPENAI_API_KEY", "OPENAI_API_KEY"),
+    secret=True,
+    env=("KYUUBI_ENGINE_DATA_AGENT_OPENAI_API_KEY", "OPENAI_API_KEY"),
 )
 JDBC_URL = _entry(
-    AGENT + "jdbc.url", "str", None,
+    AGENT + "jdbc.url",
+    "str",
+    None,
     "JDBC URL of the datasource (jdbc:sqlite:, jdbc:postgresql:, jdbc:mysql:, jdbc:mariadb:, "
     "jdbc:hive2:, jdbc:trino:, jdbc:duckdb:) or a SQLAlchemy URL. Unset: the bundled demo SQLite "
     "database. Secret: it may carry a password.",
-    secret=True, env=("KYUUBI_ENGINE_DATA_AGENT_JDBC_URL",),
+    secret=True,
+    env=("KYUUBI_ENGINE_DATA_AGENT_JDBC_URL",),
 )
 APPROVAL_MODE = _entry(
-    AGENT + "approval.mode", "str", "NORMAL",
+    AGENT + "approval.mode",
+    "str",
+    "NORMAL",
     "Which tool calls wait for __approve:/__deny:. AUTO_APPROVE: none; NORMAL: non-SAFE tools; "
     "STRICT: every tool.",
-    choices=APPROVAL_MODES, overridable=True,
+    choices=APPROVAL_MODES,
+    overridable=True,
 )
 APPROVAL_MODE_MIN = _entry(
-    AGENT + "approval.mode.min", "str", "AUTO_APPROVE",
+    AGENT + "approval.mode.min",
+    "str",
+    "AUTO_APPROVE",
     "The weakest approval mode a session or statement may choose (administrator floor).",
     choices=APPROVAL_MODES,
 )
 APPROVAL_TIMEOUT = _entry(
-    AGENT + "approval.timeout", "duration", "PT5M",
+    AGENT + "approval.timeout",
+    "duration",
+    "PT5M",
     "How long a parked tool call waits for a decision; a timeout counts as a deny.",
-    minimum=0.001, overridable=True,
+    minimum=0.001,
+    overridable=True,
 )
 MAX_ITERATIONS = _entry(
-    AGENT + "max.iterations", "int", "100", "Step budget of one run (LLM calls).",
-    minimum=1, maximum=10000, overridable=True,
+    AGENT + "max.iterations",
+    "int",
+    "100",
+    "Step budget of one run (LLM calls).",
+    minimum=1,
+    maximum=10000,
+    overridable=True,
 )
 COMPACTION_TRIGGER_TOKENS = _entry(
-    AGENT + "compaction.trigger.tokens", "int", "128000",
+    AGENT + "compaction.trigger.tokens",
+    "int",
+    "128000",
     "Compact the conversation when the predicted prompt reaches this many tokens.",
-    minimum=256, overridable=True,
+    minimum=256,
+    overridable=True,
 )
 QUERY_TIMEOUT = _entry(
-    AGENT + "query.timeout", "duration", "PT3M",
+    AGENT + "query.timeout",
+    "duration",
+    "PT3M",
     "Timeout of one SQL statement run by a tool, enforced in the database and by a wall clock.",
-    minimum=0.001, overridable=True,
+    minimum=0.001,
+    overridable=True,
 )
 TOOL_CALL_TIMEOUT = _entry(
-    AGENT + "tool.call.timeout", "duration", "PT5M", "Timeout of one tool call.",
-    minimum=0.001, overridable=True,
+    AGENT + "tool.call.timeout",
+    "duration",
+    "PT5M",
+    "Timeout of one tool call.",
+    minimum=0.001,
+    overridable=True,
 )
 RUN_TIMEOUT = _entry(
-    AGENT + "run.timeout", "duration", "PT30M",
+    AGENT + "run.timeout",
+    "duration",
+    "PT30M",
     "Deadline of one agent run (one statement), after which it stops with an error.",
-    minimum=0.001, overridable=True,
+    minimum=0.001,
+    overridable=True,
 )
 TEMPERATURE = _entry(
-    AGENT + "temperature", "float", None, "Sampling temperature sent to the LLM.",
-    minimum=0.0, maximum=2.0, overridable=True,
+    AGENT + "temperature",
+    "float",
+    None,
+    "Sampling temperature sent to the LLM.",
+    minimum=0.0,
+    maximum=2.0,
+    overridable=True,
 )
 TOOLS_DISABLED = _entry(
-    AGENT + "tools.disabled", "list", "", "Comma-separated tool names the agent may not use.",
+    AGENT + "tools.disabled",
+    "list",
+    "",
+    "Comma-separated tool names the agent may not use.",
     overridable=True,
 )
 RESULT_MODE = _entry(
-    AGENT + "result.mode", "str", "events",
+    AGENT + "result.mode",
+    "str",
+    "events",
     "events: one JSON row per agent event (Kyuubi); answer: one row with the final text; "
     "table: the rows of the run's last successful query as typed columns.",
-    choices=("events", "answer", "table"), overridable=True,
+    choices=("events", "answer", "table"),
+    overridable=True,
 )
 TABLE_MODE_APPROVAL = _entry(
-    AGENT + "table.mode.approval", "str", "DENY",
+    AGENT + "table.mode.approval",
+    "str",
+    "DENY",
     "What a gated tool call does in table result mode, where no client sees approval_request rows. "
     "DENY: denied at once with a clear message; WAIT: parks as usual (bounded by approval.timeout).",
-    choices=("DENY", "WAIT"), overridable=True,
+    choices=("DENY", "WAIT"),
+    overridable=True,
 )
 PASSTHROUGH_MAX_ROWS = _entry(
-    AGENT + "passthrough.max.rows", "int", "1000000",
+    AGENT + "passthrough.max.rows",
+    "int",
+    "1000000",
     "Row cap of a __sql: passthrough query and of the SHOW/DESCRIBE forms; more rows are cut.",
-    minimum=1, overridable=True,
+    minimum=1,
+    overridable=True,
 )
 CATALOG_CACHE_TTL = _entry(
-    AGENT + "catalog.cache.ttl", "duration", "PT30S",
+    AGENT + "catalog.cache.ttl",
+    "duration",
+    "PT30S",
     "How long metadata read from the datasource catalog is reused; SET or a confOverlay refreshes it.",
     minimum=0.0,
 )
 CATALOG_REFRESH = _entry(
-    AGENT + "catalog.refresh", "bool", "false",
+    AGENT + "catalog.refresh",
+    "bool",
+    "false",
     "Setting this key (SET, OpenSession configuration or a statement confOverlay) drops cached catalog metadata.",
     overridable=True,
 )
 LLM_REQUEST_TIMEOUT = _entry(
-    AGENT + "llm.request.timeout", "duration", "PT2M",
+    AGENT + "llm.request.timeout",
+    "duration",
+    "PT2M",
     "Timeout of one LLM request, including the wait between streamed chunks.",
-    minimum=0.001, overridable=True,
+    minimum=0.001,
+    overridable=True,
 )
 LLM_CONNECT_TIMEOUT = _entry(
-    AGENT + "llm.connect.timeout", "duration", "PT10S", "Timeout to connect to the LLM endpoint.",
+    AGENT + "llm.connect.timeout",
+    "duration",
+    "PT10S",
+    "Timeout to connect to the LLM endpoint.",
     minimum=0.001,
 )
 LLM_MAX_RETRIES = _entry(
-    AGENT + "llm.max.retries", "int", "3",
+    AGENT + "llm.max.retries",
+    "int",
+    "3",
     "Retries (with exponential backoff) on 429, 5xx, connection errors and timeouts before the first token.",
-    minimum=0, maximum=20,
+    minimum=0,
+    maximum=20,
 )
 LLM_RETRY_BACKOFF = _entry(
-    AGENT + "llm.retry.backoff", "duration", "PT0.5S", "First retry delay; doubles each retry.",
+    AGENT + "llm.retry.backoff",
+    "duration",
+    "PT0.5S",
+    "First retry delay; doubles each retry.",
     minimum=0.0,
 )
 QUERY_MAX_ROWS = _entry(
-    AGENT + "query.max.rows", "int", "1000",
+    AGENT + "query.max.rows",
+    "int",
+    "1000",
     "Row cap of one query tool result; more rows are cut with a visible note.",
-    minimum=1, overridable=True,
+    minimum=1,
+    overridable=True,
 )
 OUTPUT_OFFLOAD_LINES = _entry(
-    AGENT + "tool.output.offload.lines", "int", "500",
+    AGENT + "tool.output.offload.lines",
+    "int",
+    "500",
     "A tool output longer than this many lines is saved to the session's directory and previewed.",
     minimum=10,
 )
 OUTPUT_OFFLOAD_BYTES = _entry(
-    AGENT + "tool.output.offload.bytes", "int", "51200",
+    AGENT + "tool.output.offload.bytes",
+    "int",
+    "51200",
     "A tool output larger than this many bytes is saved to the session's directory and previewed.",
     minimum=1024,
 )
 TOOL_POOL_SIZE = _entry(
-    AGENT + "tool.pool.size", "int", "16", "Threads that run tool calls, shared by all sessions.",
-    minimum=1, maximum=1024,
+    AGENT + "tool.pool.size",
+    "int",
+    "16",
+    "Threads that run tool calls, shared by all sessions.",
+    minimum=1,
+    maximum=1024,
 )
 DATASOURCE_POOL_SIZE = _entry(
-    AGENT + "datasource.pool.size", "int", "8", "Connections kept to the datasource.",
-    minimum=1, maximum=512,
+    AGENT + "datasource.pool.size",
+    "int",
+    "8",
+    "Connections kept to the datasource.",
+    minimum=1,
+    maximum=512,
 )
 DATASOURCE_POOL_OVERFLOW = _entry(
-    AGENT + "datasource.pool.overflow", "int", "8", "Extra connections allowed above the pool size.",
-    minimum=0, maximum=512,
+    AGENT + "datasource.pool.overflow",
+    "int",
+    "8",
+    "Extra connections allowed above the pool size.",
+    minimum=0,
+    maximum=512,
 )
 WORK_DIR = _entry(
-    AGENT + "work.dir", "str", None,
+    AGENT + "work.dir",
+    "str",
+    None,
     "Directory for per-session tool output and the audit log. Unset: a temporary directory.",
 )
 FETCH_WAIT = _entry(
-    AGENT + "fetch.wait", "duration", "PT0.2S",
+    AGENT + "fetch.wait",
+    "duration",
+    "PT0.2S",
     "How long FetchResults waits for a new row of a running statement before it answers empty.",
-    minimum=0.0, maximum=60.0,
+    minimum=0.0,
+    maximum=60.0,
 )
 FETCH_COMPACT_THRESHOLD = _entry(
-    AGENT + "fetch.compact.threshold", "int", "1024",
+    AGENT + "fetch.compact.threshold",
+    "int",
+    "1024",
     "Consumed rows kept in a fetch buffer before they are compacted away.",
     minimum=1,
 )
 MEMORY_MAX_MESSAGES = _entry(
-    AGENT + "memory.max.messages", "int", "2000",
+    AGENT + "memory.max.messages",
+    "int",
+    "2000",
     "Hard cap on messages kept in a session's memory; older turns are dropped first.",
     minimum=10,
 )
 AUDIT_LOG = _entry(
-    AGENT + "audit.log", "str", None,
+    AGENT + "audit.log",
+    "str",
+    None,
     "File that receives one JSON line per approval decision. Unset: the work dir's audit.log.",
 )
 
@@ -355,21 +456,34 @@ BIND_HOST = _entry(
     "kyuubi.frontend.thrift.binary.bind.host", "str", "127.0.0.1", "Address the Thrift server binds."
 )
 BIND_PORT = _entry(
-    "kyuubi.frontend.thrift.binary.bind.port", "int", "10009",
-    "Port the Thrift server binds; 0 picks a free port.", minimum=0, maximum=65535,
+    "kyuubi.frontend.thrift.binary.bind.port",
+    "int",
+    "10009",
+    "Port the Thrift server binds; 0 picks a free port.",
+    minimum=0,
+    maximum=65535,
 )
 MAX_WORKER_THREADS = _entry(
-    "kyuubi.frontend.thrift.max.worker.threads", "int", "999",
+    "kyuubi.frontend.thrift.max.worker.threads",
+    "int",
+    "999",
     "Connections served at once; further connections wait in the accept backlog.",
-    minimum=1, maximum=100000,
+    minimum=1,
+    maximum=100000,
 )
 MAX_MESSAGE_SIZE = _entry(
-    "kyuubi.frontend.thrift.max.message.size", "int", "104857600",
-    "Largest Thrift or SASL frame accepted, in bytes.", minimum=1024,
+    "kyuubi.frontend.thrift.max.message.size",
+    "int",
+    "104857600",
+    "Largest Thrift or SASL frame accepted, in bytes.",
+    minimum=1024,
 )
 LOGIN_TIMEOUT = _entry(
-    "kyuubi.frontend.thrift.login.timeout", "duration", "PT20S",
-    "How long a new connection may take to finish its SASL handshake.", minimum=0.001,
+    "kyuubi.frontend.thrift.login.timeout",
+    "duration",
+    "PT20S",
+    "How long a new connection may take to finish its SASL handshake.",
+    minimum=0.001,
 )
 SSL_ENABLED = _entry(
     "kyuubi.frontend.thrift.binary.ssl.enabled", "bool", "false", "Serve the binary protocol over TLS."
@@ -378,41 +492,60 @@ SSL_KEYSTORE_PATH = _entry(
     "kyuubi.frontend.ssl.keystore.path", "str", None, "PEM file with the certificate chain and key for TLS."
 )
 AUTHENTICATION = _entry(
-    "kyuubi.authentication", "str", "NONE",
+    "kyuubi.authentication",
+    "str",
+    "NONE",
     "NONE: SASL PLAIN, any user and password; NOSASL: raw binary Thrift; CUSTOM: SASL PLAIN "
     "checked against kyuubi.authentication.password.file.",
     choices=("NONE", "NOSASL", "CUSTOM"),
 )
 PASSWORD_FILE = _entry(
-    "kyuubi.authentication.password.file", "str", None,
+    "kyuubi.authentication.password.file",
+    "str",
+    None,
     "With kyuubi.authentication=CUSTOM: a file of user:sha256-hex-of-password lines.",
 )
-SERVER_NAME = _entry("kyuubi.engine.data.agent.server.name", "str", "Kyuubi Data Agent Engine", "GetInfo server name.")
+SERVER_NAME = _entry(
+    "kyuubi.engine.data.agent.server.name", "str", "Kyuubi Data Agent Engine", "GetInfo server name."
+)
 
 # --- sessions and operations -----------------------------------------------------------------
 SESSION_IDLE_TIMEOUT = _entry(
     "kyuubi.session.idle.timeout", "duration", "PT6H", "Close a session idle this long.", minimum=0.001
 )
 OPERATION_IDLE_TIMEOUT = _entry(
-    "kyuubi.operation.idle.timeout", "duration", "PT3H",
-    "Close a terminal operation not fetched for this long.", minimum=0.001,
+    "kyuubi.operation.idle.timeout",
+    "duration",
+    "PT3H",
+    "Close a terminal operation not fetched for this long.",
+    minimum=0.001,
 )
 SESSION_CHECK_INTERVAL = _entry(
-    "kyuubi.session.check.interval", "duration", "PT1M", "How often the reaper looks for idle sessions.",
+    "kyuubi.session.check.interval",
+    "duration",
+    "PT1M",
+    "How often the reaper looks for idle sessions.",
     minimum=0.01,
 )
 SESSION_CLOSE_ON_DISCONNECT = _entry(
-    "kyuubi.session.close.on.disconnect", "bool", "true",
+    "kyuubi.session.close.on.disconnect",
+    "bool",
+    "true",
     "Close the sessions a client opened when its connection ends. false: sessions (and their runs) "
     "outlive the connection until CloseSession or the idle timeout.",
 )
 EXEC_POOL_SIZE = _entry(
-    "kyuubi.backend.engine.exec.pool.size", "int", "256",
+    "kyuubi.backend.engine.exec.pool.size",
+    "int",
+    "256",
     "Threads that run statements in the background; more waiting statements queue.",
-    minimum=1, maximum=10000,
+    minimum=1,
+    maximum=10000,
 )
 EXEC_POOL_WAIT_QUEUE = _entry(
-    "kyuubi.backend.engine.exec.pool.wait.queue.size", "int", "1000",
+    "kyuubi.backend.engine.exec.pool.wait.queue.size",
+    "int",
+    "1000",
     "Statements that may wait for a background thread before new ones are rejected.",
     minimum=0,
 )
@@ -424,46 +557,74 @@ HA_SESSION_TIMEOUT = _entry(
     "kyuubi.ha.zookeeper.session.timeout", "duration", "PT60S", "ZooKeeper session timeout.", minimum=1.0
 )
 HA_CONNECTION_TIMEOUT = _entry(
-    "kyuubi.ha.zookeeper.connection.timeout", "duration", "PT15S", "ZooKeeper connection timeout.", minimum=0.1
+    "kyuubi.ha.zookeeper.connection.timeout",
+    "duration",
+    "PT15S",
+    "ZooKeeper connection timeout.",
+    minimum=0.1,
 )
 HA_LOST_GRACE = _entry(
-    "kyuubi.engine.data.agent.ha.lost.grace", "duration", "PT30S",
+    "kyuubi.engine.data.agent.ha.lost.grace",
+    "duration",
+    "PT30S",
     "After its ZooKeeper session is lost, how long the engine tries to re-register before it stops.",
     minimum=0.0,
 )
 SHARE_LEVEL = _entry(
-    "kyuubi.engine.share.level", "str", "USER", "Engine sharing: CONNECTION, USER or SERVER.",
+    "kyuubi.engine.share.level",
+    "str",
+    "USER",
+    "Engine sharing: CONNECTION, USER or SERVER.",
     choices=("CONNECTION", "USER", "GROUP", "SERVER"),
 )
-SESSION_USER = _entry("kyuubi.session.user", "str", None, "User the launcher acts for (default: the OS user).")
+SESSION_USER = _entry(
+    "kyuubi.session.user", "str", None, "User the launcher acts for (default: the OS user)."
+)
 ENGINE_ID = _entry("kyuubi.engine.id", "str", None, "Engine id (set by the launcher).")
-ENGINE_REF_ID = _entry("kyuubi.engine.engineRef.id", "str", None, "Launch reference id (set by the launcher).")
+ENGINE_REF_ID = _entry(
+    "kyuubi.engine.engineRef.id", "str", None, "Launch reference id (set by the launcher)."
+)
 ENGINE_INIT_TIMEOUT = _entry(
-    "kyuubi.session.engine.initialize.timeout", "duration", "PT3M",
-    "How long the launcher waits for a new engine to register.", minimum=0.1,
+    "kyuubi.session.engine.initialize.timeout",
+    "duration",
+    "PT3M",
+    "How long the launcher waits for a new engine to register.",
+    minimum=0.1,
 )
 ENGINE_IDLE_TIMEOUT = _entry(
-    "kyuubi.session.engine.idle.timeout", "duration", "PT30M",
-    "An engine with no sessions for this long deregisters and exits.", minimum=0.1,
+    "kyuubi.session.engine.idle.timeout",
+    "duration",
+    "PT30M",
+    "An engine with no sessions for this long deregisters and exits.",
+    minimum=0.1,
 )
 ENGINE_LOCK_TIMEOUT = _entry(
-    "kyuubi.engine.data.agent.launch.lock.timeout", "duration", "PT30S",
-    "How long a launcher waits for the engine creation lock.", minimum=0.1,
+    "kyuubi.engine.data.agent.launch.lock.timeout",
+    "duration",
+    "PT30S",
+    "How long a launcher waits for the engine creation lock.",
+    minimum=0.1,
 )
 REDACTION_REGEX = _entry(
-    "kyuubi.server.redaction.regex", "str", "(?i)secret|password|token|access[.]?key|api[.]?key",
+    "kyuubi.server.redaction.regex",
+    "str",
+    "(?i)secret|password|token|access[.]?key|api[.]?key",
     "Keys or values matching this regex are hidden in displayed command lines.",
     validator=_regex_problem,
 )
 LOG_LEVEL = _entry(
-    "kyuubi.engine.data.agent.log.level", "str", "INFO", "Log level of the engine.",
+    "kyuubi.engine.data.agent.log.level",
+    "str",
+    "INFO",
+    "Log level of the engine.",
     choices=("DEBUG", "INFO", "WARNING", "ERROR"),
 )
 LOG_CONTENT = _entry(
-    "kyuubi.engine.data.agent.log.content", "bool", "false",
+    "kyuubi.engine.data.agent.log.content",
+    "bool",
+    "false",
     "Log prompts, model output and tool results (at DEBUG only).",
 )
-
 
 
 def _resolve_key(key_or_entry: str | ConfigEntry) -> ConfigEntry:
@@ -601,7 +762,7 @@ class EngineConf:
             raise ConfigError(
                 f"invalid value for {APPROVAL_MODE.key}: {mode} is weaker than the engine's floor "
                 f"{APPROVAL_MODE_MIN.key}={floor}; accepted values: "
-                + ", ".join(APPROVAL_MODES[APPROVAL_MODES.index(floor):])
+                + ", ".join(APPROVAL_MODES[APPROVAL_MODES.index(floor) :])
             )
         return result
 
@@ -617,7 +778,7 @@ class EngineConf:
 def strip_hive_prefix(key: str) -> str:
     for prefix in ("set:hiveconf:", "set:hivevar:", "set:system:", "set:"):
         if key.startswith(prefix):
-            return key[len(prefix):]
+            return key[len(prefix) :]
     return key
 
 

@@ -72,9 +72,11 @@ class ControlOperation(Operation):
         self._kind = "use" if use else ("set" if set_match else "probe")
         self._set_body = (set_match.group("body") or "").strip() if set_match else ""
         has_result = not (self._kind == "use" or (self._kind == "set" and "=" in self._set_body))
-        schema = self._probe_schema(statement) if self._kind == "probe" else SET_SCHEMA if has_result else None
+        schema = (
+            self._probe_schema(statement) if self._kind == "probe" else SET_SCHEMA if has_result else None
+        )
         super().__init__(ctx, statement, schema=schema, has_result_set=has_result, run_async=False)
-        self._use_name = use.group(1).strip("`\"") if use else ""
+        self._use_name = use.group(1).strip('`"') if use else ""
         if not has_result:
             self.set_schema(TableSchema(()))
 
@@ -84,7 +86,9 @@ class ControlOperation(Operation):
         elif self._kind == "set":
             self._run_set()
         else:
-            self.buffer.append(tuple(_evaluate(literal, self.ctx) for literal, _ in _probe_items(self.statement)))
+            self.buffer.append(
+                tuple(_evaluate(literal, self.ctx) for literal, _ in _probe_items(self.statement))
+            )
 
     def _run_set(self) -> None:
         body = self._set_body
@@ -94,8 +98,8 @@ class ControlOperation(Operation):
             return
         if "=" not in body:
             key = body.strip()
-            value = self.ctx.session_conf_items().get(key)
-            self.buffer.append(f"{key}={value}" if value is not None else f"{key} is undefined")
+            current = self.ctx.session_conf_items().get(key)
+            self.buffer.append(f"{key}={current}" if current is not None else f"{key} is undefined")
             return
         key, _, value = body.partition("=")
         key, value = key.strip(), value.strip()
@@ -107,7 +111,7 @@ class ControlOperation(Operation):
     def _probe_schema(statement: str) -> TableSchema:
         columns = []
         for index, (literal, alias) in enumerate(_probe_items(statement)):
-            name = alias.strip("`\"") if alias else f"_c{index}"
+            name = alias.strip('`"') if alias else f"_c{index}"
             columns.append(ColumnSpec(name, _literal_type(literal)))
         return TableSchema(tuple(columns))
 

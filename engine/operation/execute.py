@@ -61,7 +61,7 @@ class ExecuteStatement(Operation):
         try:
             # closing(): the provider's cleanup (stream close, memory repair) runs at once on
             # cancel or error rather than whenever the generator is collected.
-            with contextlib.closing(self.ctx.provider.run(request)) as events:
+            with contextlib.closing(self.ctx.provider.run(request)) as events:  # type: ignore[type-var]
                 for event in events:
                     self.sink.on_event(event)
                     if self.cancel_token.cancelled:

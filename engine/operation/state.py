@@ -27,7 +27,13 @@ class OperationState(enum.IntEnum):
 
 
 TERMINAL_STATES = frozenset(
-    {OperationState.FINISHED, OperationState.CANCELED, OperationState.CLOSED, OperationState.ERROR, OperationState.TIMEDOUT}
+    {
+        OperationState.FINISHED,
+        OperationState.CANCELED,
+        OperationState.CLOSED,
+        OperationState.ERROR,
+        OperationState.TIMEDOUT,
+    }
 )
 
 S = OperationState

@@ -20,10 +20,10 @@ from engine.common.config import (
     EngineConf,
 )
 from engine.common.errors import InvalidHandleError, PermissionDeniedError
+from engine.common.handle import OperationHandle, SessionHandle
 from engine.common.logging_context import log_context
 from engine.operation.manager import OperationManager
 from engine.operation.operation import Operation
-from engine.common.handle import OperationHandle, SessionHandle
 from engine.session.session import Session
 
 log = logging.getLogger(__name__)
@@ -79,10 +79,11 @@ class SessionManager:
         )
         with self._lock:
             self._sessions[session.handle.guid] = session
-            count = len(self._sessions)
             self.idle_since = None
         with log_context(session.id):
-            log.info("opened session %s for user %s from %s (protocol V%d)", session.id, user, ip, protocol + 1)
+            log.info(
+                "opened session %s for user %s from %s (protocol V%d)", session.id, user, ip, protocol + 1
+            )
         return session
 
     def get_session(self, handle: SessionHandle, user: str | None) -> Session:

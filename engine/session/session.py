@@ -13,11 +13,11 @@ from engine.agent.approval import ApprovalBroker, AuditLog
 from engine.agent.provider import AgentProvider, AgentSession
 from engine.common.config import FETCH_COMPACT_THRESHOLD, FETCH_WAIT, EngineConf, strip_hive_prefix
 from engine.common.errors import UnsupportedError
+from engine.common.handle import SessionHandle
 from engine.operation.context import OperationContext
 from engine.operation.manager import OperationManager
 from engine.operation.operation import Operation
 from engine.operation.router import create_statement_operation
-from engine.common.handle import SessionHandle
 
 log = logging.getLogger(__name__)
 
@@ -191,4 +191,3 @@ class Session:
         except Exception:
             log.warning("provider failed to close session %s", self.id, exc_info=True)
         shutil.rmtree(self.agent.workdir, ignore_errors=True)
-

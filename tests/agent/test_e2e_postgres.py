@@ -67,11 +67,15 @@ def test_cancel_during_slow_postgres_query(start_engine, tmp_path, pg_database):
             values = {**base_conf(tmp_path), **conf}
             resolved = EngineConf.load([f"{k}={v}" for k, v in values.items()], environ={})
             tools = PostgresTools(f"host=127.0.0.1 port=5432 user=postgres dbname={pg_database}")
-            engine = start_engine(conf, provider=OpenAICompatibleProvider(resolved, None, tools), datasource=object())
+            engine = start_engine(
+                conf, provider=OpenAICompatibleProvider(resolved, None, tools), datasource=object()
+            )
         with connect(engine) as conn:
             cursor = conn.cursor()
             cursor.execute("Run the slow report", async_=True)
-            assert wait_until(lambda: running_queries(pg_database, marker) == 1, 10), "the query never started"
+            assert wait_until(lambda: running_queries(pg_database, marker) == 1, 10), (
+                "the query never started"
+            )
             cursor.cancel()
             started = time.monotonic()
             assert wait_until(lambda: running_queries(pg_database, marker) == 0, 2.0)

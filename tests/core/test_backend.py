@@ -25,15 +25,16 @@ from engine.backend import BackendService
 from engine.common.config import EngineConf
 from engine.common.errors import (
     BusyError,
+    ConfigError,
     InvalidHandleError,
     InvalidStateError,
     InvalidStatementError,
     PermissionDeniedError,
     UnsupportedError,
 )
+from engine.common.handle import OperationHandle, SessionHandle
 from engine.operation.fetch_buffer import FetchOrientation
 from engine.operation.state import OperationState
-from engine.common.handle import OperationHandle, SessionHandle
 from engine.session.manager import SessionManager
 
 NEXT = FetchOrientation.FETCH_NEXT
@@ -60,8 +61,12 @@ class GatedProvider:
         yield AgentStartEvent()
         yield StepStartEvent(1)
         if request.question == "park":
-            pending = request.session.approvals.open_request("call-1", "run_mutation_query", {"sql": "x"}, "DESTRUCTIVE", request.operation_id)
-            yield ApprovalRequestEvent(pending.request_id, "call-1", "run_mutation_query", {"sql": "x"}, "DESTRUCTIVE")
+            pending = request.session.approvals.open_request(
+                "call-1", "run_mutation_query", {"sql": "x"}, "DESTRUCTIVE", request.operation_id
+            )
+            yield ApprovalRequestEvent(
+                pending.request_id, "call-1", "run_mutation_query", {"sql": "x"}, "DESTRUCTIVE"
+            )
             decision = request.session.approvals.wait(pending, 10.0, request.cancel)
             self.decisions.append(decision)
             yield ToolResultEvent("call-1", "run_mutation_query", decision.reason, not decision.approved)
@@ -123,13 +128,21 @@ def test_echo_statement_emits_kyuubis_event_sequence(echo_backend: BackendServic
     assert [c.name for c in schema.columns] == ["reply"]
     events = [json.loads(row) for row in drain(echo_backend, op)]
     types = [event["type"] for event in events]
-    assert types[0] == "agent_start" and types[1] == "step_start" and types[-2:] == ["step_end", "agent_finish"]
+    assert (
+        types[0] == "agent_start" and types[1] == "step_start" and types[-2:] == ["step_end", "agent_finish"]
+    )
     deltas = [event for event in events if event["type"] == "content_delta"]
     text = "".join(event["text"] for event in deltas)
     assert "how many orders?" in text
     assert len(deltas) < len(text.split())  # coalesced: not one row per token
-    assert events[-1] == {"type": "agent_finish", "steps": 1, "accumulatedPromptTokens": 0,
-                          "accumulatedCompletionTokens": 0, "lastPromptTokens": 0, "lastCompletionTokens": 0}
+    assert events[-1] == {
+        "type": "agent_finish",
+        "steps": 1,
+        "accumulatedPromptTokens": 0,
+        "accumulatedCompletionTokens": 0,
+        "lastPromptTokens": 0,
+        "lastCompletionTokens": 0,
+    }
 
 
 def test_rows_are_fetchable_while_the_run_is_going(gated: tuple[BackendService, GatedProvider]) -> None:
@@ -151,7 +164,9 @@ def test_rows_are_fetchable_while_the_run_is_going(gated: tuple[BackendService, 
     rest = drain(backend, op)
     assert json.loads(rest[-1])["type"] == "agent_finish"
     # the session is free again
-    op2 = backend.execute_statement(session, "alice", "park", {"kyuubi.engine.data.agent.approval.mode": "STRICT"}, run_async=True)
+    op2 = backend.execute_statement(
+        session, "alice", "park", {"kyuubi.engine.data.agent.approval.mode": "STRICT"}, run_async=True
+    )
     backend.cancel_operation(op2, "alice")
 
 
@@ -181,20 +196,33 @@ def test_approvals_park_and_release(gated: tuple[BackendService, GatedProvider])
                 request = json.loads(row)
     # another user's session cannot decide it
     other, _, _ = backend.open_session(9, "mallory", None, "127.0.0.1", {})
-    reply_op = backend.execute_statement(other, "mallory", f"__approve:{request['requestId']}", {}, run_async=False)
+    reply_op = backend.execute_statement(
+        other, "mallory", f"__approve:{request['requestId']}", {}, run_async=False
+    )
     assert json.loads(drain(backend, reply_op, "mallory")[0]) == {
-        "status": "not_found", "action": "approved", "requestId": request["requestId"]}
-    reply_op = backend.execute_statement(session, "alice", f"__deny:{request['requestId']} too risky", {}, run_async=False)
-    assert json.loads(drain(backend, reply_op)[0]) == {"status": "ok", "action": "denied", "requestId": request["requestId"]}
+        "status": "not_found",
+        "action": "approved",
+        "requestId": request["requestId"],
+    }
+    reply_op = backend.execute_statement(
+        session, "alice", f"__deny:{request['requestId']} too risky", {}, run_async=False
+    )
+    assert json.loads(drain(backend, reply_op)[0]) == {
+        "status": "ok",
+        "action": "denied",
+        "requestId": request["requestId"],
+    }
     rows = [json.loads(r) for r in drain(backend, op)]
     result = next(r for r in rows if r["type"] == "tool_result")
     assert result["isError"] and "too risky" in result["output"]
+    assert [d.approved for d in provider.decisions] == [False]
     audit = (Path(backend.sessions.work_dir) / "audit.log").read_text()
     assert '"decision":"denied"' in audit and "too risky" in audit
 
 
 def test_control_statements_never_reach_the_provider(gated: tuple[BackendService, GatedProvider]) -> None:
     backend, provider = gated
+    assert provider.requests == []
     session, _, _ = backend.open_session(5, "alice", None, "127.0.0.1", {"use:database": "default"})
     op = backend.execute_statement(session, "alice", "USE `sales`", {}, run_async=False)
     assert backend.get_operation_status(op, "alice").has_result_set is False
@@ -206,7 +234,9 @@ def test_control_statements_never_reach_the_provider(gated: tuple[BackendService
     assert backend.fetch_results(op, "alice", NEXT, 10).columns == [["x"], [True], [None]]
     op = backend.execute_statement(session, "alice", "SELECT current_database()", {}, run_async=False)
     assert backend.fetch_results(op, "alice", NEXT, 10).columns == [["sales"]]
-    backend.execute_statement(session, "alice", "SET kyuubi.engine.data.agent.approval.mode=STRICT", {}, run_async=False)
+    backend.execute_statement(
+        session, "alice", "SET kyuubi.engine.data.agent.approval.mode=STRICT", {}, run_async=False
+    )
     op = backend.execute_statement(session, "alice", "SET", {}, run_async=False)
     assert "kyuubi.engine.data.agent.approval.mode=STRICT" in drain(backend, op)
     op = backend.execute_statement(session, "alice", "__approve:nope", {}, run_async=False)
@@ -214,7 +244,9 @@ def test_control_statements_never_reach_the_provider(gated: tuple[BackendService
     with pytest.raises(InvalidStatementError, match="requestId cannot be empty"):
         backend.execute_statement(session, "alice", "__approve:   ", {}, run_async=False)
     with pytest.raises(Exception, match="accepted values"):
-        backend.execute_statement(session, "alice", "SET kyuubi.engine.data.agent.approval.mode=SOMETIMES", {}, run_async=False)
+        backend.execute_statement(
+            session, "alice", "SET kyuubi.engine.data.agent.approval.mode=SOMETIMES", {}, run_async=False
+        )
     assert provider.requests == []
 
 
@@ -250,12 +282,19 @@ def test_operation_log_is_fetchable(echo_backend: BackendService) -> None:
 
 
 def test_bad_session_configuration_is_a_clear_error(echo_backend: BackendService) -> None:
-    with pytest.raises(Exception, match="kyuubi.engine.data.agent.max.iterations"):
-        echo_backend.open_session(5, "alice", None, "127.0.0.1", {"set:hiveconf:kyuubi.engine.data.agent.max.iterations": "-1"})
+    with pytest.raises(ConfigError, match=r"kyuubi\.engine\.data\.agent\.max\.iterations"):
+        echo_backend.open_session(
+            5, "alice", None, "127.0.0.1", {"set:hiveconf:kyuubi.engine.data.agent.max.iterations": "-1"}
+        )
 
 
 def test_idle_sessions_are_reaped(tmp_path: Path) -> None:
-    backend = make_backend(tmp_path, EchoProvider(), "kyuubi.session.idle.timeout=PT0.05S", "kyuubi.operation.idle.timeout=PT0.05S")
+    backend = make_backend(
+        tmp_path,
+        EchoProvider(),
+        "kyuubi.session.idle.timeout=PT0.05S",
+        "kyuubi.operation.idle.timeout=PT0.05S",
+    )
     try:
         session, _, _ = backend.open_session(5, "alice", None, "127.0.0.1", {})
         threading.Event().wait(0.1)

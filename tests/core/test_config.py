@@ -42,7 +42,9 @@ def test_defaults_match_kyuubi() -> None:
 
 def test_precedence_conf_over_file_over_env(tmp_path: Path) -> None:
     conf_file = tmp_path / "engine.conf"
-    conf_file.write_text("# comment\nkyuubi.engine.data.agent.max.iterations=7\nkyuubi.engine.data.agent.model gpt-file\n")
+    conf_file.write_text(
+        "# comment\nkyuubi.engine.data.agent.max.iterations=7\nkyuubi.engine.data.agent.model gpt-file\n"
+    )
     env = {"KYUUBI_ENGINE_DATA_AGENT_OPENAI_API_KEY": "sk-env", "OPENAI_API_KEY": "sk-fallback"}
     conf = EngineConf.load(["kyuubi.engine.data.agent.max.iterations=9"], conf_file, env)
     assert conf.get(MAX_ITERATIONS) == 9
@@ -50,7 +52,10 @@ def test_precedence_conf_over_file_over_env(tmp_path: Path) -> None:
     assert conf.get(OPENAI_API_KEY) == "sk-env"
     assert EngineConf.load(environ={"OPENAI_API_KEY": "sk-fallback"}).get(OPENAI_API_KEY) == "sk-fallback"
     assert EngineConf.load(environ={"OPENAI_API_KEY": "sk-x"}).effective_provider() == "OPENAI_COMPATIBLE"
-    assert EngineConf.load(environ={"KYUUBI_ENGINE_DATA_AGENT_JDBC_URL": "jdbc:sqlite:/x"}).get(JDBC_URL) == "jdbc:sqlite:/x"
+    assert (
+        EngineConf.load(environ={"KYUUBI_ENGINE_DATA_AGENT_JDBC_URL": "jdbc:sqlite:/x"}).get(JDBC_URL)
+        == "jdbc:sqlite:/x"
+    )
 
 
 @pytest.mark.parametrize(
@@ -99,7 +104,9 @@ def test_overlays_and_the_approval_floor() -> None:
 
 
 def test_secrets_are_hidden_in_display() -> None:
-    conf = EngineConf.load(["kyuubi.engine.data.agent.jdbc.url=jdbc:postgresql://h/db?password=hunter2"], environ={})
+    conf = EngineConf.load(
+        ["kyuubi.engine.data.agent.jdbc.url=jdbc:postgresql://h/db?password=hunter2"], environ={}
+    )
     shown = conf.display()
     assert "hunter2" not in str(shown)
     assert all(entry.secret for entry in REGISTRY.entries() if entry.key.endswith(("api.key", "jdbc.url")))
@@ -117,7 +124,10 @@ def test_conf_example_is_generated_from_the_registry() -> None:
 def test_engine_rejects_a_bad_value_at_start() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "engine", "--conf", "kyuubi.engine.data.agent.approval.mode=maybe"],
-        cwd=ROOT, capture_output=True, text=True, timeout=60,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 2
     assert "kyuubi.engine.data.agent.approval.mode" in result.stderr

@@ -67,7 +67,11 @@ class FetchBufferMachine(RuleBasedStateMachine):
     def fetch_prior(self, max_rows: int) -> None:
         self._fetch(FetchOrientation.FETCH_PRIOR, max(0, self.fetch_start - max_rows), max_rows)
 
-    @rule(orientation=st.sampled_from([FetchOrientation.FETCH_LAST, FetchOrientation.FETCH_ABSOLUTE, FetchOrientation.FETCH_RELATIVE]))
+    @rule(
+        orientation=st.sampled_from(
+            [FetchOrientation.FETCH_LAST, FetchOrientation.FETCH_ABSOLUTE, FetchOrientation.FETCH_RELATIVE]
+        )
+    )
     def unsupported(self, orientation: FetchOrientation) -> None:
         with pytest.raises(UnsupportedError):
             self.buffer.fetch(orientation, 5)
