@@ -97,6 +97,7 @@ def test_unknown_sasl_user_refused_is_logged_without_password(
     stack = hs2({"kyuubi.authentication": "CUSTOM", "kyuubi.authentication.password.file": str(path)})
     with pytest.raises(ConnectionError):
         RawClient(stack.host, stack.port, user="alice", password="hunter2-secret")
+    _join_connection_threads()  # the server logs the refusal after it has sent its reply
     text = "\n".join(record.getMessage() for record in caplog.records)
     assert "refused" in text and "hunter2-secret" not in text
 
