@@ -71,11 +71,7 @@ def engine_space(
     version: str = KYUUBI_VERSION,
 ) -> str:
     """The znode under which the engine for (share level, user, datasource) registers."""
-    return make_path(
-        space_root(namespace, share_level, version),
-        check_element("user", user),
-        _last_element(share_level, jdbc_url, ref_id),
-    )
+    return _space(namespace, share_level, user, jdbc_url, ref_id, version, "")
 
 
 def lock_path(
@@ -87,8 +83,20 @@ def lock_path(
     version: str = KYUUBI_VERSION,
 ) -> str:
     """The creation lock of an engine space: ``_lock`` appended to the first element."""
+    return _space(namespace, share_level, user, jdbc_url, ref_id, version, "_lock")
+
+
+def _space(
+    namespace: str,
+    share_level: str,
+    user: str,
+    jdbc_url: str | None,
+    ref_id: str | None,
+    version: str,
+    suffix: str,
+) -> str:
     return make_path(
-        space_root(namespace, share_level, version) + "_lock",
+        space_root(namespace, share_level, version) + suffix,
         check_element("user", user),
         _last_element(share_level, jdbc_url, ref_id),
     )

@@ -231,16 +231,7 @@ def _postgresql(rest: str, shown: str) -> SourceSpec:
             query["options"] = f"-csearch_path={value}"
         else:
             log.info("ignoring JDBC property %s of the PostgreSQL URL", key)
-    sa_url = URL.create(
-        "postgresql+psycopg2",
-        username=user,
-        password=password,
-        host=host,
-        port=port,
-        database=path.split("/")[0] or None,
-        query=query,
-    )
-    return SourceSpec(sa_url, "postgresql", shown, password)
+    return _network_spec("postgresql+psycopg2", "postgresql", user, password, host, port, path, query, shown)
 
 
 def _mysql(rest: str, shown: str) -> SourceSpec:
@@ -255,8 +246,23 @@ def _mysql(rest: str, shown: str) -> SourceSpec:
             query["connect_timeout"] = str(max(1, int(value) // 1000)) if value.isdigit() else value
         else:
             log.info("ignoring JDBC property %s of the MySQL/MariaDB URL", key)
+    return _network_spec("mysql+pymysql", "mysql", user, password, host, port, path, query, shown)
+
+
+def _network_spec(
+    driver: str,
+    dialect: str,
+    user: str | None,
+    password: str | None,
+    host: str,
+    port: int | None,
+    path: str,
+    query: dict[str, str],
+    shown: str,
+) -> SourceSpec:
+    """A server datasource: the first path element is the database."""
     sa_url = URL.create(
-        "mysql+pymysql",
+        driver,
         username=user,
         password=password,
         host=host,
@@ -264,7 +270,7 @@ def _mysql(rest: str, shown: str) -> SourceSpec:
         database=path.split("/")[0] or None,
         query=query,
     )
-    return SourceSpec(sa_url, "mysql", shown, password)
+    return SourceSpec(sa_url, dialect, shown, password)
 
 
 def _hive(rest: str, shown: str) -> SourceSpec:
