@@ -5,50 +5,25 @@ from __future__ import annotations
 import time
 import uuid
 
-import psycopg2
 import pytest
 
 from tests.agent.e2e import connect, engine_conf, final_state, real_tools_available
 from tests.fakes.openai_server import FakeOpenAIServer, text, tool
-
-ADMIN_DSN = "host=127.0.0.1 port=5432 user=postgres dbname=test"
+from tests.support import databases
 
 
 @pytest.fixture
 def pg_database():
-    name = f"agent_{uuid.uuid4().hex[:10]}"
-    admin = psycopg2.connect(ADMIN_DSN)
-    admin.autocommit = True
-    with admin.cursor() as cursor:
-        cursor.execute(f"CREATE DATABASE {name}")
-    try:
+    with databases.pg_database("agent") as name:
         yield name
-    finally:
-        with admin.cursor() as cursor:
-            cursor.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
-                (name,),
-            )
-            cursor.execute(f"DROP DATABASE IF EXISTS {name}")
-        admin.close()
 
 
 def running_queries(database: str, marker: str) -> int:
-    with psycopg2.connect(ADMIN_DSN) as admin, admin.cursor() as cursor:
-        cursor.execute(
-            "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = %s AND state = 'active' AND query LIKE %s",
-            (database, f"%{marker}%"),
-        )
-        return cursor.fetchone()[0]
-
-
-def wait_until(predicate, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return predicate()
+    return databases.pg_query(
+        "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = %s AND state = 'active' AND query LIKE %s",
+        database,
+        f"%{marker}%",
+    )[0][0]
 
 
 def test_cancel_during_slow_postgres_query(start_engine, tmp_path, pg_database):
@@ -73,12 +48,12 @@ def test_cancel_during_slow_postgres_query(start_engine, tmp_path, pg_database):
         with connect(engine) as conn:
             cursor = conn.cursor()
             cursor.execute("Run the slow report", async_=True)
-            assert wait_until(lambda: running_queries(pg_database, marker) == 1, 10), (
+            assert databases.wait_until(lambda: running_queries(pg_database, marker) == 1, 10), (
                 "the query never started"
             )
             cursor.cancel()
             started = time.monotonic()
-            assert wait_until(lambda: running_queries(pg_database, marker) == 0, 2.0)
+            assert databases.wait_until(lambda: running_queries(pg_database, marker) == 0, 2.0)
             assert time.monotonic() - started < 2.0
             assert final_state(cursor, timeout=5).operationState == 3  # CANCELED
         assert llm.request_count == 1  # the model was not asked again after the cancel

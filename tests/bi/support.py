@@ -19,9 +19,10 @@ import sqlalchemy
 from pyhive import hive
 from TCLIService import ttypes
 
+from tests.support import databases
+from tests.support.databases import MARIADB_URL, PG_URL
+
 AGENT = "kyuubi.engine.data.agent."
-PG_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/test"
-MARIADB_URL = "mysql+pymysql://root@127.0.0.1:3306/test"
 
 CREATE_ORDERS = """
 CREATE TABLE {schema}orders (
@@ -88,31 +89,23 @@ def sqlite_database(tmp_path: Path) -> Iterator[Database]:
 
 
 def postgres_database() -> Iterator[Database]:
-    schema = f"bi_{uuid.uuid4().hex[:10]}"
-    admin = sqlalchemy.create_engine(PG_URL)
-    with admin.begin() as connection:
-        connection.exec_driver_sql(f"CREATE SCHEMA {schema}")
-    _fill(admin, schema + ".")
-    try:
-        yield Database("postgresql", PG_URL, schema)
-    finally:
-        with admin.begin() as connection:
-            connection.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
-        admin.dispose()
+    with databases.pg_schema("bi") as schema:
+        yield from _filled("postgresql", PG_URL, schema)
 
 
 def mariadb_database() -> Iterator[Database]:
-    schema = f"bi_{uuid.uuid4().hex[:10]}"
-    admin = sqlalchemy.create_engine(MARIADB_URL)
-    with admin.begin() as connection:
-        connection.exec_driver_sql(f"CREATE DATABASE {schema}")
-    _fill(admin, schema + ".")
+    with databases.mariadb_database("bi") as schema:
+        yield from _filled("mariadb", MARIADB_URL, schema)
+
+
+def _filled(kind: str, url: str, schema: str) -> Iterator[Database]:
+    """The sample tables in ``schema`` on the server at ``url``."""
+    admin = sqlalchemy.create_engine(url)
     try:
-        yield Database("mariadb", MARIADB_URL, schema)
+        _fill(admin, schema + ".")
     finally:
-        with admin.begin() as connection:
-            connection.exec_driver_sql(f"DROP DATABASE {schema}")
         admin.dispose()
+    yield Database(kind, url, schema)
 
 
 # --- engine -------------------------------------------------------------------------------------

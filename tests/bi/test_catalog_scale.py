@@ -3,7 +3,6 @@ on SET and on a confOverlay key; the catalog's pattern and type rules on their o
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,9 @@ from engine.common.errors import DatasourceError, InvalidStatementError
 from engine.common.types import HiveType
 from engine.datasource import Datasource
 from engine.datasource.catalog import Catalog, hive_column, pattern_regex
-from tests.bi.support import AGENT, PG_URL, Database, connect, metadata, start_bi_engine
+from tests.bi.support import AGENT, Database, connect, metadata, start_bi_engine
+from tests.support import databases
+from tests.support.databases import PG_URL
 
 TABLES = 500
 
@@ -39,17 +40,13 @@ def many_tables(request: Any, tmp_path: Path) -> Iterator[Database]:
         engine.dispose()
         yield Database("sqlite", url, "main")
         return
-    schema = f"bi_many_{uuid.uuid4().hex[:8]}"
-    engine = sqlalchemy.create_engine(PG_URL)
-    with engine.begin() as connection:
-        connection.exec_driver_sql(f"CREATE SCHEMA {schema}")
-    try:
-        _create_many(engine, schema + ".")
+    with databases.pg_schema("bi_many") as schema:
+        engine = sqlalchemy.create_engine(PG_URL)
+        try:
+            _create_many(engine, schema + ".")
+        finally:
+            engine.dispose()
         yield Database("postgresql", PG_URL, schema)
-    finally:
-        with engine.begin() as connection:
-            connection.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
-        engine.dispose()
 
 
 def test_500_tables(start_engine: Any, tmp_path: Path, many_tables: Database) -> None:

@@ -4,19 +4,14 @@ database, each created with a unique name for the test module and dropped afterw
 from __future__ import annotations
 
 import sqlite3
-import time
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg2
-import pymysql
 import pytest
 
 from engine.datasource import Datasource
-
-PG_DSN = "host=127.0.0.1 port=5432 user=postgres dbname=test"
-MYSQL = {"host": "127.0.0.1", "port": 3306, "user": "root", "password": ""}
+from tests.conftest import free_port
+from tests.support import databases
 
 SEED = [
     "CREATE TABLE customers (id INTEGER PRIMARY KEY, name VARCHAR(40) NOT NULL, country VARCHAR(40))",
@@ -26,16 +21,6 @@ SEED = [
     "INSERT INTO orders VALUES (1, 1, 10.50, '2024-01-05', 'first'), (2, 1, 20.00, '2024-02-07', NULL), "
     "(3, 2, 7.25, '2024-02-09', 'x'), (4, 3, 99.99, '2024-03-01', 'big')",
 ]
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float) -> bool:
-    """Poll ``predicate`` until true or ``timeout`` (observing another process, not a sleep loop)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return predicate()
 
 
 # --- SQLite --------------------------------------------------------------------------------------
@@ -58,78 +43,32 @@ def sqlite_ds(sqlite_path: Path) -> Iterator[Datasource]:
 # --- PostgreSQL ----------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def pg_schema() -> Iterator[str]:
-    name = f"ds_{uuid.uuid4().hex[:10]}"
-    admin = psycopg2.connect(PG_DSN)
-    admin.autocommit = True
-    with admin.cursor() as cursor:
-        cursor.execute(f"CREATE SCHEMA {name}")
-        cursor.execute(f"SET search_path = {name}")
-        for statement in SEED:
-            cursor.execute(statement)
-        cursor.execute("CREATE SEQUENCE seq")
-    try:
+    with databases.pg_schema("ds", [*SEED, "CREATE SEQUENCE seq"]) as name:
         yield name
-    finally:
-        with admin.cursor() as cursor:
-            cursor.execute(f"DROP SCHEMA {name} CASCADE")
-        admin.close()
 
 
 @pytest.fixture
 def pg_ds(pg_schema: str) -> Iterator[Datasource]:
-    datasource = Datasource.from_url(
-        f"jdbc:postgresql://127.0.0.1:5432/test?user=postgres&currentSchema={pg_schema}"
-    )
+    datasource = Datasource.from_url(databases.pg_jdbc_url(pg_schema))
     yield datasource
     datasource.close()
-
-
-def pg_admin_query(sql: str, *args: object) -> list[tuple[object, ...]]:
-    with psycopg2.connect(PG_DSN) as admin, admin.cursor() as cursor:
-        cursor.execute(sql, args)
-        return cursor.fetchall()
 
 
 # --- MariaDB -------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def mysql_db() -> Iterator[str]:
-    name = f"ds_{uuid.uuid4().hex[:10]}"
-    admin = pymysql.connect(**MYSQL, autocommit=True)
-    with admin.cursor() as cursor:
-        cursor.execute(f"CREATE DATABASE {name}")
-        cursor.execute(f"USE {name}")
-        for statement in SEED:
-            cursor.execute(statement)
-    try:
+    with databases.mariadb_database("ds", SEED) as name:
         yield name
-    finally:
-        with admin.cursor() as cursor:
-            cursor.execute(f"DROP DATABASE {name}")
-        admin.close()
 
 
 @pytest.fixture
 def mysql_ds(mysql_db: str) -> Iterator[Datasource]:
-    datasource = Datasource.from_url(f"jdbc:mariadb://127.0.0.1:3306/{mysql_db}?user=root")
+    datasource = Datasource.from_url(databases.mariadb_jdbc_url(mysql_db))
     yield datasource
     datasource.close()
-
-
-def mysql_admin_query(sql: str, *args: object) -> list[tuple[object, ...]]:
-    admin = pymysql.connect(**MYSQL, autocommit=True)
-    try:
-        with admin.cursor() as cursor:
-            cursor.execute(sql, args)
-            return list(cursor.fetchall())
-    finally:
-        admin.close()
 
 
 @pytest.fixture
 def unused_port() -> int:
     """A loopback port with nothing listening (bound, then released)."""
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    return free_port()

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from engine.common.errors import EngineError
 from engine.datasource import Datasource
-from tests.datasource.conftest import mysql_admin_query, pg_admin_query
+from tests.support.databases import mysql_query, pg_query
 
 COMMON = [
     "INSERT INTO customers VALUES (90, 'Eve', 'US')",
@@ -131,15 +131,15 @@ def test_postgres_layer_blocks_writes(pg_ds: Datasource, pg_schema: str, tmp_pat
 
     def snapshot() -> tuple[object, ...]:
         return (
-            pg_admin_query(
+            pg_query(
                 "SELECT table_name FROM information_schema.tables WHERE table_schema = %s ORDER BY 1",
                 pg_schema,
             ),
-            pg_admin_query(f"SELECT * FROM {pg_schema}.customers ORDER BY id"),
-            pg_admin_query(f"SELECT * FROM {pg_schema}.orders ORDER BY id"),
-            pg_admin_query(f"SELECT last_value, is_called FROM {pg_schema}.seq"),
-            pg_admin_query("SELECT count(*) FROM pg_largeobject_metadata"),
-            pg_admin_query(
+            pg_query(f"SELECT * FROM {pg_schema}.customers ORDER BY id"),
+            pg_query(f"SELECT * FROM {pg_schema}.orders ORDER BY id"),
+            pg_query(f"SELECT last_value, is_called FROM {pg_schema}.seq"),
+            pg_query("SELECT count(*) FROM pg_largeobject_metadata"),
+            pg_query(
                 "SELECT count(*) FROM information_schema.table_privileges WHERE table_schema = %s", pg_schema
             ),
         )
@@ -154,13 +154,13 @@ def test_mariadb_layer_blocks_writes(mysql_ds: Datasource, mysql_db: str, tmp_pa
 
     def snapshot() -> tuple[object, ...]:
         return (
-            mysql_admin_query(
+            mysql_query(
                 "SELECT table_name FROM information_schema.tables WHERE table_schema = %s ORDER BY 1",
                 mysql_db,
             ),
-            mysql_admin_query(f"SELECT * FROM {mysql_db}.customers ORDER BY id"),
-            mysql_admin_query(f"SELECT * FROM {mysql_db}.orders ORDER BY id"),
-            mysql_admin_query("SELECT @@global.max_connections"),
+            mysql_query(f"SELECT * FROM {mysql_db}.customers ORDER BY id"),
+            mysql_query(f"SELECT * FROM {mysql_db}.orders ORDER BY id"),
+            mysql_query("SELECT @@global.max_connections"),
         )
 
     _report("mariadb", *_run_corpus(mysql_ds, snapshot, spill))

@@ -22,19 +22,7 @@ from engine.common.errors import (
 )
 from engine.common.types import HiveType
 from engine.datasource import Datasource
-from tests.datasource.conftest import mysql_admin_query, wait_until
-
-
-def state(database: str) -> tuple[int, int, list[str]]:
-    customers = mysql_admin_query(f"SELECT count(*) FROM {database}.customers")[0][0]
-    orders = mysql_admin_query(f"SELECT count(*) FROM {database}.orders")[0][0]
-    tables = [
-        row[0]
-        for row in mysql_admin_query(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = %s ORDER BY 1", database
-        )
-    ]
-    return customers, orders, tables
+from tests.support.databases import mysql_query, shop_state, wait_until
 
 
 def test_read_types(mysql_ds: Datasource) -> None:
@@ -77,7 +65,7 @@ def test_show_describe_explain(mysql_ds: Datasource) -> None:
 def test_write_commits(mysql_ds: Datasource, mysql_db: str) -> None:
     written = mysql_ds.execute_write("UPDATE orders SET note = 'seen' WHERE customer_id = 1", timeout=10)
     assert written.rows_affected == 2
-    assert mysql_admin_query(f"SELECT count(*) FROM {mysql_db}.orders WHERE note = 'seen'")[0][0] == 2
+    assert mysql_query(f"SELECT count(*) FROM {mysql_db}.orders WHERE note = 'seen'")[0][0] == 2
     with pytest.raises(DatasourceError, match="Duplicate entry"):
         mysql_ds.execute_write("INSERT INTO customers VALUES (1, 'Dup', 'XX')", timeout=10)
 
@@ -106,14 +94,14 @@ def test_reads_are_read_only_by_the_database(
     mysql_ds: Datasource, mysql_db: str, tmp_path: Path, sql: str
 ) -> None:
     out = tmp_path / f"out_{uuid.uuid4().hex[:6]}.txt"
-    before = state(mysql_db)
-    connections = mysql_admin_query("SELECT @@global.max_connections")[0][0]
+    before = shop_state(mysql_query, mysql_db)
+    connections = mysql_query("SELECT @@global.max_connections")[0][0]
     try:
         mysql_ds.execute_read(sql.format(out=out), max_rows=10, timeout=10)
     except EngineError:
         pass
-    assert state(mysql_db) == before
-    assert mysql_admin_query("SELECT @@global.max_connections")[0][0] == connections
+    assert shop_state(mysql_query, mysql_db) == before
+    assert mysql_query("SELECT @@global.max_connections")[0][0] == connections
     assert not out.exists()
     assert (
         mysql_ds.execute_write("UPDATE customers SET country = country WHERE id = 1", timeout=5).rows_affected
@@ -122,7 +110,7 @@ def test_reads_are_read_only_by_the_database(
 
 
 def _running(marker: str) -> int:
-    return mysql_admin_query(
+    return mysql_query(
         "SELECT count(*) FROM information_schema.processlist WHERE command = 'Query' AND info LIKE %s "
         "AND id <> CONNECTION_ID()",
         f"%{marker}%",

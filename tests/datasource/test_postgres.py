@@ -20,19 +20,7 @@ from engine.common.errors import (
 )
 from engine.common.types import HiveType
 from engine.datasource import Datasource
-from tests.datasource.conftest import pg_admin_query, wait_until
-
-
-def counts(schema: str) -> tuple[int, int, list[str]]:
-    customers = pg_admin_query(f"SELECT count(*) FROM {schema}.customers")[0][0]
-    orders = pg_admin_query(f"SELECT count(*) FROM {schema}.orders")[0][0]
-    tables = [
-        row[0]
-        for row in pg_admin_query(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = %s ORDER BY 1", schema
-        )
-    ]
-    return customers, orders, tables
+from tests.support.databases import pg_jdbc_url, pg_query, shop_state, wait_until
 
 
 def test_read_types(pg_ds: Datasource) -> None:
@@ -76,7 +64,7 @@ def test_write_commits(pg_ds: Datasource, pg_schema: str) -> None:
     assert written.rows_affected == 2
     with pytest.raises(DatasourceError, match="duplicate key"):
         pg_ds.execute_write("INSERT INTO customers VALUES (1, 'Dup', 'XX')", timeout=10)
-    assert counts(pg_schema)[0] == 3
+    assert shop_state(pg_query, pg_schema)[0] == 3
 
 
 @pytest.mark.parametrize(
@@ -95,19 +83,19 @@ def test_write_commits(pg_ds: Datasource, pg_schema: str) -> None:
     ],
 )
 def test_reads_run_in_a_read_only_transaction(pg_ds: Datasource, pg_schema: str, sql: str) -> None:
-    before = counts(pg_schema)
-    sequence = pg_admin_query(f"SELECT last_value FROM {pg_schema}.seq")[0][0]
+    before = shop_state(pg_query, pg_schema)
+    sequence = pg_query(f"SELECT last_value FROM {pg_schema}.seq")[0][0]
     try:
         pg_ds.execute_read(sql, max_rows=10, timeout=10)
     except EngineError:
         pass
-    assert counts(pg_schema) == before
-    assert pg_admin_query(f"SELECT last_value FROM {pg_schema}.seq")[0][0] == sequence
-    assert pg_admin_query("SELECT count(*) FROM pg_largeobject_metadata")[0][0] == 0 or "lo_import" not in sql
+    assert shop_state(pg_query, pg_schema) == before
+    assert pg_query(f"SELECT last_value FROM {pg_schema}.seq")[0][0] == sequence
+    assert pg_query("SELECT count(*) FROM pg_largeobject_metadata")[0][0] == 0 or "lo_import" not in sql
 
 
 def test_stacked_statements_cannot_leave_the_transaction(pg_ds: Datasource, pg_schema: str) -> None:
-    before = counts(pg_schema)
+    before = shop_state(pg_query, pg_schema)
     for sql in (
         "SELECT 1; COMMIT; DELETE FROM orders",
         "SELECT 1; ROLLBACK; SET transaction_read_only = off; DELETE FROM orders",
@@ -117,7 +105,7 @@ def test_stacked_statements_cannot_leave_the_transaction(pg_ds: Datasource, pg_s
     ):
         with pytest.raises(InvalidStatementError):
             pg_ds.execute_read(sql, max_rows=10, timeout=10)
-    assert counts(pg_schema) == before
+    assert shop_state(pg_query, pg_schema) == before
     assert pg_ds.execute_read("SELECT $$;$$ AS s", max_rows=1, timeout=5).rows == [(";",)]
     assert pg_ds.execute_read("SELECT E'\\'; DELETE' AS s -- one string", max_rows=1, timeout=5).rows == [
         ("'; DELETE",)
@@ -125,7 +113,7 @@ def test_stacked_statements_cannot_leave_the_transaction(pg_ds: Datasource, pg_s
 
 
 def _active(marker: str) -> int:
-    return pg_admin_query(
+    return pg_query(
         "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query LIKE %s AND pid <> pg_backend_pid()",
         f"%{marker}%",
     )[0][0]
@@ -221,7 +209,7 @@ def test_pool_is_bounded() -> None:
 
 def test_connection_is_clean_after_errors_and_timeouts(pg_schema: str) -> None:
     datasource = Datasource.from_url(
-        f"jdbc:postgresql://127.0.0.1:5432/test?user=postgres&currentSchema={pg_schema}",
+        pg_jdbc_url(pg_schema),
         pool_size=1,
         max_overflow=0,
     )

@@ -4,23 +4,18 @@ each with a unique name, dropped afterwards) and registries over them."""
 from __future__ import annotations
 
 import sqlite3
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import psycopg2
-import pymysql
 import pytest
 
 from engine.common.cancel import CancelToken
 from engine.common.config import EngineConf
 from engine.datasource import Datasource
 from engine.tools import ToolContext, ToolRegistry
-
-PG_DSN = "host=127.0.0.1 port=5432 user=postgres dbname=test"
-MYSQL = {"host": "127.0.0.1", "port": 3306, "user": "root", "password": ""}
+from tests.support import databases
 
 SEED = [
     "CREATE TABLE customers (id INTEGER PRIMARY KEY, name VARCHAR(40) NOT NULL, country VARCHAR(40))",
@@ -64,6 +59,16 @@ class Target:
         return self.admin(sql)
 
 
+def _target(kind: str, url: str, name: str, admin: Any, tmp_path: Path) -> Iterator[Target]:
+    """A registry over the database at ``url``; closed when the fixture ends."""
+    conf = make_conf(**{"jdbc.url": url})
+    datasource = Datasource.from_conf(conf)
+    registry = ToolRegistry.default(datasource, conf)
+    yield Target(kind, datasource, registry, tmp_path / "work", name, admin, conf)
+    registry.close()
+    datasource.close()
+
+
 # --- SQLite --------------------------------------------------------------------------------------
 @pytest.fixture
 def sqlite_target(tmp_path: Path) -> Iterator[Target]:
@@ -77,94 +82,33 @@ def sqlite_target(tmp_path: Path) -> Iterator[Target]:
         with sqlite3.connect(path) as connection:
             return list(connection.execute(sql).fetchall())
 
-    conf = make_conf(**{"jdbc.url": f"jdbc:sqlite:{path}"})
-    datasource = Datasource.from_conf(conf)
-    registry = ToolRegistry.default(datasource, conf)
-    yield Target("sqlite", datasource, registry, tmp_path / "work", str(path), admin, conf)
-    registry.close()
-    datasource.close()
+    yield from _target("sqlite", f"jdbc:sqlite:{path}", str(path), admin, tmp_path)
 
 
 # --- PostgreSQL ----------------------------------------------------------------------------------
-def pg_admin(sql: str, *args: object) -> list[tuple[Any, ...]]:
-    connection = psycopg2.connect(PG_DSN)
-    try:
-        connection.autocommit = True
-        with connection.cursor() as cursor:
-            cursor.execute(sql, args or None)
-            return list(cursor.fetchall()) if cursor.description else []
-    finally:
-        connection.close()
-
-
 @pytest.fixture(scope="module")
 def pg_schema() -> Iterator[str]:
-    name = f"tools_{uuid.uuid4().hex[:10]}"
-    connection = psycopg2.connect(PG_DSN)
-    connection.autocommit = True
-    with connection.cursor() as cursor:
-        cursor.execute(f"CREATE SCHEMA {name}")
-        cursor.execute(f"SET search_path = {name}")
-        for statement in SEED:
-            cursor.execute(statement)
-        cursor.execute("CREATE SEQUENCE seq")
-        cursor.execute("SELECT nextval('seq')")
-    try:
+    with databases.pg_schema("tools", [*SEED, "CREATE SEQUENCE seq", "SELECT nextval('seq')"]) as name:
         yield name
-    finally:
-        with connection.cursor() as cursor:
-            cursor.execute(f"DROP SCHEMA {name} CASCADE")
-        connection.close()
 
 
 @pytest.fixture
 def pg_target(pg_schema: str, tmp_path: Path) -> Iterator[Target]:
-    conf = make_conf(
-        **{"jdbc.url": f"jdbc:postgresql://127.0.0.1:5432/test?user=postgres&currentSchema={pg_schema}"}
-    )
-    datasource = Datasource.from_conf(conf)
-    registry = ToolRegistry.default(datasource, conf)
-    yield Target("postgresql", datasource, registry, tmp_path / "work", pg_schema, pg_admin, conf)
-    registry.close()
-    datasource.close()
+    url = databases.pg_jdbc_url(pg_schema)
+    yield from _target("postgresql", url, pg_schema, databases.pg_query, tmp_path)
 
 
 # --- MariaDB -------------------------------------------------------------------------------------
-def mysql_admin(sql: str) -> list[tuple[Any, ...]]:
-    connection = pymysql.connect(**MYSQL, autocommit=True)
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute(sql)
-            return list(cursor.fetchall())
-    finally:
-        connection.close()
-
-
 @pytest.fixture(scope="module")
 def mysql_db() -> Iterator[str]:
-    name = f"tools_{uuid.uuid4().hex[:10]}"
-    connection = pymysql.connect(**MYSQL, autocommit=True)
-    with connection.cursor() as cursor:
-        cursor.execute(f"CREATE DATABASE {name}")
-        cursor.execute(f"USE {name}")
-        for statement in SEED:
-            cursor.execute(statement)
-    try:
+    with databases.mariadb_database("tools", SEED) as name:
         yield name
-    finally:
-        with connection.cursor() as cursor:
-            cursor.execute(f"DROP DATABASE {name}")
-        connection.close()
 
 
 @pytest.fixture
 def mysql_target(mysql_db: str, tmp_path: Path) -> Iterator[Target]:
-    conf = make_conf(**{"jdbc.url": f"jdbc:mariadb://127.0.0.1:3306/{mysql_db}?user=root"})
-    datasource = Datasource.from_conf(conf)
-    registry = ToolRegistry.default(datasource, conf)
-    yield Target("mysql", datasource, registry, tmp_path / "work", mysql_db, mysql_admin, conf)
-    registry.close()
-    datasource.close()
+    url = databases.mariadb_jdbc_url(mysql_db)
+    yield from _target("mysql", url, mysql_db, databases.mysql_query, tmp_path)
 
 
 @pytest.fixture(params=["sqlite", "pg", "mysql"])

@@ -16,7 +16,8 @@ from engine.common.config import EngineConf
 from engine.common.types import HiveType
 from engine.datasource import Datasource
 from engine.tools import ToolRegistry
-from tests.tools.conftest import Target, make_conf, pg_admin
+from tests.support.databases import pg_query
+from tests.tools.conftest import Target, make_conf
 
 
 def test_select_renders_markdown_with_null_and_pipes(target: Target) -> None:
@@ -152,7 +153,7 @@ def test_sample_values(schema_target: Target) -> None:
 
 # --- cancel and timeout stop the statement in the database -------------------------------------
 def _pg_running(marker: str) -> int:
-    rows = pg_admin(
+    rows = pg_query(
         "SELECT COUNT(*) FROM pg_stat_activity WHERE state = 'active' AND pid <> pg_backend_pid() "
         "AND (query LIKE %s OR query LIKE 'FETCH%%' AND application_name = 'data-agent-engine')",
         f"%{marker}%",
