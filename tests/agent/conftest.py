@@ -100,7 +100,8 @@ class AgentHarness:
 
 
 @pytest.fixture
-def sqlite_db(tmp_path: Path) -> Path:
+def shop(tmp_path: Path) -> Path:
+    """A small SQLite shop: ``orders(id, customer, amount)`` with three rows."""
     path = tmp_path / "shop.sqlite"
     with sqlite3.connect(path) as connection:
         connection.execute("CREATE TABLE orders (id INTEGER PRIMARY KEY, customer TEXT, amount REAL)")
@@ -112,7 +113,7 @@ def sqlite_db(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def harness(tmp_path: Path, sqlite_db: Path) -> Iterator[Any]:
+def harness(tmp_path: Path, shop: Path) -> Iterator[Any]:
     created: list[AgentHarness] = []
 
     def factory(conf: dict[str, str] | None = None) -> AgentHarness:
@@ -128,7 +129,7 @@ def harness(tmp_path: Path, sqlite_db: Path) -> Iterator[Any]:
         engine_conf = EngineConf.load(
             [f"{k}={v}" for k, v in values.items()], environ={"OPENAI_API_KEY": API_KEY}
         )
-        tools = SqliteTools(sqlite_db)
+        tools = SqliteTools(shop)
         provider = OpenAICompatibleProvider(engine_conf, None, tools)
         audit_path = tmp_path / "audit.log"
         workdir = tmp_path / "sessions" / uuid.uuid4().hex

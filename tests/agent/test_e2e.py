@@ -16,18 +16,6 @@ FINISHED, ERROR = 2, 5
 
 
 @pytest.fixture
-def shop(tmp_path: Path) -> Path:
-    path = tmp_path / "shop.sqlite"
-    with sqlite3.connect(path) as connection:
-        connection.execute("CREATE TABLE orders (id INTEGER PRIMARY KEY, customer TEXT, amount REAL)")
-        connection.executemany(
-            "INSERT INTO orders (customer, amount) VALUES (?, ?)",
-            [("ada", 12.5), ("bob", 30.0), ("ada", 7.25)],
-        )
-    return path
-
-
-@pytest.fixture
 def llm():
     with FakeOpenAIServer() as server:
         yield server
