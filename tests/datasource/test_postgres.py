@@ -1,4 +1,5 @@
-"""PostgreSQL: typed reads, read-only transactions, statement_timeout, cancel, bad input."""
+"""PostgreSQL: typed reads, read-only transactions, bad input, the pool, a clean connection after
+errors. Cancel and statement_timeout: test_cancel_and_timeout.py."""
 
 from __future__ import annotations
 
@@ -10,17 +11,15 @@ import uuid
 
 import pytest
 
-from engine.common.cancel import CancelToken
 from engine.common.errors import (
     DatasourceError,
     EngineError,
     InvalidStatementError,
-    OperationCanceledError,
     OperationTimeoutError,
 )
 from engine.common.types import HiveType
 from engine.datasource import Datasource
-from tests.support.databases import pg_jdbc_url, pg_query, shop_state, wait_until
+from tests.support.databases import pg_jdbc_url, pg_query, shop_state
 
 
 def test_read_types(pg_ds: Datasource) -> None:
@@ -110,47 +109,6 @@ def test_stacked_statements_cannot_leave_the_transaction(pg_ds: Datasource, pg_s
     assert pg_ds.execute_read("SELECT E'\\'; DELETE' AS s -- one string", max_rows=1, timeout=5).rows == [
         ("'; DELETE",)
     ]
-
-
-def _active(marker: str) -> int:
-    return pg_query(
-        "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query LIKE %s AND pid <> pg_backend_pid()",
-        f"%{marker}%",
-    )[0][0]
-
-
-def test_cancel_ends_pg_sleep_within_two_seconds(pg_ds: Datasource) -> None:
-    marker = f"slow_{uuid.uuid4().hex[:8]}"
-    token = CancelToken()
-    outcome: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            pg_ds.execute_read(f"SELECT pg_sleep(60) AS {marker}", max_rows=1, timeout=120, cancel=token)
-        except BaseException as exc:
-            outcome.append(exc)
-
-    worker = threading.Thread(target=run, name="test-pg-query")
-    worker.start()
-    assert wait_until(lambda: _active(marker) == 1, 10)
-    cancelled_at = time.monotonic()
-    token.cancel("cancelled by test")
-    worker.join(5)
-    assert not worker.is_alive() and time.monotonic() - cancelled_at < 2.0
-    assert isinstance(outcome[0], OperationCanceledError)
-    assert wait_until(lambda: _active(marker) == 0, 2)
-    assert pg_ds.execute_read("SELECT 1", max_rows=1, timeout=5).rows == [(1,)]
-
-
-def test_timeout_inside_the_database(pg_ds: Datasource) -> None:
-    marker = f"timeout_{uuid.uuid4().hex[:8]}"
-    started = time.monotonic()
-    with pytest.raises(OperationTimeoutError, match=r"query\.timeout"):
-        pg_ds.execute_read(f"SELECT pg_sleep(30) AS {marker}", max_rows=1, timeout=0.5)
-    assert time.monotonic() - started < 2.5
-    assert wait_until(lambda: _active(marker) == 0, 2)
-    with pytest.raises(OperationTimeoutError):
-        pg_ds.execute_write(f"SELECT pg_sleep(30) AS {marker}", timeout=0.5)
 
 
 @pytest.mark.parametrize(
