@@ -11,16 +11,14 @@ import pytest
 
 from engine.datasource import Datasource
 from tests.conftest import free_port
+from tests.datasource.shop import SEED
 from tests.support import databases
 
-SEED = [
-    "CREATE TABLE customers (id INTEGER PRIMARY KEY, name VARCHAR(40) NOT NULL, country VARCHAR(40))",
-    "CREATE TABLE orders (id INTEGER PRIMARY KEY, customer_id INTEGER NOT NULL, amount DECIMAL(10,2), "
-    "placed DATE, note VARCHAR(100))",
-    "INSERT INTO customers VALUES (1, 'Ann', 'FR'), (2, 'Bob', 'DE'), (3, 'Cy|d', NULL)",
-    "INSERT INTO orders VALUES (1, 1, 10.50, '2024-01-05', 'first'), (2, 1, 20.00, '2024-02-07', NULL), "
-    "(3, 2, 7.25, '2024-02-09', 'x'), (4, 3, 99.99, '2024-03-01', 'big')",
-]
+
+def _opened(url: str) -> Iterator[Datasource]:
+    datasource = Datasource.from_url(url)
+    yield datasource
+    datasource.close()
 
 
 # --- SQLite --------------------------------------------------------------------------------------
@@ -35,9 +33,7 @@ def sqlite_path(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def sqlite_ds(sqlite_path: Path) -> Iterator[Datasource]:
-    datasource = Datasource.from_url(f"jdbc:sqlite:{sqlite_path}")
-    yield datasource
-    datasource.close()
+    yield from _opened(f"jdbc:sqlite:{sqlite_path}")
 
 
 # --- PostgreSQL ----------------------------------------------------------------------------------
@@ -49,9 +45,7 @@ def pg_schema() -> Iterator[str]:
 
 @pytest.fixture
 def pg_ds(pg_schema: str) -> Iterator[Datasource]:
-    datasource = Datasource.from_url(databases.pg_jdbc_url(pg_schema))
-    yield datasource
-    datasource.close()
+    yield from _opened(databases.pg_jdbc_url(pg_schema))
 
 
 # --- MariaDB -------------------------------------------------------------------------------------
@@ -63,9 +57,7 @@ def mysql_db() -> Iterator[str]:
 
 @pytest.fixture
 def mysql_ds(mysql_db: str) -> Iterator[Datasource]:
-    datasource = Datasource.from_url(databases.mariadb_jdbc_url(mysql_db))
-    yield datasource
-    datasource.close()
+    yield from _opened(databases.mariadb_jdbc_url(mysql_db))
 
 
 @pytest.fixture

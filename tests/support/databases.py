@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 import psycopg2
@@ -38,11 +38,18 @@ def wait_until(predicate: Callable[[], bool], timeout: float) -> bool:
     return predicate()
 
 
-def pg_query(sql: str, *args: object, dsn: str = PG_DSN) -> Rows:
-    """Run one statement as the PostgreSQL admin (autocommit); its rows, or [] when it has none."""
-    connection = psycopg2.connect(dsn)
+def _pg_connect() -> Any:
+    connection = psycopg2.connect(PG_DSN)
+    connection.autocommit = True
+    return connection
+
+
+def _mysql_connect() -> Any:
+    return pymysql.connect(**MYSQL, autocommit=True)
+
+
+def _run(connection: Any, sql: str, args: tuple[object, ...]) -> Rows:
     try:
-        connection.autocommit = True
         with connection.cursor() as cursor:
             cursor.execute(sql, args or None)
             return list(cursor.fetchall()) if cursor.description else []
@@ -50,15 +57,14 @@ def pg_query(sql: str, *args: object, dsn: str = PG_DSN) -> Rows:
         connection.close()
 
 
+def pg_query(sql: str, *args: object) -> Rows:
+    """Run one statement as the PostgreSQL admin (autocommit); its rows, or [] when it has none."""
+    return _run(_pg_connect(), sql, args)
+
+
 def mysql_query(sql: str, *args: object) -> Rows:
     """Run one statement as the MariaDB admin (autocommit); its rows, or [] when it has none."""
-    connection = pymysql.connect(**MYSQL, autocommit=True)
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute(sql, args or None)
-            return list(cursor.fetchall())
-    finally:
-        connection.close()
+    return _run(_mysql_connect(), sql, args)
 
 
 def _unique(prefix: str) -> str:
@@ -66,22 +72,36 @@ def _unique(prefix: str) -> str:
 
 
 @contextmanager
-def pg_schema(prefix: str, statements: Iterable[str] = ()) -> Iterator[str]:
-    """A new schema ``<prefix>_<random>``; ``statements`` run with it first on the search path."""
+def _scratch(
+    connect: Callable[[], Any], prefix: str, create: str, enter: str, drop: str, statements: Iterable[str]
+) -> Iterator[str]:
+    """Create ``<prefix>_<random>``, run ``statements`` after ``enter``, yield the name, then drop
+    it; ``create``, ``enter`` and ``drop`` are templates with ``{}`` for the name."""
     name = _unique(prefix)
-    connection = psycopg2.connect(PG_DSN)
-    connection.autocommit = True
+    connection = connect()
     try:
         with connection.cursor() as cursor:
-            cursor.execute(f"CREATE SCHEMA {name}")
-            cursor.execute(f"SET search_path = {name}")
+            cursor.execute(create.format(name))
+            cursor.execute(enter.format(name))
             for statement in statements:
                 cursor.execute(statement)
         yield name
     finally:
         with connection.cursor() as cursor:
-            cursor.execute(f"DROP SCHEMA IF EXISTS {name} CASCADE")
+            cursor.execute(drop.format(name))
         connection.close()
+
+
+def pg_schema(prefix: str, statements: Iterable[str] = ()) -> AbstractContextManager[str]:
+    """A new schema ``<prefix>_<random>``; ``statements`` run with it first on the search path."""
+    create, enter, drop = "CREATE SCHEMA {}", "SET search_path = {}", "DROP SCHEMA IF EXISTS {} CASCADE"
+    return _scratch(_pg_connect, prefix, create, enter, drop, statements)
+
+
+def mariadb_database(prefix: str, statements: Iterable[str] = ()) -> AbstractContextManager[str]:
+    """A new database ``<prefix>_<random>``; ``statements`` run in it first."""
+    create, enter, drop = "CREATE DATABASE {}", "USE {}", "DROP DATABASE IF EXISTS {}"
+    return _scratch(_mysql_connect, prefix, create, enter, drop, statements)
 
 
 @contextmanager
@@ -98,24 +118,6 @@ def pg_database(prefix: str) -> Iterator[str]:
             name,
         )
         pg_query(f"DROP DATABASE IF EXISTS {name}")
-
-
-@contextmanager
-def mariadb_database(prefix: str, statements: Iterable[str] = ()) -> Iterator[str]:
-    """A new database ``<prefix>_<random>``; ``statements`` run in it first."""
-    name = _unique(prefix)
-    connection = pymysql.connect(**MYSQL, autocommit=True)
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute(f"CREATE DATABASE {name}")
-            cursor.execute(f"USE {name}")
-            for statement in statements:
-                cursor.execute(statement)
-        yield name
-    finally:
-        with connection.cursor() as cursor:
-            cursor.execute(f"DROP DATABASE IF EXISTS {name}")
-        connection.close()
 
 
 def shop_state(query: Callable[..., Rows], schema: str) -> tuple[int, int, list[str]]:
