@@ -8,6 +8,7 @@ import os
 import signal
 import sqlite3
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -51,6 +52,31 @@ def pid_of(launcher: LauncherRunner) -> int:
     return pids[0]
 
 
+@dataclass(frozen=True)
+class Launched:
+    """The only engine running: the datasource URL it serves, its address, its znode and pid."""
+
+    url: str
+    address: str
+    node: str
+    pid: int
+
+    @property
+    def space(self) -> str:
+        return self.node.rsplit("/", 1)[0]
+
+    @property
+    def name(self) -> str:
+        return self.node.rsplit("/", 1)[1]
+
+
+def launch_one(launcher: LauncherRunner, tmp_path: Path) -> Launched:
+    url = sqlite_url(tmp_path)
+    address = launch_ok(launcher, url)
+    [node] = launcher.engines()
+    return Launched(url, address, node, pid_of(launcher))
+
+
 def test_two_datasources_two_engines_and_reuse(launcher: LauncherRunner, tmp_path: Path) -> None:
     url_a, url_b = sqlite_url(tmp_path, "a"), sqlite_url(tmp_path, "b")
     first = launch_ok(launcher, url_a)
@@ -84,17 +110,14 @@ def test_five_concurrent_launchers_make_one_engine(launcher: LauncherRunner, tmp
 def test_kill_9_removes_the_node_and_the_next_launch_starts_a_new_engine(
     launcher: LauncherRunner, tmp_path: Path, zk: KazooClient
 ) -> None:
-    url = sqlite_url(tmp_path)
-    launch_ok(launcher, url)
-    [node] = launcher.engines()
-    space = node.rsplit("/", 1)[0]
-    os.kill(pid_of(launcher), signal.SIGKILL)
-    wait_children(zk, space, lambda children: children == [], 30)  # the session expires (4 s)
-    second = launch_ok(launcher, url)
+    first = launch_one(launcher, tmp_path)
+    os.kill(first.pid, signal.SIGKILL)
+    wait_children(zk, first.space, lambda children: children == [], 30)  # the session expires (4 s)
+    second = launch_ok(launcher, first.url)
     [new_node] = launcher.engines()
     assert (
-        new_node != node
-        and NodeName.parse(new_node.rsplit("/", 1)[1]).ref_id != NodeName.parse(node.rsplit("/", 1)[1]).ref_id
+        new_node != first.node
+        and NodeName.parse(new_node.rsplit("/", 1)[1]).ref_id != NodeName.parse(first.name).ref_id
     )
     assert ask(second)
 
@@ -102,38 +125,31 @@ def test_kill_9_removes_the_node_and_the_next_launch_starts_a_new_engine(
 def test_frozen_engine_reregisters_when_nobody_replaced_it(
     launcher: LauncherRunner, tmp_path: Path, zk: KazooClient
 ) -> None:
-    address = launch_ok(launcher, sqlite_url(tmp_path))
-    [node] = launcher.engines()
-    space, name = node.rsplit("/", 1)
-    pid = pid_of(launcher)
-    os.kill(pid, signal.SIGSTOP)
+    engine = launch_one(launcher, tmp_path)
+    os.kill(engine.pid, signal.SIGSTOP)
     try:
-        wait_children(zk, space, lambda children: children == [], 30)
+        wait_children(zk, engine.space, lambda children: children == [], 30)
     finally:
-        os.kill(pid, signal.SIGCONT)
-    children = wait_children(zk, space, lambda children: len(children) == 1, 30)
-    assert NodeName.parse(children[0]).ref_id == NodeName.parse(name).ref_id
-    assert children[0] != name  # a new sequence under a new session
-    assert ask(address)
-    assert len(zk.get_children(space)) == 1
+        os.kill(engine.pid, signal.SIGCONT)
+    children = wait_children(zk, engine.space, lambda children: len(children) == 1, 30)
+    assert NodeName.parse(children[0]).ref_id == NodeName.parse(engine.name).ref_id
+    assert children[0] != engine.name  # a new sequence under a new session
+    assert ask(engine.address)
+    assert len(zk.get_children(engine.space)) == 1
 
 
 def test_frozen_engine_replaced_meanwhile_stops_instead_of_a_second_owner(
     launcher: LauncherRunner, tmp_path: Path, zk: KazooClient
 ) -> None:
-    url = sqlite_url(tmp_path)
-    launch_ok(launcher, url)
-    [node] = launcher.engines()
-    space = node.rsplit("/", 1)[0]
-    old = pid_of(launcher)
-    os.kill(old, signal.SIGSTOP)
+    old = launch_one(launcher, tmp_path)
+    os.kill(old.pid, signal.SIGSTOP)
     try:
-        wait_children(zk, space, lambda children: children == [], 30)
-        replacement = launch_ok(launcher, url)
+        wait_children(zk, old.space, lambda children: children == [], 30)
+        replacement = launch_ok(launcher, old.url)
     finally:
-        os.kill(old, signal.SIGCONT)
-    wait_until(lambda: old not in engine_pids(launcher.work), 40, "the frozen engine to stop")
-    [only] = zk.get_children(space)
+        os.kill(old.pid, signal.SIGCONT)
+    wait_until(lambda: old.pid not in engine_pids(launcher.work), 40, "the frozen engine to stop")
+    [only] = zk.get_children(old.space)
     assert NodeName.parse(only).address == replacement
     assert ask(replacement)
 
