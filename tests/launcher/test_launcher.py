@@ -8,6 +8,8 @@ import os
 import signal
 import sqlite3
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -77,6 +79,16 @@ def launch_one(launcher: LauncherRunner, tmp_path: Path) -> Launched:
     return Launched(url, address, node, pid_of(launcher))
 
 
+@contextmanager
+def stopped(pid: int) -> Iterator[None]:
+    """The process frozen (SIGSTOP) for the block, and continued (SIGCONT) after it whatever happens."""
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.kill(pid, signal.SIGCONT)
+
+
 def test_two_datasources_two_engines_and_reuse(launcher: LauncherRunner, tmp_path: Path) -> None:
     url_a, url_b = sqlite_url(tmp_path, "a"), sqlite_url(tmp_path, "b")
     first = launch_ok(launcher, url_a)
@@ -126,11 +138,8 @@ def test_frozen_engine_reregisters_when_nobody_replaced_it(
     launcher: LauncherRunner, tmp_path: Path, zk: KazooClient
 ) -> None:
     engine = launch_one(launcher, tmp_path)
-    os.kill(engine.pid, signal.SIGSTOP)
-    try:
+    with stopped(engine.pid):
         wait_children(zk, engine.space, lambda children: children == [], 30)
-    finally:
-        os.kill(engine.pid, signal.SIGCONT)
     children = wait_children(zk, engine.space, lambda children: len(children) == 1, 30)
     assert NodeName.parse(children[0]).ref_id == NodeName.parse(engine.name).ref_id
     assert children[0] != engine.name  # a new sequence under a new session
@@ -142,12 +151,9 @@ def test_frozen_engine_replaced_meanwhile_stops_instead_of_a_second_owner(
     launcher: LauncherRunner, tmp_path: Path, zk: KazooClient
 ) -> None:
     old = launch_one(launcher, tmp_path)
-    os.kill(old.pid, signal.SIGSTOP)
-    try:
+    with stopped(old.pid):
         wait_children(zk, old.space, lambda children: children == [], 30)
         replacement = launch_ok(launcher, old.url)
-    finally:
-        os.kill(old.pid, signal.SIGCONT)
     wait_until(lambda: old.pid not in engine_pids(launcher.work), 40, "the frozen engine to stop")
     [only] = zk.get_children(old.space)
     assert NodeName.parse(only).address == replacement
