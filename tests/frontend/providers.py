@@ -12,7 +12,20 @@ from engine.agent.provider import AgentSession, RunRequest
 END = object()
 
 
-class QueueProvider:
+class _Stateless:
+    """The provider lifecycle for providers that keep nothing per session."""
+
+    def open_session(self, session: AgentSession) -> None:
+        return None
+
+    def close_session(self, session: AgentSession) -> None:
+        return None
+
+    def close(self) -> None:
+        return None
+
+
+class QueueProvider(_Stateless):
     """Each run emits ``agent_start``, then one ``step_start`` row per integer put on ``rows``,
     until ``END`` is put; then ``agent_finish``. Lets a test control exactly when rows exist."""
 
@@ -21,12 +34,6 @@ class QueueProvider:
     def __init__(self) -> None:
         self.rows: queue.Queue[object] = queue.Queue()
         self.started = threading.Event()
-
-    def open_session(self, session: AgentSession) -> None:
-        return None
-
-    def close_session(self, session: AgentSession) -> None:
-        return None
 
     def run(self, request: RunRequest) -> Iterator[AgentEvent]:
         yield AgentStartEvent()
@@ -42,23 +49,14 @@ class QueueProvider:
             yield StepStartEvent(int(item))  # type: ignore[call-overload]
         yield AgentFinishEvent(steps=0)
 
-    def close(self) -> None:
-        return None
 
-
-class CountProvider:
+class CountProvider(_Stateless):
     """Each run emits ``agent_start``, ``count`` ``step_start`` rows and ``agent_finish`` at once."""
 
     name = "COUNT"
 
     def __init__(self, count: int) -> None:
         self.count = count
-
-    def open_session(self, session: AgentSession) -> None:
-        return None
-
-    def close_session(self, session: AgentSession) -> None:
-        return None
 
     def run(self, request: RunRequest) -> Iterator[AgentEvent]:
         yield AgentStartEvent()
@@ -68,6 +66,3 @@ class CountProvider:
             yield StepStartEvent(step)
         yield StepEndEvent(self.count)
         yield AgentFinishEvent(steps=self.count)
-
-    def close(self) -> None:
-        return None
