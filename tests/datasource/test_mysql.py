@@ -9,11 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.common.errors import (
-    DatasourceError,
-    EngineError,
-    InvalidStatementError,
-)
+from engine.common.errors import DatasourceError, EngineError, InvalidStatementError
 from engine.common.types import HiveType
 from engine.datasource import Datasource
 from tests.datasource.shop import read_summary

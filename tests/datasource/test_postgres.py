@@ -9,12 +9,7 @@ import uuid
 
 import pytest
 
-from engine.common.errors import (
-    DatasourceError,
-    EngineError,
-    InvalidStatementError,
-    OperationTimeoutError,
-)
+from engine.common.errors import DatasourceError, EngineError, InvalidStatementError, OperationTimeoutError
 from engine.common.types import HiveType
 from engine.datasource import Datasource
 from tests.datasource.shop import read_summary
