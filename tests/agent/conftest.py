@@ -1,5 +1,6 @@
 """Fixtures that drive the agent loop directly: the real openai client against the fake server,
-a real SQLite database behind a registry-compatible tool set, and a real approval broker."""
+the engine's datasource and tool registry over a real SQLite file (or the real PostgreSQL), and a
+real approval broker."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import sqlite3
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,10 +21,24 @@ from engine.agent.openai_provider import OpenAICompatibleProvider
 from engine.agent.provider import AgentSession, RunRequest
 from engine.common.cancel import CancelToken
 from engine.common.config import EngineConf
+from engine.datasource import Datasource
+from engine.datasource.catalog import Catalog
+from engine.tools import ToolRegistry
 from tests.fakes.openai_server import FakeOpenAIServer
-from tests.fakes.sql_tools import SqliteTools
+from tests.support import databases
 
 API_KEY = "sk-test-0123456789abcdefghijklmnop"
+JDBC_URL = "kyuubi.engine.data.agent.jdbc.url"
+
+
+def active_queries(marker: str) -> int:
+    """How many statements containing ``marker`` are running on the PostgreSQL server (this probe
+    aside)."""
+    return databases.pg_query(
+        "SELECT count(*) FROM pg_stat_activity "
+        "WHERE state = 'active' AND pid <> pg_backend_pid() AND query LIKE %s",
+        f"%{marker}%",
+    )[0][0]
 
 
 @dataclass
@@ -44,7 +60,8 @@ class RunOutcome:
 @dataclass
 class AgentHarness:
     llm: FakeOpenAIServer
-    tools: SqliteTools
+    datasource: Datasource
+    tools: ToolRegistry
     provider: OpenAICompatibleProvider
     session: AgentSession
     conf: EngineConf
@@ -98,6 +115,11 @@ class AgentHarness:
         self.sessions.append(session)
         return session
 
+    def close_sessions(self) -> None:
+        for session in [self.session, *self.sessions]:
+            session.approvals.close()
+            self.provider.close_session(session)
+
 
 @pytest.fixture
 def shop(tmp_path: Path) -> Path:
@@ -113,37 +135,48 @@ def shop(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
+def pg_schema() -> Iterator[str]:
+    """A unique, empty PostgreSQL schema, dropped after the test."""
+    with databases.pg_schema("agent") as schema:
+        yield schema
+
+
+@pytest.fixture
 def harness(tmp_path: Path, shop: Path) -> Iterator[Any]:
-    created: list[AgentHarness] = []
+    """Factory: ``harness(conf=None) -> AgentHarness``. The datasource is the SQLite ``shop``
+    unless ``conf`` names another ``jdbc.url``; datasource, catalog and tool registry are wired
+    as the engine wires them, and everything is closed after the test."""
+    with ExitStack() as stack:
 
-    def factory(conf: dict[str, str] | None = None) -> AgentHarness:
-        llm = FakeOpenAIServer().start()
-        values = {
-            "kyuubi.engine.data.agent.provider": "OPENAI_COMPATIBLE",
-            "kyuubi.engine.data.agent.openai.endpoint": llm.url,
-            "kyuubi.engine.data.agent.model": "fake-model",
-            "kyuubi.engine.data.agent.llm.retry.backoff": "PT0.01S",
-            "kyuubi.engine.data.agent.llm.request.timeout": "PT10S",
-        }
-        values.update(conf or {})
-        engine_conf = EngineConf.load(
-            [f"{k}={v}" for k, v in values.items()], environ={"OPENAI_API_KEY": API_KEY}
-        )
-        tools = SqliteTools(shop)
-        provider = OpenAICompatibleProvider(engine_conf, None, tools)
-        audit_path = tmp_path / "audit.log"
-        workdir = tmp_path / "sessions" / uuid.uuid4().hex
-        workdir.mkdir(parents=True)
-        session = AgentSession("s1", "alice", workdir, ApprovalBroker("s1", "alice", AuditLog(audit_path)))
-        provider.open_session(session)
-        built = AgentHarness(llm, tools, provider, session, engine_conf, audit_path)
-        created.append(built)
-        return built
+        def factory(conf: dict[str, str] | None = None) -> AgentHarness:
+            llm = stack.enter_context(FakeOpenAIServer())
+            values = {
+                JDBC_URL: f"jdbc:sqlite:{shop}",
+                "kyuubi.engine.data.agent.provider": "OPENAI_COMPATIBLE",
+                "kyuubi.engine.data.agent.openai.endpoint": llm.url,
+                "kyuubi.engine.data.agent.model": "fake-model",
+                "kyuubi.engine.data.agent.llm.retry.backoff": "PT0.01S",
+                "kyuubi.engine.data.agent.llm.request.timeout": "PT10S",
+            }
+            values.update(conf or {})
+            engine_conf = EngineConf.load(
+                [f"{k}={v}" for k, v in values.items()], environ={"OPENAI_API_KEY": API_KEY}
+            )
+            datasource = Datasource.from_conf(engine_conf)
+            stack.callback(datasource.close)
+            tools = ToolRegistry.default(datasource, engine_conf, catalog=Catalog(datasource, engine_conf))
+            stack.callback(tools.close)
+            provider = OpenAICompatibleProvider(engine_conf, datasource, tools)
+            stack.callback(provider.close)
+            audit_path = tmp_path / "audit.log"
+            workdir = tmp_path / "sessions" / uuid.uuid4().hex
+            workdir.mkdir(parents=True)
+            session = AgentSession(
+                "s1", "alice", workdir, ApprovalBroker("s1", "alice", AuditLog(audit_path))
+            )
+            provider.open_session(session)
+            built = AgentHarness(llm, datasource, tools, provider, session, engine_conf, audit_path)
+            stack.callback(built.close_sessions)
+            return built
 
-    yield factory
-    for built in created:
-        for session in [built.session, *built.sessions]:
-            session.approvals.close()
-            built.provider.close_session(session)
-        built.provider.close()
-        built.llm.stop()
+        yield factory

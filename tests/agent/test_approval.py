@@ -18,7 +18,8 @@ INSERT = {"sql": "INSERT INTO orders (customer, amount) VALUES ('zoe', 99.0)"}
 
 
 def zoe_rows(h) -> int:
-    with sqlite3.connect(h.tools.path) as connection:
+    """Rows for zoe, read from the datasource's SQLite file with a separate client."""
+    with sqlite3.connect(h.datasource.spec.sqlite_path) as connection:
         return connection.execute("SELECT COUNT(*) FROM orders WHERE customer='zoe'").fetchone()[0]
 
 

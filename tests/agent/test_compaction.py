@@ -58,19 +58,29 @@ def test_summary_failure_falls_back_to_truncation(harness):
 
 def test_compaction_within_one_long_turn_offloads_old_tool_results(harness):
     h = harness(TRIGGER)
-    h.llm.add(*(tool("big_output", {"size": 3000}) for _ in range(4)), text("done"))
+    # 81 rows of a 43-character label: a Markdown table of about 4 KB, below the offload limits
+    big = {
+        "sql": "SELECT o1.customer || '"
+        + "x" * 40
+        + "' AS label FROM orders o1, orders o2, orders o3, orders o4"
+    }
+    h.llm.add(*(tool("run_select_query", big) for _ in range(4)), text("done"))
     out = h.run("summarise everything")
     assert out.error is None, out.error
     assert "compaction" in out.types()
     assert all(body.get("stream") for body in h.llm.requests)  # no summary call was needed
+    results = out.of("tool_result")
+    assert len(results) == 4 and not any(result.is_error for result in results)
+    assert all(len(result.output) >= 3000 and "adaxxxx" in result.output for result in results)
     last = h.llm.requests[-1]["messages"]
     tool_messages = [m for m in last if m["role"] == "tool"]
     assert len(tool_messages) == 4
     assert tool_messages[0]["content"].startswith("[compacted")
     assert tool_messages[1]["content"].startswith("[compacted")
-    assert len(tool_messages[-1]["content"]) == 3000  # the newest results stay verbatim
-    saved = list((h.session.workdir / "compacted").glob("*.txt"))
-    assert saved and len(saved[0].read_text()) == 3000
+    assert tool_messages[-1]["content"] == results[-1].output  # the newest results stay verbatim
+    for message, result in zip(tool_messages[:2], results[:2], strict=True):
+        saved = h.session.workdir / "compacted" / f"{message['tool_call_id']}.txt"
+        assert saved.read_text() == result.output  # the whole output was kept on disk
     # every tool call still has its result
     call_ids = [c["id"] for m in last if m["role"] == "assistant" for c in m.get("tool_calls") or ()]
     assert call_ids == [m["tool_call_id"] for m in tool_messages]

@@ -1,4 +1,5 @@
-"""The ReAct loop driven directly: real openai client, fake LLM server, real SQLite."""
+"""The ReAct loop driven directly: real openai client, fake LLM server, the engine's tool registry
+over real SQLite (and the real PostgreSQL for statements that must be cancelled)."""
 
 from __future__ import annotations
 
@@ -7,13 +8,15 @@ import json
 import logging
 import threading
 import time
+import uuid
 
 import pytest
 
 from engine.common.cancel import CancelToken
 from engine.common.errors import AgentError, BusyError, ConfigError, OperationCanceledError
-from tests.agent.conftest import API_KEY
+from tests.agent.conftest import API_KEY, JDBC_URL, active_queries
 from tests.fakes.openai_server import Reply, ToolCallSpec, error, text, tool
+from tests.support import databases
 
 
 def test_text_answer_streams_in_kyuubi_order(harness):
@@ -40,7 +43,7 @@ def test_text_answer_streams_in_kyuubi_order(harness):
     system = body["messages"][0]
     assert system["role"] == "system"
     assert datetime.date.today().isoformat() in system["content"]
-    assert "Run one read-only SQL query and return its rows." in system["content"]
+    assert "Run one read-only SQL query (SELECT/WITH/VALUES/EXPLAIN" in system["content"]
     assert body["messages"][-1] == {"role": "user", "content": "what is the answer?"}
     assert {k.lower(): v for k, v in h.llm.headers[0].items()}["authorization"] == f"Bearer {API_KEY}"
 
@@ -77,7 +80,7 @@ def test_tool_call_split_across_chunks_and_missing_id(harness):
     assert call.tool_call_id.startswith("call_local_")
     assert call.args == {"sql": "SELECT SUM(amount) AS total FROM orders WHERE customer='ada'"}
     assert result.tool_call_id == call.tool_call_id and not result.is_error
-    assert "19.75" in result.output and result.table["rows"] == [(19.75,)]
+    assert "19.75" in result.output and result.table.rows == [(19.75,)]
     second = h.llm.requests[1]["messages"]
     assert second[-2]["tool_calls"][0]["id"] == call.tool_call_id
     assert second[-1] == {"role": "tool", "tool_call_id": call.tool_call_id, "content": result.output}
@@ -155,19 +158,31 @@ def test_cancel_while_the_llm_stalls(harness):
     assert h.session.memory.messages == [{"role": "user", "content": "q"}]
 
 
-def test_cancel_during_a_tool_cancels_the_query_and_repairs_memory(harness):
-    h = harness()
-    h.llm.add(tool("slow_query", {}), text("next run"))
+def slow_query() -> tuple[str, dict[str, str]]:
+    """A unique marker and the arguments of a PostgreSQL query that runs for a minute."""
+    marker = f"slow_{uuid.uuid4().hex[:8]}"
+    return marker, {"sql": f"SELECT pg_sleep(60) AS {marker}"}
+
+
+def test_cancel_during_a_tool_cancels_the_query_and_repairs_memory(pg_schema, harness):
+    h = harness({JDBC_URL: databases.pg_jdbc_url(pg_schema)})
+    marker, args = slow_query()
+    h.llm.add(tool("run_select_query", args), text("next run"))
     token = CancelToken(time.monotonic() + 60)
+    started = threading.Event()
 
     def cancel_when_running() -> None:
-        if h.tools.slow_started.wait(10):
+        if databases.wait_until(lambda: active_queries(marker) == 1, 10):
+            started.set()
             token.cancel()
 
-    threading.Thread(target=cancel_when_running, name="test-canceller").start()
+    canceller = threading.Thread(target=cancel_when_running, name="test-canceller")
+    canceller.start()
     out = h.run("q", cancel=token)
+    canceller.join(10)
+    assert started.is_set(), "the query never started"
     assert isinstance(out.error, OperationCanceledError)
-    assert h.tools.cancelled.is_set()
+    assert databases.wait_until(lambda: active_queries(marker) == 0, 2.0)  # the statement was cancelled
     messages = h.session.memory.messages
     assert messages[-1]["role"] == "tool" and "interrupted" in messages[-1]["content"]
     # the next statement works on the repaired history
@@ -175,13 +190,27 @@ def test_cancel_during_a_tool_cancels_the_query_and_repairs_memory(harness):
     assert out2.error is None and out2.text() == "next run"
 
 
-def test_tool_call_timeout_cancels_the_tool(harness):
-    h = harness({"kyuubi.engine.data.agent.tool.call.timeout": "PT0.3S"})
-    h.llm.add(tool("slow_query", {}), text("gave up"))
+def test_tool_call_timeout_cancels_the_tool(pg_schema, harness):
+    h = harness(
+        {JDBC_URL: databases.pg_jdbc_url(pg_schema), "kyuubi.engine.data.agent.tool.call.timeout": "PT1S"}
+    )
+    marker, args = slow_query()
+    h.llm.add(tool("run_select_query", args), text("gave up"))
+    seen = threading.Event()
+
+    def watch() -> None:
+        if databases.wait_until(lambda: active_queries(marker) == 1, 5):
+            seen.set()
+
+    watcher = threading.Thread(target=watch, name="test-query-watch")
+    watcher.start()
     out = h.run("q")
+    watcher.join(10)
     assert out.error is None
     result = out.of("tool_result")[0]
-    assert result.is_error and h.tools.cancelled.is_set()
+    assert result.is_error and "timed out" in result.output
+    assert seen.is_set(), "the query never started"
+    assert databases.wait_until(lambda: active_queries(marker) == 0, 2.0)  # the statement was cancelled
 
 
 def test_step_budget(harness):
@@ -199,7 +228,7 @@ def test_malformed_arguments_become_an_error_result(harness):
     assert out.error is None
     result = out.of("tool_result")[0]
     assert result.is_error and "malformed arguments" in result.output
-    assert h.tools.calls == []
+    assert "tool_call" not in out.types()  # the registry was never called
 
 
 def test_memory_passes_to_the_next_statement(harness):
