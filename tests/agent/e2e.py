@@ -1,5 +1,5 @@
-"""Helpers for end-to-end agent tests: an engine on port 0 answering through the fake LLM, driven
-by PyHive over loopback."""
+"""Helpers for end-to-end agent tests: an engine on port 0 answering through the fake LLM (its
+datasource and SQL tools built from ``jdbc.url`` as in production), driven by PyHive over loopback."""
 
 from __future__ import annotations
 
@@ -7,25 +7,14 @@ import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from pyhive import hive
 
-from tests.conftest import base_conf
 from tests.fakes.openai_server import FakeOpenAIServer
 
 AGENT = "kyuubi.engine.data.agent."
 TERMINAL = {2, 3, 4, 5, 6}  # FINISHED, CANCELED, CLOSED, ERROR, UKNOWN
-
-
-def real_tools_available() -> bool:
-    try:
-        from engine.datasource import Datasource  # noqa: F401
-        from engine.tools import ToolRegistry  # noqa: F401
-    except ImportError:
-        return False
-    return True
 
 
 def engine_conf(llm: FakeOpenAIServer, jdbc_url: str, extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -40,24 +29,6 @@ def engine_conf(llm: FakeOpenAIServer, jdbc_url: str, extra: dict[str, str] | No
     }
     conf.update(extra or {})
     return conf
-
-
-def start_agent_engine(
-    start_engine: Any, tmp_path: Path, conf: dict[str, str], sqlite_path: Path | None = None
-) -> Any:
-    """The real wiring (datasource + SQL tools from the conf) when available; otherwise the
-    provider over a registry-compatible SQLite tool set."""
-    if real_tools_available() or sqlite_path is None:
-        return start_engine(conf)
-    from engine.agent.openai_provider import OpenAICompatibleProvider
-    from engine.common.config import EngineConf
-    from tests.fakes.sql_tools import SqliteTools
-
-    values = base_conf(tmp_path)
-    values.update(conf)
-    engine_conf_obj = EngineConf.load([f"{k}={v}" for k, v in values.items()], environ={})
-    provider = OpenAICompatibleProvider(engine_conf_obj, None, SqliteTools(sqlite_path))
-    return start_engine(conf, provider=provider, datasource=object())
 
 
 def connect(engine: Any, user: str = "alice", configuration: dict[str, str] | None = None) -> Any:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.agent.e2e import AGENT, connect, engine_conf, final_state, start_agent_engine, stream_events
+from tests.agent.e2e import AGENT, connect, engine_conf, final_state, stream_events
 from tests.fakes.openai_server import FakeOpenAIServer, Reply, error, text, tool
 
 FINISHED, ERROR = 2, 5
@@ -22,10 +22,9 @@ def llm():
 
 
 @pytest.fixture
-def agent_engine(start_engine, tmp_path, shop, llm):
+def agent_engine(start_engine, shop, llm):
     def factory(extra: dict[str, str] | None = None):
-        conf = engine_conf(llm, f"jdbc:sqlite:{shop}", extra)
-        return start_agent_engine(start_engine, tmp_path, conf, shop)
+        return start_engine(engine_conf(llm, f"jdbc:sqlite:{shop}", extra))
 
     return factory
 
