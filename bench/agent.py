@@ -30,13 +30,11 @@ from pyhive import hive
 
 from engine.agent.approval import ApprovalBroker
 from engine.agent.llm import LlmCallOptions, LlmClient
-from engine.agent.openai_provider import OpenAICompatibleProvider
 from engine.agent.provider import AgentSession, RunRequest
 from engine.app import EngineApp
 from engine.common.cancel import CancelToken
 from engine.common.config import EngineConf
 from tests.fakes.openai_server import FakeOpenAIServer, Reply
-from tests.fakes.sql_tools import SqliteTools
 
 A = "kyuubi.engine.data.agent."
 
@@ -66,14 +64,7 @@ def start_engine(tmp: Path, llm: FakeOpenAIServer) -> EngineApp:
         A + "fetch.wait": "PT10S",
     }
     conf = EngineConf.load([f"{k}={v}" for k, v in values.items()], environ={})
-    try:
-        from engine.tools import ToolRegistry  # noqa: F401
-
-        app = EngineApp(conf)
-    except ImportError:
-        app = EngineApp(
-            conf, provider=OpenAICompatibleProvider(conf, None, SqliteTools(db)), datasource=object()
-        )
+    app = EngineApp(conf)  # the datasource, catalog and tool registry come from jdbc.url
     app.start()
     return app
 
@@ -100,16 +91,20 @@ def overhead(app: EngineApp, llm: FakeOpenAIServer, count: int) -> None:
     client.close()
 
     provider = app.provider
-    workdir = Path(tempfile.mkdtemp())
-    session = AgentSession("bench", "bench", workdir, ApprovalBroker("bench", "bench"))
-    provider.open_session(session)
     runs = []
-    for _ in range(count):
-        session.memory.clear()
-        request = RunRequest("q", session, uuid.uuid4().hex, app.conf, CancelToken())
-        started = time.perf_counter()
-        list(provider.run(request))
-        runs.append(time.perf_counter() - started)
+    with tempfile.TemporaryDirectory(prefix="bench-session-") as workdir:
+        session = AgentSession("bench", "bench", Path(workdir), ApprovalBroker("bench", "bench"))
+        provider.open_session(session)
+        try:
+            for _ in range(count):
+                session.memory.clear()
+                request = RunRequest("q", session, uuid.uuid4().hex, app.conf, CancelToken())
+                started = time.perf_counter()
+                list(provider.run(request))
+                runs.append(time.perf_counter() - started)
+        finally:
+            session.approvals.close()
+            provider.close_session(session)
 
     conn = hive.connect(host=app.host, port=app.port, username="bench")
     cursor = conn.cursor()
@@ -219,14 +214,15 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
 
-    tmp = Path(tempfile.mkdtemp(prefix="bench-agent-"))
-    with FakeOpenAIServer(responder=respond, record=False) as llm:
-        app = start_engine(tmp, llm)
-        try:
-            overhead(app, llm, args.statements)
-        finally:
-            app.stop()
-    concurrent(tmp, args.sessions)
+    with tempfile.TemporaryDirectory(prefix="bench-agent-") as name:
+        tmp = Path(name)
+        with FakeOpenAIServer(responder=respond, record=False) as llm:
+            app = start_engine(tmp, llm)
+            try:
+                overhead(app, llm, args.statements)
+            finally:
+                app.stop()
+        concurrent(tmp, args.sessions)
 
 
 if __name__ == "__main__":
