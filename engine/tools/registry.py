@@ -54,6 +54,7 @@ class ToolRegistry:
         self._pool = ThreadPoolExecutor(max_workers=size, initializer=name_thread)
         self._secrets = [s for s in secrets if s]
         self._closed = False
+        self._specs: dict[str, dict[str, Any]] = {}
 
     @classmethod
     def default(cls, datasource: Any, conf: EngineConf, catalog: Any = None) -> ToolRegistry:
@@ -74,6 +75,8 @@ class ToolRegistry:
         if tool.name in self._tools:
             raise ValueError(f"a tool named {tool.name} is already registered")
         self._tools[tool.name] = tool
+        # Generated once: building JSON schemas from pydantic costs ~0.6 ms a tool, every LLM call.
+        self._specs[tool.name] = tool.spec()
 
     # --- description --------------------------------------------------------------------------
     def names(self) -> list[str]:
@@ -84,7 +87,8 @@ class ToolRegistry:
         return tool.risk if tool is not None else None
 
     def specs(self, disabled: Collection[str] = ()) -> list[dict[str, Any]]:
-        return [tool.spec() for name, tool in self._tools.items() if name not in disabled]
+        """OpenAI ``tools=`` entries; shared, generated once: callers must not mutate them."""
+        return [self._specs[name] for name in self._tools if name not in disabled]
 
     def descriptions(self, disabled: Collection[str] = ()) -> list[tuple[str, str, RiskLevel]]:
         return [
