@@ -16,7 +16,12 @@ Connection handling (the kazoo listener only queues; one named thread acts):
   another owner (a replacement engine a launcher started while this one was frozen). If there is
   one, stop instead of becoming a second owner; otherwise re-register. If that cannot be done
   within ``kyuubi.engine.data.agent.ha.lost.grace``, stop.
-- Node deleted (``launcher stop``, an operator): stop.
+- Node deleted (``launcher stop``, an operator): stop, but only once the server has confirmed it
+  in the session that owns the node. An expired session deletes the node too, and the server sends
+  that watch notification just before it closes the connection: a process frozen past its session
+  timeout reads the notification on resume *before* kazoo notices the closed socket, so at that
+  moment the client still says CONNECTED. That deletion is the session's, not an operator's; the
+  LOST that follows re-registers.
 
 Stopping is the caller's job: this class calls ``request_stop(reason)`` once, and the caller
 calls :meth:`EngineRegistration.stop`, which deletes the node and closes the session.
@@ -108,6 +113,8 @@ class EngineRegistration:
         self._session_count = session_count
         self._client: KazooClient | None = None
         self._path: str | None = None
+        self._owner: int | None = None  # the session id owning self._path
+        self._lock_attempt: Any = None  # the creation lock being acquired, so stop() can cancel it
         self._events: queue.Queue[tuple[str, Any]] = queue.Queue()
         self._connected = threading.Event()
         self._stopping = threading.Event()
@@ -148,14 +155,14 @@ class EngineRegistration:
         self._connected.set()
         try:
             client.ensure_path(self.space)
-            path = self._create_node(time.monotonic() + self._connect_timeout)
+            path, owner = self._create_node(time.monotonic() + self._connect_timeout)
         except (KazooException, KazooTimeoutError) as exc:
             self._close_client()
             raise RegistrationError(
                 f"cannot register the engine under {self.space}: {type(exc).__name__}"
             ) from None
         with self._state_lock:
-            self._path = path
+            self._path, self._owner = path, owner
         self._arm_watch(path)
         self._worker = threading.Thread(target=self._run, name="zk-registration", daemon=True)
         self._worker.start()
@@ -168,7 +175,10 @@ class EngineRegistration:
         self._stopping.set()
         self._events.put(("stop", None))
         with self._state_lock:
-            path, self._path = self._path, None
+            path, self._path, self._owner = self._path, None, None
+            lock = self._lock_attempt
+        if lock is not None:
+            lock.cancel()  # a re-registration waiting for the creation lock gives up now
         client = self._client
         if client is not None and path is not None and self._connected.is_set():
             try:
@@ -219,8 +229,10 @@ class EngineRegistration:
                     )
                 elif kind == "state" and value == KazooState.LOST:
                     lost = True
-                    self._recover()
-                    lost, suspended_since = False, None
+                    try:
+                        self._recover()
+                    finally:
+                        lost, suspended_since = False, None
                 elif kind == "state" and value == KazooState.CONNECTED and suspended_since and not lost:
                     suspended_since = None
                     self._check_after_reconnect()
@@ -242,17 +254,43 @@ class EngineRegistration:
     def _on_deleted(self, path: str | None) -> None:
         if self._stopping.is_set() or path is None or path != self.node_path:
             return
-        if not self._connected.is_set():
-            return  # a lost session is handled by _recover
+        if not self._deleted_in_own_session(path):
+            log.info(
+                "engine node %s went with its ZooKeeper session; the session handling re-registers", path
+            )
+            return
         log.warning("engine node %s was deleted; stopping (%d sessions open)", path, self._session_count())
         with self._state_lock:
-            self._path = None
+            self._path, self._owner = None, None
         self._stop_once("engine node deleted from ZooKeeper")
+
+    def _deleted_in_own_session(self, path: str) -> bool:
+        """True only if the server, answering in the session that owns ``path``, says it is gone.
+
+        A watch notification alone proves nothing: when the server expires a session it deletes the
+        session's ephemeral node, fires the watch on the still-open connection and only then closes
+        it. A process frozen meanwhile reads both on resume, the notification first, while kazoo
+        still reports CONNECTED. Asking again settles it: in an expired session the request fails
+        (ConnectionLoss, then SessionExpired) and LOST follows; a connection that merely dropped
+        and comes back in the same session gets ``_check_after_reconnect``.
+        """
+        client = self._client
+        with self._state_lock:
+            owner = self._owner if self._path == path else None
+        if client is None or owner is None:
+            return False
+        try:
+            stat = client.exists_async(path, watch=self._on_node_event).get(timeout=OP_TIMEOUT)
+        except (KazooException, KazooTimeoutError) as exc:
+            log.info("could not confirm the deletion of %s (%s)", path, type(exc).__name__)
+            return False
+        session = client.client_id  # read after the reply: sessions only ever move forward
+        return stat is None and session is not None and session[0] == owner
 
     def _recover(self) -> None:
         """The session expired: re-register under a new session, or stop within the grace period."""
         with self._state_lock:
-            old, self._path = self._path, None
+            old, self._path, self._owner = self._path, None, None
         deadline = time.monotonic() + self._grace
         log.warning("ZooKeeper session lost (node %s gone); re-registering within %.0f s", old, self._grace)
         client = self._client
@@ -266,7 +304,9 @@ class EngineRegistration:
                 continue
             try:
                 outcome = self._reregister(client, deadline)
-            except (KazooException, KazooTimeoutError) as exc:
+            except Exception as exc:  # anything: retry until the deadline, then stop; never half-registered
+                if self._stopping.is_set():
+                    return
                 log.warning("re-registration attempt failed (%s); retrying", type(exc).__name__)
                 self._stopping.wait(0.2)
                 continue
@@ -280,11 +320,21 @@ class EngineRegistration:
         Returns a stop reason, or None after a successful re-registration.
         """
         lock = client.Lock(self._lock_path, identifier=self.ref_id)
-        if not lock.acquire(timeout=max(0.1, deadline - time.monotonic())):
+        with self._state_lock:
+            self._lock_attempt = lock
+        if self._stopping.is_set():
+            lock.cancel()  # stop() ran before the lock was published: acquire raises CancelledError
+        try:
+            acquired = lock.acquire(timeout=max(0.1, deadline - time.monotonic()))
+        finally:
+            with self._state_lock:
+                self._lock_attempt = None
+        if not acquired:
             raise KazooTimeoutError("creation lock")
         try:
             children = client.get_children_async(self.space).get(timeout=OP_TIMEOUT)
             session_id = client.client_id[0] if client.client_id else None
+            mine: str | None = None  # a node this session already made (an attempt that failed later)
             for child in children:
                 try:
                     node = NodeName.parse(child)
@@ -299,9 +349,11 @@ class EngineRegistration:
                 stat = client.exists_async(f"{self.space}/{child}").get(timeout=OP_TIMEOUT)
                 if stat is not None and stat.ephemeralOwner != session_id:
                     client.delete_async(f"{self.space}/{child}").get(timeout=OP_TIMEOUT)
-            path = self._create_node(deadline)
+                elif stat is not None and session_id is not None:
+                    mine = f"{self.space}/{child}"
+            path, owner = (mine, int(session_id)) if mine and session_id else self._create_node(deadline)
             with self._state_lock:
-                self._path = path
+                self._path, self._owner = path, owner
         finally:
             try:
                 lock.release()
@@ -312,37 +364,44 @@ class EngineRegistration:
         return None
 
     # --- helpers ----------------------------------------------------------------------------
-    def _create_node(self, deadline: float) -> str:
-        """Create our ephemeral sequential node; after a lost reply, find it instead of duplicating."""
+    def _create_node(self, deadline: float) -> tuple[str, int]:
+        """Create our ephemeral sequential node; after a lost reply, find it instead of duplicating.
+
+        Returns the node's path and the id of the session that owns it.
+        """
         client = self._client
         assert client is not None
         full = f"{self.space}/{self._prefix}"
         while True:
             try:
-                return str(
-                    client.create_async(
-                        full, self.address.encode(), ephemeral=True, sequence=True, makepath=True
-                    ).get(timeout=OP_TIMEOUT)
-                )
+                path, stat = client.create_async(
+                    full,
+                    self.address.encode(),
+                    ephemeral=True,
+                    sequence=True,
+                    makepath=True,
+                    include_data=True,
+                ).get(timeout=OP_TIMEOUT)
+                return str(path), int(stat.ephemeralOwner)
             except (ConnectionLoss, KazooTimeoutError):
-                if time.monotonic() >= deadline:
+                if time.monotonic() >= deadline or self._stopping.is_set():
                     raise
                 if not self._connected.wait(timeout=max(0.0, min(1.0, deadline - time.monotonic()))):
                     continue
                 own = self._find_own_node(client)
                 if own is not None:
-                    log.info("found own node %s after a lost create reply", own)
+                    log.info("found own node %s after a lost create reply", own[0])
                     return own
             except NodeExistsError:  # impossible for a sequential create; be explicit anyway
                 raise
 
-    def _find_own_node(self, client: KazooClient) -> str | None:
+    def _find_own_node(self, client: KazooClient) -> tuple[str, int] | None:
         session_id = client.client_id[0] if client.client_id else None
         for child in client.get_children_async(self.space).get(timeout=OP_TIMEOUT):
             if child.startswith(self._prefix):
                 stat = client.exists_async(f"{self.space}/{child}").get(timeout=OP_TIMEOUT)
                 if stat is not None and stat.ephemeralOwner == session_id:
-                    return f"{self.space}/{child}"
+                    return f"{self.space}/{child}", int(stat.ephemeralOwner)
         return None
 
     def _arm_watch(self, path: str) -> bool:
