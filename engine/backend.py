@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from engine.common.config import SERVER_NAME, EngineConf
+from engine.common.errors import UnsupportedError
 from engine.common.handle import OperationHandle, SessionHandle
 from engine.common.types import RowBatch, TableSchema
 from engine.operation.fetch_buffer import FetchOrientation
@@ -54,7 +55,7 @@ class BackendService:
 
     def get_info(self, handle: SessionHandle, user: str | None, info_type: str) -> str | int:
         """``info_type`` is the ``TGetInfoType`` name (``CLI_SERVER_NAME``...)."""
-        self.sessions.get_session(handle, user)
+        session = self.sessions.get_session(handle, user)
         values: dict[str, str | int] = {
             "CLI_SERVER_NAME": str(self.conf.get(SERVER_NAME)),
             "CLI_DBMS_NAME": DBMS_NAME,
@@ -68,11 +69,9 @@ class BackendService:
             "CLI_IDENTIFIER_QUOTE_CHAR": "`",
             "CLI_SEARCH_PATTERN_ESCAPE": "\\",
             "CLI_MAX_IDENTIFIER_LEN": 128,
-            "CLI_USER_NAME": self.sessions.get_session(handle, user).user,
+            "CLI_USER_NAME": session.user,
         }
         if info_type not in values:
-            from engine.common.errors import UnsupportedError
-
             raise UnsupportedError(f"unrecognized GetInfoType value: {info_type}")
         return values[info_type]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import shutil
 import tempfile
 import threading
 import time
@@ -130,12 +131,6 @@ class SessionManager:
             return list(self._sessions.values())
 
     # --- operations ----------------------------------------------------------------------------
-    def _owner(self, operation: Operation) -> Session | None:
-        for session in self.sessions():
-            if session.owns(operation):
-                return session
-        return None
-
     def get_operation(self, handle: OperationHandle, user: str | None) -> Operation:
         operation = self.operations.get(handle)
         if user is not None and user != operation.user:
@@ -147,9 +142,6 @@ class SessionManager:
     def close_operation(self, handle: OperationHandle, user: str | None) -> None:
         operation = self.get_operation(handle, user)
         self.operations.remove(handle)
-        owner = self._owner(operation)
-        if owner is not None:
-            owner.forget(operation)
         operation.close()
 
     # --- reaping -------------------------------------------------------------------------------
@@ -186,6 +178,4 @@ class SessionManager:
         self.operations.stop()
         self._reaper.join(timeout=2.0)
         if self._own_work_dir:
-            import shutil
-
             shutil.rmtree(self.work_dir, ignore_errors=True)

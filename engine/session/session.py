@@ -11,8 +11,14 @@ from typing import Any
 
 from engine.agent.approval import ApprovalBroker, AuditLog
 from engine.agent.provider import AgentProvider, AgentSession
-from engine.common.config import FETCH_COMPACT_THRESHOLD, FETCH_WAIT, EngineConf, strip_hive_prefix
-from engine.common.errors import UnsupportedError
+from engine.common.config import (
+    CATALOG_REFRESH,
+    FETCH_COMPACT_THRESHOLD,
+    FETCH_WAIT,
+    EngineConf,
+    strip_hive_prefix,
+)
+from engine.common.errors import InvalidHandleError, UnsupportedError
 from engine.common.handle import SessionHandle
 from engine.operation.context import OperationContext
 from engine.operation.manager import OperationManager
@@ -52,7 +58,6 @@ class Session:
         self._lock = threading.Lock()
         self._overlay: dict[str, str] = {}
         self._current_database = "default"
-        self._handles: set[bytes] = set()
         for key, value in configuration.items():
             if key == "use:database":
                 self._current_database = value or "default"
@@ -89,7 +94,11 @@ class Session:
             conf = self.engine_conf.with_overlay(candidate, source="session")
             self._overlay = candidate
             self.conf = conf
-        if self.catalog is not None and hasattr(self.catalog, "invalidate"):
+        self._refresh_catalog()
+
+    def _refresh_catalog(self) -> None:
+        """Drop cached catalog metadata (a SET, or a confOverlay of catalog.refresh, asks for it)."""
+        if self.catalog is not None:
             self.catalog.invalidate()
 
     def conf_items(self) -> dict[str, str]:
@@ -130,9 +139,8 @@ class Session:
         self.touch()
         ctx = self._context()
         statement_conf = ctx.conf.with_overlay(conf_overlay, source="statement") if conf_overlay else ctx.conf
-        if conf_overlay and self.catalog is not None and hasattr(self.catalog, "invalidate"):
-            if any("refresh" in key for key in conf_overlay):
-                self.catalog.invalidate()
+        if any(strip_hive_prefix(key) == CATALOG_REFRESH.key for key in conf_overlay):
+            self._refresh_catalog()
         operation = create_statement_operation(ctx, statement, statement_conf, run_async, query_timeout)
         return self._start(operation)
 
@@ -146,44 +154,25 @@ class Session:
         return self._start(operation)
 
     def _start(self, operation: Operation) -> Operation:
-        with self._lock:
-            self._handles.add(operation.handle.guid)
-        try:
-            self.operations.start(operation)
-        except Exception:
-            with self._lock:
-                self._handles.discard(operation.handle.guid)
-            raise
+        self.operations.start(operation)
         error = operation.error()
         if not operation.run_async and error is not None:
             # runAsync=false reports a failure on ExecuteStatement itself, as HiveServer2 does.
             self.operations.remove(operation.handle)
-            self.forget(operation)
             operation.close()
             raise error
         return operation
-
-    def forget(self, operation: Operation) -> None:
-        with self._lock:
-            self._handles.discard(operation.handle.guid)
-
-    def owns(self, operation: Operation) -> bool:
-        with self._lock:
-            return operation.handle.guid in self._handles
 
     def has_running(self) -> bool:
         return self.agent.lock.locked()
 
     def close(self) -> None:
-        with self._lock:
-            guids = set(self._handles)
-            self._handles.clear()
         for operation in self.operations.operations():
-            if operation.handle.guid in guids:
+            if operation.ctx.session_id == self.id:
                 try:
                     self.operations.remove(operation.handle)
-                except Exception:
-                    pass
+                except InvalidHandleError:
+                    continue  # closed concurrently by its client or the reaper
                 operation.close()
         self.agent.approvals.close()
         try:
