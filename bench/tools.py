@@ -34,8 +34,10 @@ import sqlalchemy  # noqa: E402
 
 from engine.common.cancel import CancelToken  # noqa: E402
 from engine.common.config import EngineConf  # noqa: E402
+from engine.common.result import QueryResult  # noqa: E402
 from engine.common.types import ColumnSpec, HiveType  # noqa: E402
-from engine.datasource import Datasource, QueryResult  # noqa: E402
+from engine.datasource import Datasource  # noqa: E402
+from engine.datasource.catalog import Catalog  # noqa: E402
 from engine.tools import ToolContext, ToolRegistry, check_read_only  # noqa: E402
 from engine.tools.render import render_result  # noqa: E402
 
@@ -63,7 +65,7 @@ def overhead(name: str, jdbc_url: str, sa_url: str, dialect: str, calls: int, wo
     print(f"\nSELECT 1 on {name} ({calls} calls each)")
     conf = EngineConf.load([f"{AGENT}jdbc.url={jdbc_url}"], environ={})
     datasource = Datasource.from_conf(conf)
-    registry = ToolRegistry.default(datasource, conf)
+    registry = ToolRegistry.default(datasource, Catalog(datasource, conf), conf)
     raw_engine = sqlalchemy.create_engine(sa_url)
     ctx = ToolContext("bench", work, CancelToken(), conf)
     try:
@@ -131,7 +133,7 @@ def end_to_end(rows: int, work: Path) -> None:
         [f"{AGENT}jdbc.url=jdbc:sqlite:{path}", f"{AGENT}query.max.rows={rows}"], environ={}
     )
     datasource = Datasource.from_conf(conf)
-    registry = ToolRegistry.default(datasource, conf)
+    registry = ToolRegistry.default(datasource, Catalog(datasource, conf), conf)
     try:
         ctx = ToolContext("bench", work / "session", CancelToken(), conf)
         started = time.perf_counter()

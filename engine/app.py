@@ -5,59 +5,58 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING
 
+from engine.agent.port import Toolbox
 from engine.agent.provider import AgentProvider
+from engine.agent.service import build_provider
+from engine.agent.settings import SettingsPolicy
 from engine.backend import BackendService
-from engine.common.config import (
-    ENGINE_IDLE_TIMEOUT,
-    HA_ADDRESSES,
-    JDBC_URL,
-    OPENAI_API_KEY,
-    SHARE_LEVEL,
-    EngineConf,
-)
+from engine.common.config import ENGINE_IDLE_TIMEOUT, HA_ADDRESSES, SHARE_LEVEL, EngineConf
 from engine.common.redaction import SecretRegistry
+from engine.datasource import Datasource
+from engine.datasource.catalog import Catalog
+from engine.frontend.server import ThriftServer
 from engine.operation.manager import OperationManager
 from engine.session.manager import SessionManager
+from engine.tools import DEFAULT_TOOL_NAMES, ToolRegistry
+
+if TYPE_CHECKING:  # imported on demand: ECHO engines without ZooKeeper never load kazoo
+    from engine.registration import EngineRegistration
 
 log = logging.getLogger(__name__)
 
 
 def secrets_of(conf: EngineConf) -> SecretRegistry:
-    """Exact secret values to mask in every log line: the API key, the JDBC URL and its password."""
-    secrets = SecretRegistry()
-    secrets.add(conf.get(OPENAI_API_KEY))
-    url = conf.get(JDBC_URL)
-    if url:
-        secrets.add(url)
-        import re
-
-        for match in re.finditer(r"(?i)(?:password|pwd)=([^&;]+)|://[^/:@]*:([^@/]+)@", url):
-            secrets.add(match.group(1) or match.group(2))
-    return secrets
+    """Exact secret values to mask in every log line (see :meth:`EngineConf.secret_values`)."""
+    return conf.secret_values()
 
 
 class EngineApp:
-    """One engine: ``start()`` binds and serves, ``wait()`` blocks until a stop is requested."""
+    """One engine: ``start()`` binds and serves, ``wait()`` blocks until a stop is requested.
+
+    ``provider`` and ``datasource`` may be handed in (tests, benchmarks); otherwise they are built
+    from the configuration: the datasource (or the bundled demo), its catalog, the tool registry
+    and the agent provider.
+    """
 
     def __init__(
         self,
         conf: EngineConf,
         *,
         provider: AgentProvider | None = None,
-        datasource: Any = None,
+        datasource: Datasource | None = None,
     ) -> None:
         self.conf = conf
         self._provider = provider
         self._datasource = datasource
         self._own_datasource = datasource is None
-        self.tools: Any = None
-        self.catalog: Any = None
+        self.tools: Toolbox | None = None
+        self.catalog: Catalog | None = None
         self.sessions: SessionManager | None = None
         self.backend: BackendService | None = None
-        self.server: Any = None
-        self.registration: Any = None
+        self.server: ThriftServer | None = None
+        self.registration: EngineRegistration | None = None
         self.host = ""
         self.port = 0
         self._stop_requested = threading.Event()
@@ -67,7 +66,7 @@ class EngineApp:
         self._idle_thread: threading.Thread | None = None
 
     @property
-    def datasource(self) -> Any:
+    def datasource(self) -> Datasource | None:
         return self._datasource
 
     @property
@@ -85,36 +84,36 @@ class EngineApp:
     def _start(self) -> None:
         conf = self.conf
         if self._datasource is None:
-            from engine.datasource import Datasource
-
             self._datasource = Datasource.from_conf(conf)
-        self.catalog = self._build_catalog()
+        datasource = self._datasource
+        # One catalog (and one cache) serves metadata RPCs and the schema tools alike.
+        self.catalog = Catalog(datasource, conf)
+        known_tools: tuple[str, ...] = DEFAULT_TOOL_NAMES
         if self._provider is None:
-            from engine.agent.service import build_provider
-            from engine.tools import ToolRegistry
-
-            # One catalog (and one cache) serves metadata RPCs and the schema tools alike.
-            self.tools = ToolRegistry.default(self._datasource, conf, catalog=self.catalog)
-            self._provider = build_provider(conf, self._datasource, self.tools)
+            registry = ToolRegistry.default(
+                datasource, self.catalog, conf, secrets=self.conf.secret_values().values()
+            )
+            self.tools = registry
+            known_tools = tuple(registry.names())
+            self._provider = build_provider(conf, datasource, registry)
+        policy = SettingsPolicy.from_conf(conf, known_tools)
+        policy.check(conf)  # the engine's own settings obey the floor too
         operations = OperationManager(conf)
         self.sessions = SessionManager(
-            conf, self._provider, operations, datasource=self._datasource, catalog=self.catalog
+            conf, self._provider, operations, datasource=datasource, catalog=self.catalog, policy=policy
         )
         self.backend = BackendService(conf, self.sessions)
-        from engine.frontend.server import ThriftServer
-
         self.server = ThriftServer(conf, self.backend)
         self.host, self.port = self.server.start()
         log.info(
             "engine serving on %s:%d (provider %s, datasource %s)",
             self.host,
             self.port,
-            getattr(self._provider, "name", type(self._provider).__name__),
-            getattr(self._datasource, "display_url", "-"),
+            self._provider.name,
+            datasource.display_url,
         )
         if conf.get(SHARE_LEVEL) == "CONNECTION":
             self.sessions.on_session_closed(self._stop_when_last_session_closes)
-        # --- registration (owned by launcher engineer) ---
         if conf.get(HA_ADDRESSES):
             from engine.registration import EngineRegistration
 
@@ -126,7 +125,6 @@ class EngineApp:
                 session_count=self.sessions.session_count,
             )
             self.registration.start()
-        # --- end registration ---
         self._idle_thread = threading.Thread(target=self._watch_idle, name="engine-idle-monitor", daemon=True)
         self._idle_thread.start()
 
@@ -134,15 +132,8 @@ class EngineApp:
         if remaining == 0:
             self.request_stop("CONNECTION share level: its session closed")
 
-    def _build_catalog(self) -> Any:
-        try:
-            from engine.datasource.catalog import Catalog
-        except ImportError:
-            return None
-        return Catalog(self._datasource, self.conf)
-
     def _watch_idle(self) -> None:
-        limit = float(self.conf.get(ENGINE_IDLE_TIMEOUT))
+        limit = self.conf.get(ENGINE_IDLE_TIMEOUT)
         while not self._stop_requested.wait(min(1.0, limit / 4)):
             sessions = self.sessions
             if sessions is None:

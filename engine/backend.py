@@ -1,6 +1,6 @@
 """BackendService: the domain API the Thrift frontend adapts, mirroring Kyuubi's BackendService.
 
-Every method takes and returns domain types (``engine.session.handle``, ``engine.common.types``,
+Every method takes and returns domain types (``engine.common.handle``, ``engine.common.types``,
 ``engine.operation``); the frontend converts Thrift structs on both sides. ``user`` is the caller
 established by the transport (the SASL authcid), or None when the transport has no identity
 (NOSASL), in which case the handle alone is the capability. Errors are
@@ -11,23 +11,20 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from typing import Any
 
 from engine.common.config import SERVER_NAME, EngineConf
 from engine.common.errors import UnsupportedError
 from engine.common.handle import OperationHandle, SessionHandle
-from engine.common.types import RowBatch, TableSchema
+from engine.common.types import LATEST_PROTOCOL, RowBatch, TableSchema
+from engine.common.version import KYUUBI_VERSION
 from engine.operation.fetch_buffer import FetchOrientation
+from engine.operation.metadata import MetadataArguments
 from engine.operation.operation import OperationStatus
 from engine.session.manager import SessionManager
 
 log = logging.getLogger(__name__)
 
-SERVER_VERSION = "1.11.0"  # the Kyuubi version whose Data Agent Engine we replace
 DBMS_NAME = "Kyuubi Data Agent"
-
-# Highest TProtocolVersion we speak: HIVE_CLI_SERVICE_PROTOCOL_V11 (index 10).
-MAX_PROTOCOL_VERSION = 10
 
 
 class BackendService:
@@ -46,7 +43,7 @@ class BackendService:
     ) -> tuple[SessionHandle, int, dict[str, str]]:
         """Open a session. Returns its handle, the protocol version to answer
         (``min(client, server)``) and the configuration map to send back (never None)."""
-        version = min(protocol, MAX_PROTOCOL_VERSION)
+        version = min(protocol, LATEST_PROTOCOL)
         session = self.sessions.open_session(version, user, ip, dict(configuration or {}))
         return session.handle, version, session.response_configuration()
 
@@ -57,9 +54,9 @@ class BackendService:
         """``info_type`` is the ``TGetInfoType`` name (``CLI_SERVER_NAME``...)."""
         session = self.sessions.get_session(handle, user)
         values: dict[str, str | int] = {
-            "CLI_SERVER_NAME": str(self.conf.get(SERVER_NAME)),
+            "CLI_SERVER_NAME": self.conf.get(SERVER_NAME),
             "CLI_DBMS_NAME": DBMS_NAME,
-            "CLI_DBMS_VER": SERVER_VERSION,
+            "CLI_DBMS_VER": KYUUBI_VERSION,
             "CLI_ODBC_KEYWORDS": "",
             "CLI_MAX_COLUMN_NAME_LEN": 128,
             "CLI_MAX_SCHEMA_NAME_LEN": 128,
@@ -90,7 +87,7 @@ class BackendService:
         return operation.handle
 
     def run_metadata(
-        self, handle: SessionHandle, user: str | None, kind: str, **arguments: Any
+        self, handle: SessionHandle, user: str | None, kind: str, arguments: MetadataArguments
     ) -> OperationHandle:
         """GetCatalogs/GetSchemas/GetTables/GetTableTypes/GetColumns/GetTypeInfo/GetFunctions/
         GetPrimaryKeys/GetCrossReference: ``kind`` is the RPC name, ``arguments`` its
@@ -124,12 +121,6 @@ class BackendService:
         if fetch_log:
             return operation.fetch_log(orientation, max_rows)
         return operation.fetch(orientation, max_rows)
-
-    def get_session_protocol(self, handle: SessionHandle) -> int:
-        return self.sessions.get_session(handle, None).protocol
-
-    def get_operation_protocol(self, handle: OperationHandle) -> int:
-        return self.sessions.get_operation(handle, None).ctx.protocol
 
     def stop(self) -> None:
         self.sessions.stop()

@@ -43,7 +43,6 @@ from kazoo.client import KazooClient, KazooState
 from kazoo.exceptions import ConnectionLoss, KazooException, NodeExistsError, NoNodeError, SessionExpiredError
 from kazoo.handlers.threading import KazooTimeoutError
 from kazoo.protocol.states import EventType, WatchedEvent
-from kazoo.retry import KazooRetry
 
 from engine.common.config import (
     ENGINE_ID,
@@ -60,6 +59,7 @@ from engine.common.config import (
 )
 from engine.common.errors import EngineError
 from engine.common.znode import NodeName, engine_space, lock_path
+from engine.zookeeper import build_client
 
 log = logging.getLogger(__name__)
 
@@ -92,17 +92,18 @@ class EngineRegistration:
         request_stop: Callable[[str], None],
         session_count: Callable[[], int] = lambda: 0,
     ) -> None:
-        self._addresses = str(conf.get(HA_ADDRESSES) or "")
+        self._conf = conf
+        self._addresses = conf.get(HA_ADDRESSES) or ""
         if not self._addresses:
             raise RegistrationError(f"{HA_ADDRESSES.key} is not set; nothing to register with")
-        self._session_timeout = float(conf.get(HA_SESSION_TIMEOUT))
-        self._connect_timeout = float(conf.get(HA_CONNECTION_TIMEOUT))
-        self._grace = float(conf.get(HA_LOST_GRACE))
-        self.ref_id = str(conf.get(ENGINE_REF_ID) or uuid.uuid4())
-        self.engine_id = str(conf.get(ENGINE_ID) or f"data-agent-{uuid.uuid4().hex[:12]}")
-        level = str(conf.get(SHARE_LEVEL))
-        user = str(conf.get(SESSION_USER) or getpass.getuser())
-        namespace = str(conf.get(HA_NAMESPACE))
+        self._session_timeout = conf.get(HA_SESSION_TIMEOUT)
+        self._connect_timeout = conf.get(HA_CONNECTION_TIMEOUT)
+        self._grace = conf.get(HA_LOST_GRACE)
+        self.ref_id = conf.get(ENGINE_REF_ID) or str(uuid.uuid4())
+        self.engine_id = conf.get(ENGINE_ID) or f"data-agent-{uuid.uuid4().hex[:12]}"
+        level = conf.get(SHARE_LEVEL)
+        user = conf.get(SESSION_USER) or getpass.getuser()
+        namespace = conf.get(HA_NAMESPACE)
         url = conf.get(JDBC_URL)
         self.space = engine_space(namespace, level, user, url, self.ref_id)
         self._lock_path = lock_path(namespace, level, user, url, self.ref_id)
@@ -135,12 +136,7 @@ class EngineRegistration:
 
     def start(self) -> None:
         """Connect, create the namespace and the node, and start watching. Raises RegistrationError."""
-        client = KazooClient(
-            hosts=self._addresses,
-            timeout=self._session_timeout,
-            connection_retry=KazooRetry(max_tries=-1, delay=0.05, backoff=2, max_delay=1.0),
-            command_retry=KazooRetry(max_tries=3, delay=0.05, backoff=2, max_delay=1.0),
-        )
+        client = build_client(self._conf, purpose="engine registration")
         client.add_listener(self._on_state)
         started = time.monotonic()
         try:

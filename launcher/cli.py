@@ -22,20 +22,19 @@ from kazoo.exceptions import KazooException
 
 from engine.common.config import (
     HA_NAMESPACE,
-    JDBC_URL,
     LOG_LEVEL,
-    OPENAI_API_KEY,
     SESSION_USER,
     EngineConf,
 )
 from engine.common.errors import ConfigError, EngineError
 from engine.common.logging_context import configure_logging
-from engine.common.redaction import SecretRegistry, redact_text
+from engine.common.redaction import redact_text
+from engine.zookeeper import close_client
 from launcher import errors
 from launcher.discovery import EngineDiscovery, EngineNode
 from launcher.launch import EngineLauncher
 from launcher.process import find_local_engine
-from launcher.zk import close_client, open_client
+from launcher.zk import open_client
 
 log = logging.getLogger("launcher")
 
@@ -84,10 +83,7 @@ def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None) -> int
     except ConfigError as exc:
         sys.stderr.write(f"data-agent-launcher: {redact_text(str(exc))}\n")
         return errors.EXIT_CONFIG
-    secrets = SecretRegistry()
-    secrets.add(conf.get(JDBC_URL))
-    secrets.add(conf.get(OPENAI_API_KEY))
-    configure_logging(conf.get(LOG_LEVEL), secrets)
+    configure_logging(conf.get(LOG_LEVEL), conf.secret_values())
     logging.getLogger("kazoo").setLevel(logging.ERROR)  # its retries are noise; we report the outcome
     try:
         client = open_client(conf)
@@ -126,7 +122,7 @@ def _launch(conf: EngineConf, client: object, args: argparse.Namespace, out: Tex
 
 
 def _list(conf: EngineConf, client: object, args: argparse.Namespace, out: TextIO) -> int:
-    engines = EngineDiscovery(client).walk(str(conf.get(HA_NAMESPACE)))  # type: ignore[arg-type]
+    engines = EngineDiscovery(client).walk(conf.get(HA_NAMESPACE))  # type: ignore[arg-type]
     if args.user and not args.all_users:
         engines = [(level, engine) for level, engine in engines if engine.path.split("/")[2] == args.user]
     rows = [("SHARE_LEVEL", "USER", "SUBDOMAIN", "ADDRESS", "ENGINE_ID", "REF_ID", "SEQUENCE")]
@@ -154,7 +150,7 @@ def _list(conf: EngineConf, client: object, args: argparse.Namespace, out: TextI
 def _stop(conf: EngineConf, client: object, args: argparse.Namespace, out: TextIO) -> int:
     discovery = EngineDiscovery(client)  # type: ignore[arg-type]
     if args.ref_id or args.address:
-        candidates = [engine for _, engine in discovery.walk(str(conf.get(HA_NAMESPACE)))]
+        candidates = [engine for _, engine in discovery.walk(conf.get(HA_NAMESPACE))]
         targets = [
             e
             for e in candidates

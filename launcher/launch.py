@@ -72,7 +72,7 @@ class LaunchResult:
 def routing_user(conf: EngineConf, user: str | None) -> str:
     """The user element of the engine space (Kyuubi: SERVER -> the server's user, GROUP -> the
     user's primary group, otherwise the session user)."""
-    level = str(conf.get(SHARE_LEVEL))
+    level = conf.get(SHARE_LEVEL)
     me = getpass.getuser()
     name = user or conf.get(SESSION_USER) or me
     if level == "SERVER":
@@ -97,10 +97,10 @@ class EngineLauncher:
     ):
         self.conf = conf
         self.user = routing_user(conf, user)
-        self.level = str(conf.get(SHARE_LEVEL))
+        self.level = conf.get(SHARE_LEVEL)
         self.ref_id = str(uuid.uuid4())
         self.url = conf.get(JDBC_URL)
-        namespace = str(conf.get(HA_NAMESPACE))
+        namespace = conf.get(HA_NAMESPACE)
         self.space = engine_space(namespace, self.level, self.user, self.url, self.ref_id)
         self.lock_path = lock_path(namespace, self.level, self.user, self.url, self.ref_id)
         self._client = client
@@ -113,7 +113,7 @@ class EngineLauncher:
         found = self._live()
         if found is not None:
             return LaunchResult(found, reused=True)
-        timeout = float(self.conf.get(ENGINE_LOCK_TIMEOUT))
+        timeout = self.conf.get(ENGINE_LOCK_TIMEOUT)
         lock = self._client.Lock(self.lock_path, identifier=self.ref_id)
         started = time.monotonic()
         try:
@@ -161,14 +161,14 @@ class EngineLauncher:
         raw[SESSION_USER.key] = self.user
         raw[SHARE_LEVEL.key] = self.level
         raw.setdefault(BIND_PORT.key, "0")  # one port per engine unless the user chose one
-        command = EngineCommand(raw, python=self._python, redaction_regex=str(self.conf.get(REDACTION_REGEX)))
+        command = EngineCommand(raw, python=self._python, redaction_regex=self.conf.get(REDACTION_REGEX))
         leaf = self.ref_id if self.level == "CONNECTION" else subdomain(self.url)
         log_path = engine_log_dir(self.conf, self.user, leaf) / f"engine-{self.ref_id}.log"
         process = EngineProcess(command, log_path)
         log.info("launching engine: %s", command.redacted())
         started = time.monotonic()
         process.start()
-        timeout = float(self.conf.get(ENGINE_INIT_TIMEOUT))
+        timeout = self.conf.get(ENGINE_INIT_TIMEOUT)
         try:
             engine = self._discovery.wait_for_ref(
                 self.space,

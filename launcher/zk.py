@@ -8,10 +8,10 @@ from typing import Any
 from kazoo.client import KazooClient
 from kazoo.exceptions import KazooException
 from kazoo.handlers.threading import KazooTimeoutError
-from kazoo.retry import KazooRetry
+from kazoo.interfaces import IAsyncResult
 
-from engine.common.config import HA_ADDRESSES, HA_CONNECTION_TIMEOUT, HA_SESSION_TIMEOUT, EngineConf
-from engine.common.errors import ConfigError
+from engine.common.config import HA_ADDRESSES, HA_CONNECTION_TIMEOUT, EngineConf
+from engine.zookeeper import build_client, close_client
 from launcher.errors import ZooKeeperUnavailableError
 
 log = logging.getLogger(__name__)
@@ -21,17 +21,9 @@ REQUEST_TIMEOUT = 10.0  # one ZooKeeper request
 
 def open_client(conf: EngineConf) -> KazooClient:
     """Connect to ``kyuubi.ha.addresses``; raises ZooKeeperUnavailableError naming the address."""
+    client = build_client(conf, purpose="the launcher (it finds engines in ZooKeeper)")
     addresses = conf.get(HA_ADDRESSES)
-    if not addresses:
-        raise ConfigError(f"{HA_ADDRESSES.key} is not set; the launcher finds engines in ZooKeeper")
-    timeout = float(conf.get(HA_CONNECTION_TIMEOUT))
-    client = KazooClient(
-        hosts=addresses,
-        timeout=float(conf.get(HA_SESSION_TIMEOUT)),
-        # kazoo's default back-off can outlast a short outage; cap it at one second.
-        connection_retry=KazooRetry(max_tries=-1, delay=0.05, backoff=2, max_delay=1.0),
-        command_retry=KazooRetry(max_tries=3, delay=0.05, backoff=2, max_delay=1.0),
-    )
+    timeout = conf.get(HA_CONNECTION_TIMEOUT)
     try:
         client.start(timeout=timeout)
     except (KazooTimeoutError, KazooException, OSError, ValueError) as exc:
@@ -43,15 +35,7 @@ def open_client(conf: EngineConf) -> KazooClient:
     return client
 
 
-def close_client(client: KazooClient) -> None:
-    try:
-        client.stop()
-        client.close()
-    except Exception:
-        log.debug("closing the ZooKeeper client failed", exc_info=True)
-
-
-def result(async_result: Any, what: str, timeout: float = REQUEST_TIMEOUT) -> Any:
+def result(async_result: IAsyncResult, what: str, timeout: float = REQUEST_TIMEOUT) -> Any:
     """Wait for a kazoo async result with a timeout; map failures to ZooKeeperUnavailableError."""
     try:
         return async_result.get(timeout=timeout)

@@ -19,12 +19,24 @@ from pathlib import Path
 from typing import Any
 
 from engine.common.cancel import CancelToken
+from engine.common.config import APPROVAL_MODE, APPROVAL_MODE_MIN, APPROVAL_MODES
+from engine.common.errors import ConfigError
 
 log = logging.getLogger(__name__)
 audit_log = logging.getLogger("engine.audit")
 
 
-def args_hash(args: Any) -> str:
+def check_approval_floor(mode: str, floor: str) -> None:
+    """An approval mode weaker than the administrator's floor (``approval.mode.min``) is refused."""
+    if APPROVAL_MODES.index(mode) < APPROVAL_MODES.index(floor):
+        raise ConfigError(
+            f"invalid value for {APPROVAL_MODE.key}: {mode} is weaker than the engine's floor "
+            f"{APPROVAL_MODE_MIN.key}={floor}; accepted values: "
+            + ", ".join(APPROVAL_MODES[APPROVAL_MODES.index(floor) :])
+        )
+
+
+def args_hash(args: dict[str, Any]) -> str:
     canonical = json.dumps(args, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
@@ -41,7 +53,7 @@ class PendingApproval:
     request_id: str
     tool_call_id: str
     name: str
-    args: Any
+    args: dict[str, Any]
     risk_level: str
     operation_id: str
     args_hash: str
@@ -84,7 +96,7 @@ class ApprovalBroker:
         self._closed = False
 
     def open_request(
-        self, tool_call_id: str, name: str, args: Any, risk_level: str, operation_id: str = ""
+        self, tool_call_id: str, name: str, args: dict[str, Any], risk_level: str, operation_id: str = ""
     ) -> PendingApproval:
         pending = PendingApproval(
             request_id=uuid.uuid4().hex,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Generator
 
 from engine.agent.events import (
     AgentEvent,
@@ -26,7 +26,7 @@ class EchoProvider:
     def close_session(self, session: AgentSession) -> None:
         return None
 
-    def run(self, request: RunRequest) -> Iterator[AgentEvent]:
+    def run(self, request: RunRequest) -> Generator[AgentEvent, None, None]:
         coalescer = DeltaCoalescer()
         yield AgentStartEvent()
         yield StepStartEvent(1)

@@ -13,6 +13,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from engine.common.result import QueryResult
+
 
 def _compact(obj: dict[str, Any]) -> str:
     return json.dumps(obj, ensure_ascii=False, separators=(",", ":"), default=str)
@@ -70,7 +72,7 @@ class ApprovalRequestEvent(AgentEvent):
     request_id: str
     tool_call_id: str
     name: str
-    args: Any
+    args: dict[str, Any]
     risk_level: str
 
     def payload(self) -> dict[str, Any]:
@@ -88,7 +90,7 @@ class ToolCallEvent(AgentEvent):
     type: ClassVar[str] = "tool_call"
     tool_call_id: str
     name: str
-    args: Any
+    args: dict[str, Any]
 
     def payload(self) -> dict[str, Any]:
         return {"id": self.tool_call_id, "name": self.name, "args": self.args}
@@ -101,9 +103,8 @@ class ToolResultEvent(AgentEvent):
     name: str
     output: str
     is_error: bool
-    # Structured result of a query tool (engine.datasource QueryResult), kept for table mode.
-    # Never serialized into the events row.
-    table: Any = field(default=None, compare=False, repr=False)
+    # Structured result of a query tool, kept for table mode. Never serialized into the events row.
+    table: QueryResult | None = field(default=None, compare=False, repr=False)
 
     def payload(self) -> dict[str, Any]:
         return {"id": self.tool_call_id, "name": self.name, "output": self.output, "isError": self.is_error}

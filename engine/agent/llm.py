@@ -30,6 +30,7 @@ from typing import Any
 
 import httpx2
 import openai
+from openai.types.chat import ChatCompletionChunk
 
 from engine.common.cancel import CancelToken
 from engine.common.errors import AgentError
@@ -44,10 +45,18 @@ _MAX_BACKOFF = 30.0
 class LlmError(AgentError):
     """The LLM call failed. ``mid_stream``: after some output was already received."""
 
-    def __init__(self, message: str, *, retryable: bool = False, mid_stream: bool = False) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        retryable: bool = False,
+        mid_stream: bool = False,
+        retry_after: float | None = None,
+    ) -> None:
         super().__init__(message)
         self.retryable = retryable
         self.mid_stream = mid_stream
+        self.retry_after = retry_after  # seconds the endpoint asked us to wait (Retry-After)
 
 
 @dataclass(frozen=True)
@@ -118,7 +127,7 @@ class _Assembler:
         self.finish_reason: str | None = None
         self.received = False
 
-    def feed(self, chunk: Any) -> list[TextDelta]:
+    def feed(self, chunk: ChatCompletionChunk) -> list[TextDelta]:
         out: list[TextDelta] = []
         usage = getattr(chunk, "usage", None)
         if usage is not None:
@@ -275,7 +284,7 @@ class LlmClient:
                 yield from self._attempt(kwargs, assembler, options, cancel)
             except LlmError as exc:
                 if exc.retryable and not assembler.received and attempt < options.max_retries:
-                    delay = self._backoff(options.backoff, attempt, getattr(exc, "retry_after", None))
+                    delay = self._backoff(options.backoff, attempt, exc.retry_after)
                     attempt += 1
                     log.info(
                         "LLM call failed (%s); retry %d/%d in %.2f s",
@@ -356,7 +365,7 @@ class LlmClient:
             retry_after = exc.response.headers.get("retry-after") if exc.response is not None else None
             if retry_after:
                 try:
-                    error.retry_after = float(retry_after)  # type: ignore[attr-defined]
+                    error.retry_after = float(retry_after)
                 except ValueError:
                     pass
             return error
@@ -382,7 +391,7 @@ class LlmClient:
             except Exception as exc:
                 error = self._translate(exc)
                 if error.retryable and attempt < options.max_retries:
-                    delay = self._backoff(options.backoff, attempt, getattr(error, "retry_after", None))
+                    delay = self._backoff(options.backoff, attempt, error.retry_after)
                     attempt += 1
                     if cancel.wait(delay):
                         cancel.raise_if_cancelled()

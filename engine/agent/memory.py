@@ -9,12 +9,9 @@ tool result without its call (the API rejects both).
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
-
-from engine.common.errors import BusyError
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +21,8 @@ INTERRUPTED_RESULT = "[no result: the run was interrupted before this tool call 
 
 
 class ConversationMemory:
-    """History of one session. A run holds :meth:`running` for its whole duration."""
+    """History of one session. A run holds :meth:`turn` for its whole duration; that one run at a
+    time uses a session is the operation layer's guard (the session's run slot)."""
 
     def __init__(self, max_messages: int = 2000) -> None:
         self.max_messages = max_messages
@@ -33,32 +31,16 @@ class ConversationMemory:
         self.cumulative_prompt_tokens = 0
         self.cumulative_completion_tokens = 0
         self.cumulative_total_tokens = 0
-        self._state_lock = threading.Lock()
-        self._owner: Any = None  # the CancelToken of the run in progress
 
     @contextmanager
-    def running(self, owner: Any) -> Iterator[None]:
-        """One run at a time: a second concurrent run gets a clear BusyError.
-
-        ``owner`` is the run's CancelToken. A run whose token was cancelled or passed its deadline
-        no longer blocks the session, even if its generator was abandoned without being closed
-        (the run lock is therefore not held across yields). Only the owner repairs on exit.
-        """
-        with self._state_lock:
-            current = self._owner
-            if current is not None and not (current.cancelled or current.expired()):
-                raise BusyError("this session is already running a statement; wait for it or cancel it")
-            self._owner = owner
+    def turn(self) -> Iterator[None]:
+        """One run's use of the history: repaired before it starts and on every exit, so that a
+        failed or cancelled run leaves no call without its result."""
         self.repair()
         try:
             yield
         finally:
-            with self._state_lock:
-                mine = self._owner is owner
-                if mine:
-                    self._owner = None
-            if mine:
-                self.repair()
+            self.repair()
 
     # --- appending -------------------------------------------------------------------------------
 

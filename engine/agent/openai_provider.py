@@ -6,12 +6,12 @@ Imported only when that provider is chosen, so ECHO engines never load the ``ope
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Generator
 
 from engine.agent.events import AgentEvent
 from engine.agent.llm import LlmClient
 from engine.agent.memory import ConversationMemory
+from engine.agent.port import Toolbox
 from engine.agent.provider import AgentSession, RunRequest
 from engine.agent.react import ReactAgent
 from engine.agent.watchdog import DeadlineWatchdog
@@ -23,7 +23,7 @@ from engine.common.config import (
     OPENAI_ENDPOINT,
     EngineConf,
 )
-from engine.common.errors import ConfigError
+from engine.tools.port import SqlSource
 
 log = logging.getLogger(__name__)
 
@@ -33,30 +33,29 @@ class OpenAICompatibleProvider:
 
     name = "OPENAI_COMPATIBLE"
 
-    def __init__(self, conf: EngineConf, datasource: Any, tools: Any, llm: LlmClient | None = None) -> None:
-        if tools is None:
-            raise ConfigError("the OPENAI_COMPATIBLE provider needs the SQL tools (a datasource)")
+    def __init__(
+        self, conf: EngineConf, datasource: SqlSource, tools: Toolbox, llm: LlmClient | None = None
+    ) -> None:
         self._conf = conf
         self._llm = llm or LlmClient(
             conf.get(OPENAI_ENDPOINT),
             conf.get(OPENAI_API_KEY),
-            connect_timeout=float(conf.get(LLM_CONNECT_TIMEOUT)),
+            connect_timeout=conf.get(LLM_CONNECT_TIMEOUT),
         )
         self._watchdog = DeadlineWatchdog()
-        self.agent = ReactAgent(self._llm, tools, datasource, self._watchdog)
+        self.agent = ReactAgent(self._llm, tools, datasource.prompt_section(), self._watchdog)
         if not conf.get(MODEL):
             log.warning("no %s is set; every session or statement must choose one", MODEL.key)
 
     def open_session(self, session: AgentSession) -> None:
         if session.memory is None:
-            session.memory = ConversationMemory(int(self._conf.get(MEMORY_MAX_MESSAGES)))
+            session.memory = ConversationMemory(self._conf.get(MEMORY_MAX_MESSAGES))
 
     def close_session(self, session: AgentSession) -> None:
-        memory = session.memory
-        if isinstance(memory, ConversationMemory):
-            memory.clear()
+        if session.memory is not None:
+            session.memory.clear()
 
-    def run(self, request: RunRequest) -> Iterator[AgentEvent]:
+    def run(self, request: RunRequest) -> Generator[AgentEvent, None, None]:
         return self.agent.run(request)
 
     def close(self) -> None:

@@ -11,7 +11,8 @@ import datetime
 import functools
 from collections.abc import Iterable
 from importlib import resources
-from typing import Any
+
+from engine.tools.base import RiskLevel
 
 
 @functools.lru_cache(maxsize=8)
@@ -22,18 +23,17 @@ def load_prompt(name: str) -> str:
     )
 
 
-def render_tool_descriptions(descriptions: Iterable[tuple[str, str, Any]]) -> str:
+def render_tool_descriptions(descriptions: Iterable[tuple[str, str, RiskLevel]]) -> str:
     lines = []
     for name, description, risk in descriptions:
-        risk_name = getattr(risk, "value", risk) or "SAFE"
-        note = " Needs the user's approval." if str(risk_name).upper() != "SAFE" else ""
-        text = " ".join(str(description).split())
-        lines.append(f"- `{name}` ({risk_name}): {text}{note}")
+        note = " Needs the user's approval." if risk is not RiskLevel.SAFE else ""
+        text = " ".join(description.split())
+        lines.append(f"- `{name}` ({risk.value}): {text}{note}")
     return "\n".join(lines) if lines else "(no tools are enabled for this conversation)"
 
 
 def build_system_prompt(
-    descriptions: Iterable[tuple[str, str, Any]],
+    descriptions: Iterable[tuple[str, str, RiskLevel]],
     dialect_section: str = "",
     today: datetime.date | None = None,
 ) -> str:

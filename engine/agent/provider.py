@@ -8,13 +8,14 @@ it is handed at ``open_session`` (memory, approvals); the session layer owns its
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Generator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 from engine.agent.approval import ApprovalBroker
 from engine.agent.events import AgentEvent
+from engine.agent.memory import ConversationMemory
 from engine.common.cancel import CancelToken
 from engine.common.config import EngineConf
 
@@ -27,7 +28,7 @@ class AgentSession:
     user: str
     workdir: Path  # per-session directory for offloaded tool output; removed on close
     approvals: ApprovalBroker
-    memory: Any = None  # provider-specific conversation memory
+    memory: ConversationMemory | None = None  # the conversation (None for providers without one)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
 
@@ -47,6 +48,6 @@ class AgentProvider(Protocol):
 
     def close_session(self, session: AgentSession) -> None: ...
 
-    def run(self, request: RunRequest) -> Iterator[AgentEvent]: ...
+    def run(self, request: RunRequest) -> Generator[AgentEvent, None, None]: ...
 
     def close(self) -> None: ...

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +34,7 @@ from engine.agent.events import (
 )
 from engine.agent.llm import LlmCallOptions, LlmClient, LlmError, LlmTurn, TextDelta, ToolCallRequest
 from engine.agent.memory import ConversationMemory
+from engine.agent.port import Toolbox
 from engine.agent.prompt import build_system_prompt, load_prompt
 from engine.agent.provider import RunRequest
 from engine.agent.settings import RunSettings
@@ -41,6 +42,7 @@ from engine.agent.toolctx import make_tool_context
 from engine.agent.watchdog import DeadlineWatchdog
 from engine.common.cancel import CancelToken
 from engine.common.errors import AgentError, EngineError, OperationCanceledError, OperationTimeoutError
+from engine.common.result import QueryResult
 
 log = logging.getLogger(__name__)
 
@@ -62,26 +64,27 @@ class _Tally:
 class ReactAgent:
     """Shared by every session of a provider; all per-run state lives in :meth:`run`'s frame."""
 
-    def __init__(self, llm: LlmClient, tools: Any, datasource: Any, watchdog: DeadlineWatchdog) -> None:
+    def __init__(
+        self, llm: LlmClient, tools: Toolbox, dialect_section: str, watchdog: DeadlineWatchdog
+    ) -> None:
         self.llm = llm
         self.tools = tools
-        self.datasource = datasource
+        self.dialect_section = dialect_section
         self.watchdog = watchdog
 
     def known_tools(self) -> list[str]:
-        return [name for name, _description, _risk in self.tools.descriptions(frozenset())]
+        return self.tools.names()
 
     def system_prompt(self, disabled: frozenset[str]) -> str:
-        section = self.datasource.prompt_section() if self.datasource is not None else ""
-        return build_system_prompt(self.tools.descriptions(disabled), section)
+        return build_system_prompt(self.tools.descriptions(disabled), self.dialect_section)
 
-    def run(self, request: RunRequest) -> Iterator[AgentEvent]:
+    def run(self, request: RunRequest) -> Generator[AgentEvent, None, None]:
         settings = RunSettings.from_conf(request.conf, self.known_tools())
         session = request.session
         if session.memory is None:
             session.memory = ConversationMemory()
-        memory: ConversationMemory = session.memory
-        with memory.running(request.cancel):
+        memory = session.memory
+        with memory.turn():
             yield from self._run(request, settings, memory)
 
     def _run(
@@ -196,7 +199,8 @@ class ReactAgent:
             return
         risk = self.tools.risk(call.name)
         if settings.gated(risk):
-            risk_name = str(getattr(risk, "value", risk))
+            assert risk is not None  # gated() is False for unknown tools
+            risk_name = risk.value
             approvals = request.session.approvals
             pending = approvals.open_request(call.id, call.name, args, risk_name, request.operation_id)
             yield ApprovalRequestEvent(pending.request_id, call.id, call.name, args, risk_name)
@@ -229,12 +233,16 @@ class ReactAgent:
             call,
             output,
             bool(result.is_error) or tool_cancel.cancelled,
-            getattr(result, "table", None),
+            result.table,
         )
 
     @staticmethod
     def _result(
-        memory: ConversationMemory, call: ToolCallRequest, output: str, is_error: bool, table: Any = None
+        memory: ConversationMemory,
+        call: ToolCallRequest,
+        output: str,
+        is_error: bool,
+        table: QueryResult | None = None,
     ) -> ToolResultEvent:
         memory.add_tool_result(call.id, output)
         return ToolResultEvent(call.id, call.name, output, is_error, table=table)

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from engine.agent.echo import EchoProvider
+from engine.agent.port import Toolbox
 from engine.agent.provider import AgentProvider
 from engine.common.config import EngineConf
 from engine.common.errors import ConfigError
+from engine.tools.port import SqlSource
 
 
-def build_provider(conf: EngineConf, datasource: Any = None, tools: Any = None) -> AgentProvider:
+def build_provider(conf: EngineConf, datasource: SqlSource, tools: Toolbox) -> AgentProvider:
     kind = conf.effective_provider()
     if kind == "ECHO":
         return EchoProvider()

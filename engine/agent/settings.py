@@ -1,16 +1,20 @@
-"""The agent settings of one run, read from the conf with its session and statement overlays.
+"""The agent settings of one run, read from the conf with its session and statement overlays,
+and the policy that checks a session's or statement's settings when they are set.
 
-Values were already type-checked by the config registry; this adds the checks that need the tool
-registry (names in ``tools.disabled``) and the model being set. Every error names its key.
+Values were already type-checked by the config registry; this adds the checks that need the agent's
+own knowledge: the tool names in ``tools.disabled``, the administrator's approval-mode floor, and
+the model being set. Every error names its key.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
-from typing import Any
 
+from engine.agent.approval import check_approval_floor
 from engine.common.config import (
     APPROVAL_MODE,
+    APPROVAL_MODE_MIN,
     APPROVAL_TIMEOUT,
     COMPACTION_TRIGGER_TOKENS,
     LLM_MAX_RETRIES,
@@ -25,6 +29,7 @@ from engine.common.config import (
     EngineConf,
 )
 from engine.common.errors import ConfigError
+from engine.tools.base import RiskLevel
 
 
 @dataclass(frozen=True)
@@ -43,42 +48,61 @@ class RunSettings:
     log_content: bool
 
     @classmethod
-    def from_conf(cls, conf: EngineConf, known_tools: list[str]) -> RunSettings:
+    def from_conf(cls, conf: EngineConf, known_tools: Collection[str]) -> RunSettings:
         model = conf.get(MODEL)
         if not model:
             raise ConfigError(
                 f"no model is configured: set {MODEL.key} for the engine, the session or the statement"
             )
-        disabled = frozenset(conf.get(TOOLS_DISABLED) or ())
-        unknown = sorted(disabled - set(known_tools))
-        if unknown:
-            raise ConfigError(
-                f"invalid value for {TOOLS_DISABLED.key}: unknown tool {unknown[0]!r}; "
-                f"known tools: {', '.join(sorted(known_tools))}"
-            )
+        disabled = disabled_tools(conf, known_tools)
         return cls(
             model=str(model),
-            max_iterations=int(conf.get(MAX_ITERATIONS)),
-            approval_mode=str(conf.get(APPROVAL_MODE)),
-            approval_timeout=float(conf.get(APPROVAL_TIMEOUT)),
-            tool_call_timeout=float(conf.get(TOOL_CALL_TIMEOUT)),
+            max_iterations=conf.get(MAX_ITERATIONS),
+            approval_mode=conf.get(APPROVAL_MODE),
+            approval_timeout=conf.get(APPROVAL_TIMEOUT),
+            tool_call_timeout=conf.get(TOOL_CALL_TIMEOUT),
             disabled_tools=disabled,
-            temperature=_optional_float(conf.get(TEMPERATURE)),
-            compaction_trigger=int(conf.get(COMPACTION_TRIGGER_TOKENS)),
-            request_timeout=float(conf.get(LLM_REQUEST_TIMEOUT)),
-            max_retries=int(conf.get(LLM_MAX_RETRIES)),
-            retry_backoff=float(conf.get(LLM_RETRY_BACKOFF)),
-            log_content=bool(conf.get(LOG_CONTENT)),
+            temperature=conf.get(TEMPERATURE),
+            compaction_trigger=conf.get(COMPACTION_TRIGGER_TOKENS),
+            request_timeout=conf.get(LLM_REQUEST_TIMEOUT),
+            max_retries=conf.get(LLM_MAX_RETRIES),
+            retry_backoff=conf.get(LLM_RETRY_BACKOFF),
+            log_content=conf.get(LOG_CONTENT),
         )
 
-    def gated(self, risk: Any) -> bool:
+    def gated(self, risk: RiskLevel | None) -> bool:
         """Does a call of a tool with this risk level wait for approval?"""
         if risk is None or self.approval_mode == "AUTO_APPROVE":
             return False
         if self.approval_mode == "STRICT":
             return True
-        return str(getattr(risk, "value", risk)).upper() != "SAFE"
+        return risk is not RiskLevel.SAFE
 
 
-def _optional_float(value: Any) -> float | None:
-    return None if value is None else float(value)
+def disabled_tools(conf: EngineConf, known_tools: Collection[str]) -> frozenset[str]:
+    """``tools.disabled`` of ``conf``; a name that is not a tool is an error naming the key."""
+    named: tuple[str, ...] = conf.get(TOOLS_DISABLED)
+    unknown = sorted(set(named) - set(known_tools))
+    if unknown:
+        raise ConfigError(
+            f"invalid value for {TOOLS_DISABLED.key}: unknown tool {unknown[0][:100]!r}; "
+            f"known tools: {', '.join(sorted(known_tools))}"
+        )
+    return frozenset(named)
+
+
+@dataclass(frozen=True)
+class SettingsPolicy:
+    """Checks a session's or statement's agent settings the moment they are set (OpenSession,
+    ``SET``, a confOverlay), so that a bad value fails there instead of at run time."""
+
+    approval_floor: str
+    known_tools: frozenset[str]
+
+    @classmethod
+    def from_conf(cls, conf: EngineConf, known_tools: Collection[str]) -> SettingsPolicy:
+        return cls(conf.get(APPROVAL_MODE_MIN), frozenset(known_tools))
+
+    def check(self, conf: EngineConf) -> None:
+        check_approval_floor(conf.get(APPROVAL_MODE), self.approval_floor)
+        disabled_tools(conf, self.known_tools)

@@ -2,27 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from engine.common.cancel import CancelToken
 from engine.common.config import EngineConf
+from engine.tools.base import ToolContext
 
 
-@dataclass(frozen=True)
-class _ToolContext:
-    """Same fields as engine.tools.ToolContext; used only while that class is unavailable."""
-
-    session_id: str
-    workdir: Path
-    cancel: CancelToken
-    conf: EngineConf
-
-
-def make_tool_context(session_id: str, workdir: Path, cancel: CancelToken, conf: EngineConf) -> Any:
-    try:
-        from engine.tools import ToolContext
-    except ImportError:
-        return _ToolContext(session_id, workdir, cancel, conf)
+def make_tool_context(session_id: str, workdir: Path, cancel: CancelToken, conf: EngineConf) -> ToolContext:
     return ToolContext(session_id=session_id, workdir=workdir, cancel=cancel, conf=conf)

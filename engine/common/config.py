@@ -15,24 +15,32 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TypeVar, overload
 
 # The registry machinery, re-exported: callers import everything configuration from here.
 from engine.common.config_entry import REGISTRY as REGISTRY
 from engine.common.config_entry import ConfigEntry as ConfigEntry
+from engine.common.config_entry import (
+    bool_entry,
+    duration_entry,
+    float_entry,
+    int_entry,
+    list_entry,
+    resolve_key,
+    str_entry,
+)
 from engine.common.config_entry import parse_conf_pairs as parse_conf_pairs
 from engine.common.config_entry import parse_duration as parse_duration
 from engine.common.config_entry import read_conf_file as read_conf_file
 from engine.common.config_entry import render_example as render_example
-from engine.common.config_entry import resolve_key
 from engine.common.config_entry import strip_hive_prefix as strip_hive_prefix
 from engine.common.errors import ConfigError
+from engine.common.jdbc import url_password
+from engine.common.redaction import MASK, SecretRegistry
+
+T = TypeVar("T")
 
 AGENT = "kyuubi.engine.data.agent."
-
-
-def _entry(key: str, type_: str, default: str | None, doc: str, **kwargs: Any) -> ConfigEntry:
-    return REGISTRY.register(ConfigEntry(key, type_, default, doc, **kwargs))
 
 
 def _regex_problem(value: str) -> str | None:
@@ -46,34 +54,35 @@ def _regex_problem(value: str) -> str | None:
 APPROVAL_MODES = ("AUTO_APPROVE", "NORMAL", "STRICT")  # weakest to strongest
 
 # --- agent -----------------------------------------------------------------------------------
-PROVIDER = _entry(
+PROVIDER = str_entry(
     AGENT + "provider",
-    "str",
     "ECHO",
     "Agent provider: ECHO answers without an LLM (demos, tests); OPENAI_COMPATIBLE uses an "
     "OpenAI-compatible chat completions endpoint. When unset and an API key or endpoint is "
     "given, OPENAI_COMPATIBLE is chosen.",
     choices=("ECHO", "OPENAI_COMPATIBLE"),
 )
-MODEL = _entry(AGENT + "model", "str", None, "Model name sent to the LLM endpoint.", overridable=True)
-OPENAI_ENDPOINT = _entry(
+MODEL = str_entry(
+    AGENT + "model",
+    None,
+    "Model name sent to the LLM endpoint.",
+    overridable=True,
+)
+OPENAI_ENDPOINT = str_entry(
     AGENT + "openai.endpoint",
-    "str",
     None,
     "Base URL of the OpenAI-compatible API, e.g. https://api.openai.com/v1.",
     env=("KYUUBI_ENGINE_DATA_AGENT_OPENAI_ENDPOINT", "OPENAI_BASE_URL"),
 )
-OPENAI_API_KEY = _entry(
+OPENAI_API_KEY = str_entry(
     AGENT + "openai.api.key",
-    "str",
     None,
     "API key for the LLM endpoint. Secret: give it through the environment, never on argv.",
     secret=True,
     env=("KYUUBI_ENGINE_DATA_AGENT_OPENAI_API_KEY", "OPENAI_API_KEY"),
 )
-JDBC_URL = _entry(
+JDBC_URL = str_entry(
     AGENT + "jdbc.url",
-    "str",
     None,
     "JDBC URL of the datasource (jdbc:sqlite:, jdbc:postgresql:, jdbc:mysql:, jdbc:mariadb:, "
     "jdbc:hive2:, jdbc:trino:, jdbc:duckdb:) or a SQLAlchemy URL. Unset: the bundled demo SQLite "
@@ -81,409 +90,398 @@ JDBC_URL = _entry(
     secret=True,
     env=("KYUUBI_ENGINE_DATA_AGENT_JDBC_URL",),
 )
-APPROVAL_MODE = _entry(
+APPROVAL_MODE = str_entry(
     AGENT + "approval.mode",
-    "str",
     "NORMAL",
     "Which tool calls wait for __approve:/__deny:. AUTO_APPROVE: none; NORMAL: non-SAFE tools; "
     "STRICT: every tool.",
     choices=APPROVAL_MODES,
     overridable=True,
 )
-APPROVAL_MODE_MIN = _entry(
+APPROVAL_MODE_MIN = str_entry(
     AGENT + "approval.mode.min",
-    "str",
     "AUTO_APPROVE",
     "The weakest approval mode a session or statement may choose (administrator floor).",
     choices=APPROVAL_MODES,
 )
-APPROVAL_TIMEOUT = _entry(
+APPROVAL_TIMEOUT = duration_entry(
     AGENT + "approval.timeout",
-    "duration",
     "PT5M",
     "How long a parked tool call waits for a decision; a timeout counts as a deny.",
     minimum=0.001,
     overridable=True,
 )
-MAX_ITERATIONS = _entry(
+MAX_ITERATIONS = int_entry(
     AGENT + "max.iterations",
-    "int",
     "100",
     "Step budget of one run (LLM calls).",
     minimum=1,
     maximum=10000,
     overridable=True,
 )
-COMPACTION_TRIGGER_TOKENS = _entry(
+COMPACTION_TRIGGER_TOKENS = int_entry(
     AGENT + "compaction.trigger.tokens",
-    "int",
     "128000",
     "Compact the conversation when the predicted prompt reaches this many tokens.",
     minimum=256,
     overridable=True,
+    maximum=10_000_000,
 )
-QUERY_TIMEOUT = _entry(
+QUERY_TIMEOUT = duration_entry(
     AGENT + "query.timeout",
-    "duration",
     "PT3M",
     "Timeout of one SQL statement run by a tool, enforced in the database and by a wall clock.",
     minimum=0.001,
     overridable=True,
 )
-TOOL_CALL_TIMEOUT = _entry(
+TOOL_CALL_TIMEOUT = duration_entry(
     AGENT + "tool.call.timeout",
-    "duration",
     "PT5M",
     "Timeout of one tool call.",
     minimum=0.001,
     overridable=True,
 )
-RUN_TIMEOUT = _entry(
+RUN_TIMEOUT = duration_entry(
     AGENT + "run.timeout",
-    "duration",
     "PT30M",
     "Deadline of one agent run (one statement), after which it stops with an error.",
     minimum=0.001,
     overridable=True,
 )
-TEMPERATURE = _entry(
+TEMPERATURE = float_entry(
     AGENT + "temperature",
-    "float",
     None,
     "Sampling temperature sent to the LLM.",
     minimum=0.0,
     maximum=2.0,
     overridable=True,
 )
-TOOLS_DISABLED = _entry(
+TOOLS_DISABLED = list_entry(
     AGENT + "tools.disabled",
-    "list",
     "",
     "Comma-separated tool names the agent may not use.",
     overridable=True,
 )
-RESULT_MODE = _entry(
+RESULT_MODE = str_entry(
     AGENT + "result.mode",
-    "str",
     "events",
     "events: one JSON row per agent event (Kyuubi); answer: one row with the final text; "
     "table: the rows of the run's last successful query as typed columns.",
     choices=("events", "answer", "table"),
     overridable=True,
 )
-TABLE_MODE_APPROVAL = _entry(
+TABLE_MODE_APPROVAL = str_entry(
     AGENT + "table.mode.approval",
-    "str",
     "DENY",
     "What a gated tool call does in table result mode, where no client sees approval_request rows. "
     "DENY: denied at once with a clear message; WAIT: parks as usual (bounded by approval.timeout).",
     choices=("DENY", "WAIT"),
     overridable=True,
 )
-PASSTHROUGH_MAX_ROWS = _entry(
+PASSTHROUGH_MAX_ROWS = int_entry(
     AGENT + "passthrough.max.rows",
-    "int",
     "1000000",
     "Row cap of a __sql: passthrough query and of the SHOW/DESCRIBE forms; more rows are cut.",
     minimum=1,
     overridable=True,
+    maximum=1_000_000_000_000,
 )
-CATALOG_CACHE_TTL = _entry(
+CATALOG_CACHE_TTL = duration_entry(
     AGENT + "catalog.cache.ttl",
-    "duration",
     "PT30S",
     "How long metadata read from the datasource catalog is reused; SET or a confOverlay refreshes it.",
     minimum=0.0,
 )
-CATALOG_REFRESH = _entry(
+CATALOG_REFRESH = bool_entry(
     AGENT + "catalog.refresh",
-    "bool",
     "false",
     "Setting this key (SET, OpenSession configuration or a statement confOverlay) drops cached catalog metadata.",
     overridable=True,
 )
-LLM_REQUEST_TIMEOUT = _entry(
+LLM_REQUEST_TIMEOUT = duration_entry(
     AGENT + "llm.request.timeout",
-    "duration",
     "PT2M",
     "Timeout of one LLM request, including the wait between streamed chunks.",
     minimum=0.001,
     overridable=True,
 )
-LLM_CONNECT_TIMEOUT = _entry(
+LLM_CONNECT_TIMEOUT = duration_entry(
     AGENT + "llm.connect.timeout",
-    "duration",
     "PT10S",
     "Timeout to connect to the LLM endpoint.",
     minimum=0.001,
 )
-LLM_MAX_RETRIES = _entry(
+LLM_MAX_RETRIES = int_entry(
     AGENT + "llm.max.retries",
-    "int",
     "3",
     "Retries (with exponential backoff) on 429, 5xx, connection errors and timeouts before the first token.",
     minimum=0,
     maximum=20,
 )
-LLM_RETRY_BACKOFF = _entry(
+LLM_RETRY_BACKOFF = duration_entry(
     AGENT + "llm.retry.backoff",
-    "duration",
     "PT0.5S",
     "First retry delay; doubles each retry.",
     minimum=0.0,
 )
-QUERY_MAX_ROWS = _entry(
+QUERY_MAX_ROWS = int_entry(
     AGENT + "query.max.rows",
-    "int",
     "1000",
     "Row cap of one query tool result; more rows are cut with a visible note.",
     minimum=1,
     overridable=True,
+    maximum=10_000_000,
 )
-OUTPUT_OFFLOAD_LINES = _entry(
+OUTPUT_OFFLOAD_LINES = int_entry(
     AGENT + "tool.output.offload.lines",
-    "int",
     "500",
     "A tool output longer than this many lines is saved to the session's directory and previewed.",
     minimum=10,
+    maximum=100_000_000,
 )
-OUTPUT_OFFLOAD_BYTES = _entry(
+OUTPUT_OFFLOAD_BYTES = int_entry(
     AGENT + "tool.output.offload.bytes",
-    "int",
     "51200",
     "A tool output larger than this many bytes is saved to the session's directory and previewed.",
     minimum=1024,
+    maximum=1_073_741_824,
 )
-TOOL_POOL_SIZE = _entry(
+TOOL_POOL_SIZE = int_entry(
     AGENT + "tool.pool.size",
-    "int",
     "16",
     "Threads that run tool calls, shared by all sessions.",
     minimum=1,
     maximum=1024,
 )
-DATASOURCE_POOL_SIZE = _entry(
+DATASOURCE_POOL_SIZE = int_entry(
     AGENT + "datasource.pool.size",
-    "int",
     "8",
     "Connections kept to the datasource.",
     minimum=1,
     maximum=512,
 )
-DATASOURCE_POOL_OVERFLOW = _entry(
+DATASOURCE_POOL_OVERFLOW = int_entry(
     AGENT + "datasource.pool.overflow",
-    "int",
     "8",
     "Extra connections allowed above the pool size.",
     minimum=0,
     maximum=512,
 )
-WORK_DIR = _entry(
+WORK_DIR = str_entry(
     AGENT + "work.dir",
-    "str",
     None,
     "Directory for per-session tool output and the audit log. Unset: a temporary directory.",
 )
-FETCH_WAIT = _entry(
+FETCH_WAIT = duration_entry(
     AGENT + "fetch.wait",
-    "duration",
     "PT0.2S",
     "How long FetchResults waits for a new row of a running statement before it answers empty.",
     minimum=0.0,
     maximum=60.0,
 )
-FETCH_COMPACT_THRESHOLD = _entry(
+FETCH_COMPACT_THRESHOLD = int_entry(
     AGENT + "fetch.compact.threshold",
-    "int",
     "1024",
     "Consumed rows kept in a fetch buffer before they are compacted away.",
     minimum=1,
+    maximum=10_000_000,
 )
-MEMORY_MAX_MESSAGES = _entry(
+MEMORY_MAX_MESSAGES = int_entry(
     AGENT + "memory.max.messages",
-    "int",
     "2000",
     "Hard cap on messages kept in a session's memory; older turns are dropped first.",
     minimum=10,
+    maximum=1_000_000,
 )
-AUDIT_LOG = _entry(
+AUDIT_LOG = str_entry(
     AGENT + "audit.log",
-    "str",
     None,
     "File that receives one JSON line per approval decision. Unset: the work dir's audit.log.",
 )
 
 # --- frontend --------------------------------------------------------------------------------
-BIND_HOST = _entry(
-    "kyuubi.frontend.thrift.binary.bind.host", "str", "127.0.0.1", "Address the Thrift server binds."
+BIND_HOST = str_entry(
+    "kyuubi.frontend.thrift.binary.bind.host",
+    "127.0.0.1",
+    "Address the Thrift server binds.",
 )
-BIND_PORT = _entry(
+BIND_PORT = int_entry(
     "kyuubi.frontend.thrift.binary.bind.port",
-    "int",
     "10009",
     "Port the Thrift server binds; 0 picks a free port.",
     minimum=0,
     maximum=65535,
 )
-MAX_WORKER_THREADS = _entry(
+MAX_WORKER_THREADS = int_entry(
     "kyuubi.frontend.thrift.max.worker.threads",
-    "int",
     "999",
     "Connections served at once; further connections wait in the accept backlog.",
     minimum=1,
     maximum=100000,
 )
-MAX_MESSAGE_SIZE = _entry(
+MAX_MESSAGE_SIZE = int_entry(
     "kyuubi.frontend.thrift.max.message.size",
-    "int",
     "104857600",
     "Largest Thrift or SASL frame accepted, in bytes.",
     minimum=1024,
+    maximum=2_147_483_647,
 )
-LOGIN_TIMEOUT = _entry(
+LOGIN_TIMEOUT = duration_entry(
     "kyuubi.frontend.thrift.login.timeout",
-    "duration",
     "PT20S",
     "How long a new connection may take to finish its SASL handshake.",
     minimum=0.001,
 )
-SSL_ENABLED = _entry(
-    "kyuubi.frontend.thrift.binary.ssl.enabled", "bool", "false", "Serve the binary protocol over TLS."
+SSL_ENABLED = bool_entry(
+    "kyuubi.frontend.thrift.binary.ssl.enabled",
+    "false",
+    "Serve the binary protocol over TLS.",
 )
-SSL_KEYSTORE_PATH = _entry(
-    "kyuubi.frontend.ssl.keystore.path", "str", None, "PEM file with the certificate chain and key for TLS."
+SSL_KEYSTORE_PATH = str_entry(
+    "kyuubi.frontend.ssl.keystore.path",
+    None,
+    "PEM file with the certificate chain and key for TLS.",
 )
-AUTHENTICATION = _entry(
+AUTHENTICATION = str_entry(
     "kyuubi.authentication",
-    "str",
     "NONE",
     "NONE: SASL PLAIN, any user and password; NOSASL: raw binary Thrift; CUSTOM: SASL PLAIN "
     "checked against kyuubi.authentication.password.file.",
     choices=("NONE", "NOSASL", "CUSTOM"),
 )
-PASSWORD_FILE = _entry(
+PASSWORD_FILE = str_entry(
     "kyuubi.authentication.password.file",
-    "str",
     None,
     "With kyuubi.authentication=CUSTOM: a file of user:sha256-hex-of-password lines.",
 )
-SERVER_NAME = _entry(
-    "kyuubi.engine.data.agent.server.name", "str", "Kyuubi Data Agent Engine", "GetInfo server name."
+SERVER_NAME = str_entry(
+    "kyuubi.engine.data.agent.server.name",
+    "Kyuubi Data Agent Engine",
+    "GetInfo server name.",
 )
 
 # --- sessions and operations -----------------------------------------------------------------
-SESSION_IDLE_TIMEOUT = _entry(
-    "kyuubi.session.idle.timeout", "duration", "PT6H", "Close a session idle this long.", minimum=0.001
+SESSION_IDLE_TIMEOUT = duration_entry(
+    "kyuubi.session.idle.timeout",
+    "PT6H",
+    "Close a session idle this long.",
+    minimum=0.001,
 )
-OPERATION_IDLE_TIMEOUT = _entry(
+OPERATION_IDLE_TIMEOUT = duration_entry(
     "kyuubi.operation.idle.timeout",
-    "duration",
     "PT3H",
     "Close a terminal operation not fetched for this long.",
     minimum=0.001,
 )
-SESSION_CHECK_INTERVAL = _entry(
+SESSION_CHECK_INTERVAL = duration_entry(
     "kyuubi.session.check.interval",
-    "duration",
     "PT1M",
     "How often the reaper looks for idle sessions.",
     minimum=0.01,
 )
-SESSION_CLOSE_ON_DISCONNECT = _entry(
+SESSION_CLOSE_ON_DISCONNECT = bool_entry(
     "kyuubi.session.close.on.disconnect",
-    "bool",
     "true",
     "Close the sessions a client opened when its connection ends. false: sessions (and their runs) "
     "outlive the connection until CloseSession or the idle timeout.",
 )
-EXEC_POOL_SIZE = _entry(
+EXEC_POOL_SIZE = int_entry(
     "kyuubi.backend.engine.exec.pool.size",
-    "int",
     "256",
     "Threads that run statements in the background; more waiting statements queue.",
     minimum=1,
     maximum=10000,
 )
-EXEC_POOL_WAIT_QUEUE = _entry(
+EXEC_POOL_WAIT_QUEUE = int_entry(
     "kyuubi.backend.engine.exec.pool.wait.queue.size",
-    "int",
     "1000",
     "Statements that may wait for a background thread before new ones are rejected.",
     minimum=0,
+    maximum=1_000_000,
 )
 
 # --- engine lifecycle, discovery (launcher and registration) ---------------------------------
-HA_ADDRESSES = _entry("kyuubi.ha.addresses", "str", None, "ZooKeeper connect string (host:port,...).")
-HA_NAMESPACE = _entry("kyuubi.ha.namespace", "str", "kyuubi", "Root namespace of engine spaces in ZooKeeper.")
-HA_SESSION_TIMEOUT = _entry(
-    "kyuubi.ha.zookeeper.session.timeout", "duration", "PT60S", "ZooKeeper session timeout.", minimum=1.0
+HA_ADDRESSES = str_entry(
+    "kyuubi.ha.addresses",
+    None,
+    "ZooKeeper connect string (host:port,...).",
 )
-HA_CONNECTION_TIMEOUT = _entry(
+HA_NAMESPACE = str_entry(
+    "kyuubi.ha.namespace",
+    "kyuubi",
+    "Root namespace of engine spaces in ZooKeeper.",
+)
+HA_SESSION_TIMEOUT = duration_entry(
+    "kyuubi.ha.zookeeper.session.timeout",
+    "PT60S",
+    "ZooKeeper session timeout.",
+    minimum=1.0,
+)
+HA_CONNECTION_TIMEOUT = duration_entry(
     "kyuubi.ha.zookeeper.connection.timeout",
-    "duration",
     "PT15S",
     "ZooKeeper connection timeout.",
     minimum=0.1,
 )
-HA_LOST_GRACE = _entry(
+HA_LOST_GRACE = duration_entry(
     "kyuubi.engine.data.agent.ha.lost.grace",
-    "duration",
     "PT30S",
     "After its ZooKeeper session is lost, how long the engine tries to re-register before it stops.",
     minimum=0.0,
 )
-SHARE_LEVEL = _entry(
+SHARE_LEVEL = str_entry(
     "kyuubi.engine.share.level",
-    "str",
     "USER",
     "Engine sharing: CONNECTION, USER or SERVER.",
     choices=("CONNECTION", "USER", "GROUP", "SERVER"),
 )
-SESSION_USER = _entry(
-    "kyuubi.session.user", "str", None, "User the launcher acts for (default: the OS user)."
+SESSION_USER = str_entry(
+    "kyuubi.session.user",
+    None,
+    "User the launcher acts for (default: the OS user).",
 )
-ENGINE_ID = _entry("kyuubi.engine.id", "str", None, "Engine id (set by the launcher).")
-ENGINE_REF_ID = _entry(
-    "kyuubi.engine.engineRef.id", "str", None, "Launch reference id (set by the launcher)."
+ENGINE_ID = str_entry(
+    "kyuubi.engine.id",
+    None,
+    "Engine id (set by the launcher).",
 )
-ENGINE_INIT_TIMEOUT = _entry(
+ENGINE_REF_ID = str_entry(
+    "kyuubi.engine.engineRef.id",
+    None,
+    "Launch reference id (set by the launcher).",
+)
+ENGINE_INIT_TIMEOUT = duration_entry(
     "kyuubi.session.engine.initialize.timeout",
-    "duration",
     "PT3M",
     "How long the launcher waits for a new engine to register.",
     minimum=0.1,
 )
-ENGINE_IDLE_TIMEOUT = _entry(
+ENGINE_IDLE_TIMEOUT = duration_entry(
     "kyuubi.session.engine.idle.timeout",
-    "duration",
     "PT30M",
     "An engine with no sessions for this long deregisters and exits.",
     minimum=0.1,
 )
-ENGINE_LOCK_TIMEOUT = _entry(
+ENGINE_LOCK_TIMEOUT = duration_entry(
     "kyuubi.engine.data.agent.launch.lock.timeout",
-    "duration",
     "PT30S",
     "How long a launcher waits for the engine creation lock.",
     minimum=0.1,
 )
-REDACTION_REGEX = _entry(
+REDACTION_REGEX = str_entry(
     "kyuubi.server.redaction.regex",
-    "str",
     "(?i)secret|password|token|access[.]?key|api[.]?key",
     "Keys or values matching this regex are hidden in displayed command lines.",
     validator=_regex_problem,
 )
-LOG_LEVEL = _entry(
+LOG_LEVEL = str_entry(
     "kyuubi.engine.data.agent.log.level",
-    "str",
     "INFO",
     "Log level of the engine.",
     choices=("DEBUG", "INFO", "WARNING", "ERROR"),
 )
-LOG_CONTENT = _entry(
+LOG_CONTENT = bool_entry(
     "kyuubi.engine.data.agent.log.content",
-    "bool",
     "false",
     "Log prompts, model output and tool results (at DEBUG only).",
 )
@@ -492,10 +490,9 @@ LOG_CONTENT = _entry(
 class EngineConf:
     """Resolved, typed configuration. Immutable: overlays return a new object."""
 
-    def __init__(self, raw: Mapping[str, str], *, explicit: frozenset[str] = frozenset()) -> None:
+    def __init__(self, raw: Mapping[str, str]) -> None:
         self._raw: dict[str, str] = dict(raw)
-        self._explicit = explicit | frozenset(raw)
-        self._values: dict[str, Any] = {}
+        self._values: dict[str, object] = {}
         for key, value in self._raw.items():
             entry = REGISTRY.get(key)
             if entry is None:
@@ -532,28 +529,41 @@ class EngineConf:
                 raise ConfigError(f"unknown configuration key: {unknown[0]}")
         return cls(raw)
 
-    def get(self, key_or_entry: str | ConfigEntry) -> Any:
-        entry = resolve_key(key_or_entry)
+    @overload
+    def get(self, key: ConfigEntry[T]) -> T: ...
+    @overload
+    def get(self, key: str) -> object: ...
+    def get(self, key: ConfigEntry[T] | str) -> T | object:
+        """The typed value of an entry (or of a registered key given by name)."""
+        entry = resolve_key(key)
         if entry.key in self._values:
             return self._values[entry.key]
-        if entry.default is None:
-            return None
-        return entry.parse(entry.default)
+        return entry.default_value()
 
-    def is_set(self, key_or_entry: str | ConfigEntry) -> bool:
-        entry = resolve_key(key_or_entry)
-        return entry.key in self._values
+    def is_set(self, key: ConfigEntry[T] | str) -> bool:
+        return resolve_key(key).key in self._values
 
     def raw(self) -> dict[str, str]:
         """The explicitly given raw values (secrets included: never log this)."""
         return dict(self._raw)
+
+    def secret_values(self) -> SecretRegistry:
+        """Every secret value to mask in logs: each secret key's value and the password a URL-shaped
+        secret carries (so that a URL shown without its password still hides the password)."""
+        secrets = SecretRegistry()
+        for key, value in self._raw.items():
+            entry = REGISTRY.get(key)
+            if entry is not None and entry.secret:
+                secrets.add(value)
+                secrets.add(url_password(value))
+        return secrets
 
     def display(self) -> dict[str, str]:
         """Explicit values with every secret hidden, safe to log or show."""
         shown: dict[str, str] = {}
         for key, value in self._raw.items():
             entry = REGISTRY.get(key)
-            shown[key] = "*********(redacted)" if entry is not None and entry.secret else value
+            shown[key] = MASK if entry is not None and entry.secret else value
         return shown
 
     def with_overlay(self, overlay: Mapping[str, str] | None, *, source: str = "session") -> EngineConf:
@@ -561,7 +571,8 @@ class EngineConf:
 
         Only ``overridable`` keys of the registry take effect; ``set:hiveconf:``/``set:hivevar:``
         prefixes (sent by Hive clients) are stripped. Other keys are kept but ignored. A bad value
-        raises ConfigError naming the key. The approval-mode floor is enforced here.
+        raises ConfigError naming the key. Policies over the result (the approval-mode floor, the
+        known tool names) belong to the layers that own them and are checked by the session.
         """
         if not overlay:
             return self
@@ -571,7 +582,7 @@ class EngineConf:
             entry = REGISTRY.get(key)
             if entry is None:
                 if key.startswith(AGENT):
-                    raise ConfigError(f"unknown configuration key: {key}")
+                    raise ConfigError(f"unknown configuration key: {key[:200]}")
                 continue
             if not entry.overridable:
                 if key.startswith(AGENT):
@@ -579,21 +590,12 @@ class EngineConf:
                 continue  # other engine keys forwarded by clients are ignored
             entry.parse(value)
             merged[key] = value
-        result = EngineConf(merged)
-        floor = self.get(APPROVAL_MODE_MIN)
-        mode = result.get(APPROVAL_MODE)
-        if APPROVAL_MODES.index(mode) < APPROVAL_MODES.index(floor):
-            raise ConfigError(
-                f"invalid value for {APPROVAL_MODE.key}: {mode} is weaker than the engine's floor "
-                f"{APPROVAL_MODE_MIN.key}={floor}; accepted values: "
-                + ", ".join(APPROVAL_MODES[APPROVAL_MODES.index(floor) :])
-            )
-        return result
+        return EngineConf(merged)
 
     def effective_provider(self) -> str:
         """ECHO unless configured, or unless an API key or endpoint was given without a provider."""
         if self.is_set(PROVIDER):
-            return str(self.get(PROVIDER))
+            return self.get(PROVIDER)
         if self.get(OPENAI_API_KEY) or self.get(OPENAI_ENDPOINT):
             return "OPENAI_COMPATIBLE"
         return "ECHO"

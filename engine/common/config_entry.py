@@ -1,24 +1,39 @@
 """The machinery of the configuration registry: typed entries, parsing and validation, the
 registry itself, ``--conf``/``--conf-file`` input and the generated example file.
 
-The entries are declared in :mod:`engine.common.config`. This module is stdlib only.
+An entry is a :class:`ConfigEntry` parameterized by the Python type of its value, so that
+``conf.get(MAX_ITERATIONS)`` is an ``int`` to the type checker and no caller converts. Entries are
+declared with the ``*_entry`` functions below (in :mod:`engine.common.config`), which also fix the
+bounds every number must have: an unbounded number is a value nobody can reason about. This module
+is stdlib only.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Generic, TypeVar, cast, overload
 
 from engine.common.errors import ConfigError
 
+T = TypeVar("T")
+
+# The longest duration any key accepts unless it says otherwise: a year. Longer waits are typos,
+# and deadlines far beyond it overflow the monotonic clock arithmetic of some platforms.
+MAX_DURATION = 365 * 86400.0
+
 _DURATION_RE = re.compile(
-    r"^P(?:(?P<d>\d+(?:\.\d+)?)D)?(?:T(?:(?P<h>\d+(?:\.\d+)?)H)?(?:(?P<m>\d+(?:\.\d+)?)M)?(?:(?P<s>\d+(?:\.\d+)?)S)?)?$",
+    r"^P(?:(?P<d>\d{1,9}(?:\.\d{1,9})?)D)?(?:T(?:(?P<h>\d{1,9}(?:\.\d{1,9})?)H)?"
+    r"(?:(?P<m>\d{1,9}(?:\.\d{1,9})?)M)?(?:(?P<s>\d{1,12}(?:\.\d{1,9})?)S)?)?$",
     re.IGNORECASE,
 )
+_MILLIS_RE = re.compile(r"\d{1,15}")
+_INT_RE = re.compile(r"[-+]?\d{1,19}")
+_MAX_RAW = 64 * 1024  # no configuration value is longer; a longer one is refused before parsing
 
 
 def parse_duration(text: str) -> float:
@@ -27,7 +42,7 @@ def parse_duration(text: str) -> float:
     Returns seconds as a float.
     """
     value = text.strip()
-    if re.fullmatch(r"\d+", value):
+    if _MILLIS_RE.fullmatch(value):
         return int(value) / 1000.0
     match = _DURATION_RE.match(value)
     if not match or value.upper() in ("P", "PT"):
@@ -38,6 +53,24 @@ def parse_duration(text: str) -> float:
         if parts[unit]:
             seconds += float(parts[unit]) * factor
     return seconds
+
+
+def _parse_str(text: str) -> str:
+    return text
+
+
+def _parse_int(text: str) -> int:
+    value = text.strip()
+    if not _INT_RE.fullmatch(value):
+        raise ValueError(f"not an integer: {text!r}")
+    return int(value)
+
+
+def _parse_float(text: str) -> float:
+    value = float(text.strip())
+    if not math.isfinite(value):
+        raise ValueError(f"not a finite number: {text!r}")
+    return value
 
 
 def _parse_bool(text: str) -> bool:
@@ -53,19 +86,19 @@ def _parse_list(text: str) -> tuple[str, ...]:
     return tuple(item.strip() for item in text.split(",") if item.strip())
 
 
-_PARSERS: dict[str, Callable[[str], Any]] = {
-    "str": lambda text: text,
-    "int": lambda text: int(text.strip()),
-    "float": lambda text: float(text.strip()),
-    "bool": _parse_bool,
-    "duration": parse_duration,
-    "list": _parse_list,
+_KINDS: dict[str, tuple[Callable[[str], object], str]] = {
+    "str": (_parse_str, "a string"),
+    "int": (_parse_int, "an integer"),
+    "float": (_parse_float, "a number"),
+    "bool": (_parse_bool, "true or false"),
+    "duration": (parse_duration, "a duration such as PT30S or milliseconds"),
+    "list": (_parse_list, "a comma-separated list"),
 }
 
 
 @dataclass(frozen=True)
-class ConfigEntry:
-    """One configuration key: its type, default, doc and rules."""
+class ConfigEntry(Generic[T]):
+    """One configuration key: its type, default, doc and rules. ``T`` is its value's type."""
 
     key: str
     type: str  # str | int | float | bool | duration | list
@@ -77,13 +110,16 @@ class ConfigEntry:
     maximum: float | None = None
     env: tuple[str, ...] = ()
     overridable: bool = False  # may a session configuration or statement confOverlay set it?
-    validator: Callable[[Any], str | None] | None = field(default=None, compare=False)
+    validator: Callable[[T], str | None] | None = field(default=None, compare=False)
 
-    def parse(self, raw: str) -> Any:
+    def parse(self, raw: str) -> T:
         """Convert and validate a raw string; raises :class:`ConfigError` naming the key."""
+        if len(raw) > _MAX_RAW:
+            raise ConfigError(f"invalid value for {self.key}: longer than {_MAX_RAW} characters")
+        parser, _ = _KINDS[self.type]
         try:
-            value = _PARSERS[self.type](raw)
-        except (ValueError, TypeError) as exc:
+            value = parser(raw)
+        except (ValueError, TypeError, OverflowError) as exc:
             raise ConfigError(
                 f"invalid value for {self.key}: {exc}; expected {self.describe_accepted()}"
             ) from None
@@ -95,27 +131,30 @@ class ConfigEntry:
                     f"invalid value for {self.key}: {raw!r}; accepted values: {', '.join(self.choices)}"
                 )
             value = allowed[normalized]
-        if self.minimum is not None and value < self.minimum:
-            raise ConfigError(f"invalid value for {self.key}: {raw!r}; expected {self.describe_accepted()}")
-        if self.maximum is not None and value > self.maximum:
-            raise ConfigError(f"invalid value for {self.key}: {raw!r}; expected {self.describe_accepted()}")
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            if (self.minimum is not None and value < self.minimum) or (
+                self.maximum is not None and value > self.maximum
+            ):
+                raise ConfigError(
+                    f"invalid value for {self.key}: {raw!r}; expected {self.describe_accepted()}"
+                )
+        typed = cast(T, value)
         if self.validator is not None:
-            problem = self.validator(value)
+            problem = self.validator(typed)
             if problem:
                 raise ConfigError(f"invalid value for {self.key}: {problem}")
-        return value
+        return typed
+
+    def default_value(self) -> T:
+        """The parsed default (None for keys without one)."""
+        if self.default is None:
+            return cast(T, None)
+        return self.parse(self.default)
 
     def describe_accepted(self) -> str:
         if self.choices is not None:
             return "one of " + ", ".join(self.choices)
-        kind = {
-            "str": "a string",
-            "int": "an integer",
-            "float": "a number",
-            "bool": "true or false",
-            "duration": "a duration such as PT30S or milliseconds",
-            "list": "a comma-separated list",
-        }[self.type]
+        kind = _KINDS[self.type][1]
         bounds = []
         if self.minimum is not None:
             bounds.append(f">= {self.minimum:g}")
@@ -128,20 +167,21 @@ class ConfigRegistry:
     """The set of known entries. Built once at import time and then read-only."""
 
     def __init__(self) -> None:
-        self._entries: dict[str, ConfigEntry] = {}
+        self._entries: dict[str, ConfigEntry[object]] = {}
 
-    def register(self, entry: ConfigEntry) -> ConfigEntry:
+    def register(self, entry: ConfigEntry[T]) -> ConfigEntry[T]:
         if entry.key in self._entries:
             raise ValueError(f"duplicate config key {entry.key}")
-        if entry.default is not None:
-            entry.parse(entry.default)  # defaults must be valid
-        self._entries[entry.key] = entry
+        if entry.type in ("int", "float", "duration") and entry.maximum is None:
+            raise ValueError(f"config key {entry.key} needs a maximum")
+        entry.default_value()  # defaults must be valid
+        self._entries[entry.key] = cast(ConfigEntry[object], entry)
         return entry
 
-    def get(self, key: str) -> ConfigEntry | None:
+    def get(self, key: str) -> ConfigEntry[object] | None:
         return self._entries.get(key)
 
-    def entries(self) -> list[ConfigEntry]:
+    def entries(self) -> list[ConfigEntry[object]]:
         return list(self._entries.values())
 
     def __contains__(self, key: object) -> bool:
@@ -151,7 +191,128 @@ class ConfigRegistry:
 REGISTRY = ConfigRegistry()
 
 
-def resolve_key(key_or_entry: str | ConfigEntry) -> ConfigEntry:
+# --- declaring entries ------------------------------------------------------------------------------
+# Each returns the registered entry typed by its value: Optional when the key has no default.
+@overload
+def str_entry(
+    key: str,
+    default: str,
+    doc: str,
+    *,
+    secret: bool = ...,
+    choices: tuple[str, ...] | None = ...,
+    env: tuple[str, ...] = ...,
+    overridable: bool = ...,
+    validator: Callable[[str], str | None] | None = ...,
+) -> ConfigEntry[str]: ...
+@overload
+def str_entry(
+    key: str,
+    default: None,
+    doc: str,
+    *,
+    secret: bool = ...,
+    choices: tuple[str, ...] | None = ...,
+    env: tuple[str, ...] = ...,
+    overridable: bool = ...,
+    validator: Callable[[str], str | None] | None = ...,
+) -> ConfigEntry[str | None]: ...
+def str_entry(
+    key: str,
+    default: str | None,
+    doc: str,
+    *,
+    secret: bool = False,
+    choices: tuple[str, ...] | None = None,
+    env: tuple[str, ...] = (),
+    overridable: bool = False,
+    validator: Callable[[str], str | None] | None = None,
+) -> ConfigEntry[str] | ConfigEntry[str | None]:
+    return REGISTRY.register(
+        ConfigEntry[str](
+            key,
+            "str",
+            default,
+            doc,
+            secret=secret,
+            choices=choices,
+            env=env,
+            overridable=overridable,
+            validator=validator,
+        )
+    )
+
+
+def int_entry(
+    key: str,
+    default: str,
+    doc: str,
+    *,
+    minimum: int,
+    maximum: int,
+    env: tuple[str, ...] = (),
+    overridable: bool = False,
+) -> ConfigEntry[int]:
+    return REGISTRY.register(
+        ConfigEntry[int](
+            key, "int", default, doc, minimum=minimum, maximum=maximum, env=env, overridable=overridable
+        )
+    )
+
+
+@overload
+def float_entry(
+    key: str, default: str, doc: str, *, minimum: float, maximum: float, overridable: bool = ...
+) -> ConfigEntry[float]: ...
+@overload
+def float_entry(
+    key: str, default: None, doc: str, *, minimum: float, maximum: float, overridable: bool = ...
+) -> ConfigEntry[float | None]: ...
+def float_entry(
+    key: str, default: str | None, doc: str, *, minimum: float, maximum: float, overridable: bool = False
+) -> ConfigEntry[float] | ConfigEntry[float | None]:
+    return REGISTRY.register(
+        ConfigEntry[float](
+            key, "float", default, doc, minimum=minimum, maximum=maximum, overridable=overridable
+        )
+    )
+
+
+def duration_entry(
+    key: str,
+    default: str,
+    doc: str,
+    *,
+    minimum: float,
+    maximum: float = MAX_DURATION,
+    overridable: bool = False,
+) -> ConfigEntry[float]:
+    """A duration in seconds (written as ISO-8601 or milliseconds)."""
+    return REGISTRY.register(
+        ConfigEntry[float](
+            key, "duration", default, doc, minimum=minimum, maximum=maximum, overridable=overridable
+        )
+    )
+
+
+def bool_entry(key: str, default: str, doc: str, *, overridable: bool = False) -> ConfigEntry[bool]:
+    return REGISTRY.register(ConfigEntry[bool](key, "bool", default, doc, overridable=overridable))
+
+
+def list_entry(
+    key: str,
+    default: str,
+    doc: str,
+    *,
+    overridable: bool = False,
+    validator: Callable[[tuple[str, ...]], str | None] | None = None,
+) -> ConfigEntry[tuple[str, ...]]:
+    return REGISTRY.register(
+        ConfigEntry[tuple[str, ...]](key, "list", default, doc, overridable=overridable, validator=validator)
+    )
+
+
+def resolve_key(key_or_entry: str | ConfigEntry[T]) -> ConfigEntry[T] | ConfigEntry[object]:
     if isinstance(key_or_entry, ConfigEntry):
         return key_or_entry
     entry = REGISTRY.get(key_or_entry)
@@ -160,13 +321,14 @@ def resolve_key(key_or_entry: str | ConfigEntry) -> ConfigEntry:
     return entry
 
 
+# --- input ------------------------------------------------------------------------------------------
 def parse_conf_pairs(pairs: Iterable[str]) -> dict[str, str]:
     """Parse ``k=v`` strings from ``--conf`` into a dict; a malformed pair is a ConfigError."""
     result: dict[str, str] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
-            raise ConfigError(f"malformed --conf {pair.split('=')[0]!r}: expected key=value")
+            raise ConfigError(f"malformed --conf {pair.split('=')[0][:200]!r}: expected key=value")
         result[key.strip()] = value.strip()
     return result
 
@@ -177,20 +339,38 @@ def read_conf_file(path: str | os.PathLike[str]) -> dict[str, str]:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"cannot read config file {path}: it is not UTF-8 text") from None
     result: dict[str, str] = {}
     for number, raw_line in enumerate(text.splitlines(), start=1):
         line = raw_line.strip()
         if not line or line.startswith("#"):
             continue
-        match = re.match(r"^([^\s=]+)\s*(?:=|\s)\s*(.*)$", line)
-        if not match:
+        key, value = _split_line(line)
+        if not key:
             raise ConfigError(f"{path}:{number}: expected 'key=value' or 'key value'")
-        result[match.group(1)] = match.group(2).strip()
+        result[key] = value
     return result
 
 
+def _split_line(line: str) -> tuple[str, str]:
+    """``key=value`` or ``key value`` (the first '=' or whitespace ends the key)."""
+    for index, char in enumerate(line):
+        if char == "=" or char.isspace():
+            key, rest = line[:index], line[index:].lstrip()
+            if rest.startswith("=") and char != "=":
+                rest = rest[1:]
+            elif char == "=":
+                rest = rest[1:]
+            return key, rest.strip()
+    return "", ""
+
+
+HIVE_PREFIXES = ("set:hiveconf:", "set:hivevar:", "set:system:", "set:")
+
+
 def strip_hive_prefix(key: str) -> str:
-    for prefix in ("set:hiveconf:", "set:hivevar:", "set:system:", "set:"):
+    for prefix in HIVE_PREFIXES:
         if key.startswith(prefix):
             return key[len(prefix) :]
     return key

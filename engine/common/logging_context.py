@@ -7,6 +7,7 @@ import logging
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TextIO
 
 from engine.common.redaction import RedactingFilter, SecretRegistry
 
@@ -38,7 +39,9 @@ class ContextFilter(logging.Filter):
 LOG_FORMAT = "%(asctime)s %(levelname)s [%(threadName)s] %(name)s session=%(session_id)s op=%(operation_id)s: %(message)s"
 
 
-def configure_logging(level: str = "INFO", secrets: SecretRegistry | None = None, stream=None) -> None:
+def configure_logging(
+    level: str = "INFO", secrets: SecretRegistry | None = None, stream: TextIO | None = None
+) -> None:
     """Install one handler on the root logger with the context and redaction filters."""
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.addFilter(ContextFilter())

@@ -55,18 +55,32 @@ class TableSchema:
         return cls(tuple(columns))
 
 
+# One row of database values. Values are dynamically typed by nature (None, bool, int, float,
+# Decimal, str, bytes, date, datetime, time, JSON-like lists and dicts); the column's HiveType
+# says which kind each holds once a result is typed.
+Row = tuple[Any, ...]
+
 REPLY_SCHEMA = TableSchema.of(ColumnSpec("reply", HiveType.STRING, "agent event as compact JSON"))
 LOG_SCHEMA = TableSchema.of(ColumnSpec("operation_log", HiveType.STRING))
 
 
+# The highest TProtocolVersion index we speak: HIVE_CLI_SERVICE_PROTOCOL_V11 (V1 is 0).
+LATEST_PROTOCOL = 10
+
+
 @dataclass
 class RowBatch:
-    """Rows in column-major form: ``columns[i]`` holds column i's values (None is NULL)."""
+    """Rows in column-major form: ``columns[i]`` holds column i's values (None is NULL).
+
+    ``protocol`` is the session's TProtocolVersion index, carried from the operation so that the
+    frontend encodes the batch for its client without looking the session up again.
+    """
 
     columns: list[list[Any]]
     start_offset: int = 0
     has_more_rows: bool = False
     schema: TableSchema | None = field(default=None, repr=False)
+    protocol: int = LATEST_PROTOCOL
 
     @property
     def row_count(self) -> int:
@@ -74,10 +88,15 @@ class RowBatch:
 
     @classmethod
     def from_rows(
-        cls, rows: list[tuple[Any, ...]], width: int, start_offset: int = 0, has_more_rows: bool = False
+        cls,
+        rows: list[Row],
+        width: int,
+        start_offset: int = 0,
+        has_more_rows: bool = False,
+        protocol: int = LATEST_PROTOCOL,
     ) -> RowBatch:
         if rows:
             columns = [list(column) for column in zip(*rows, strict=True)]
         else:
             columns = [[] for _ in range(width)]
-        return cls(columns, start_offset, has_more_rows)
+        return cls(columns, start_offset, has_more_rows, protocol=protocol)

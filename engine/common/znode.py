@@ -21,8 +21,8 @@ import re
 from dataclasses import dataclass, field
 
 from engine.common.errors import ConfigError
+from engine.common.version import KYUUBI_VERSION
 
-KYUUBI_VERSION = "1.11.0"  # the Kyuubi release whose engine spaces we share (see engine.backend)
 ENGINE_TYPE = "DATA_AGENT"
 SHARE_LEVELS = ("CONNECTION", "USER", "GROUP", "SERVER")
 ENGINE_ID_ATTR = "kyuubi.engine.id"

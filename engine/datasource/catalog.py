@@ -15,11 +15,9 @@ Hive SQL-text forms (SHOW SCHEMAS, SHOW TABLES, DESCRIBE).
 from __future__ import annotations
 
 import logging
-import re
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import sqlalchemy
@@ -27,90 +25,27 @@ from sqlalchemy import types as satypes
 from sqlalchemy.engine.reflection import ObjectKind
 
 from engine.common.cancel import CancelToken
+from engine.common.catalog import (
+    TABLE_TYPES,
+    ColumnInfo,
+    ForeignKey,
+    NamePattern,
+    TableInfo,
+    is_literal_pattern,
+    is_system_schema,
+    unescape_pattern,
+)
 from engine.common.config import CATALOG_CACHE_TTL, EngineConf
 from engine.common.errors import DatasourceError, EngineError, InvalidStatementError
 from engine.common.redaction import redact_text
 from engine.common.types import ColumnSpec, HiveType
+from engine.datasource.datasource import Datasource
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-SYSTEM_SCHEMAS = frozenset(
-    {"information_schema", "pg_catalog", "pg_toast", "mysql", "performance_schema", "sys"}
-)
-TABLE_TYPES = ("TABLE", "VIEW")
 VARCHAR_MAX = 65535  # Hive's VARCHAR limit; longer strings are STRING
-
-
-@dataclass(frozen=True)
-class TableInfo:
-    schema: str
-    name: str
-    kind: str  # TABLE or VIEW
-    remarks: str = ""
-
-
-@dataclass(frozen=True)
-class ColumnInfo:
-    spec: ColumnSpec  # name, Hive type (with precision/scale/length) and comment
-    ordinal: int  # 1-based
-    nullable: bool = True
-    default: str | None = None
-    autoincrement: bool = False
-    source_type: str = ""  # the datasource's own type name
-
-
-@dataclass(frozen=True)
-class ForeignKey:
-    name: str | None
-    schema: str
-    table: str
-    columns: tuple[str, ...]
-    referred_schema: str
-    referred_table: str
-    referred_columns: tuple[str, ...]
-
-
-# --- JDBC patterns ------------------------------------------------------------------------------
-def pattern_regex(pattern: str | None) -> re.Pattern[str] | None:
-    """A JDBC search pattern as a compiled regex; None when it matches everything."""
-    if pattern is None or pattern == "" or pattern == "%" or pattern == "*":
-        return None
-    parts: list[str] = []
-    index = 0
-    while index < len(pattern):
-        char = pattern[index]
-        if char == "\\" and index + 1 < len(pattern):
-            parts.append(re.escape(pattern[index + 1]))
-            index += 2
-            continue
-        if pattern.startswith(".*", index):  # HiveServer2 passes regex wildcards through (impyla sends .*)
-            parts.append(".*")
-            index += 2
-            continue
-        if char == "*":
-            parts.append(".*")
-            index += 1
-            continue
-        parts.append(".*" if char == "%" else "." if char == "_" else re.escape(char))
-        index += 1
-    return re.compile("".join(parts), re.IGNORECASE | re.DOTALL)
-
-
-def is_literal_pattern(pattern: str | None) -> bool:
-    """True when ``pattern`` names exactly one object (no unescaped ``%``, ``_`` or ``*``)."""
-    if not pattern:
-        return False
-    return re.search(r"(?<!\\)[%_*]", pattern) is None
-
-
-def unescape_pattern(pattern: str) -> str:
-    return re.sub(r"\\(.)", r"\1", pattern)
-
-
-def matches(regex: re.Pattern[str] | None, name: str) -> bool:
-    return regex is None or regex.fullmatch(name) is not None
 
 
 # --- SQLAlchemy types -> Hive types -------------------------------------------------------------
@@ -159,9 +94,9 @@ class Catalog:
 
     table_types = TABLE_TYPES
 
-    def __init__(self, datasource: Any, conf: EngineConf) -> None:
-        self._datasource = datasource  # touched lazily: tests may pass a stand-in without a database
-        self._ttl = float(conf.get(CATALOG_CACHE_TTL))
+    def __init__(self, datasource: Datasource, conf: EngineConf) -> None:
+        self._datasource = datasource
+        self._ttl = conf.get(CATALOG_CACHE_TTL)
         self._lock = threading.Lock()
         self._cache: dict[tuple[Any, ...], tuple[float, Any]] = {}
         self._generation = 0
@@ -187,11 +122,8 @@ class Catalog:
         return value
 
     def _inspect(self, action: Callable[[Any], T], what: str) -> T:
-        engine = getattr(self._datasource, "sa_engine", None)
-        if engine is None:
-            raise DatasourceError("no datasource is configured: set kyuubi.engine.data.agent.jdbc.url")
         try:
-            with engine.connect() as connection:
+            with self._datasource.sa_engine.connect() as connection:
                 return action(sqlalchemy.inspect(connection))
         except EngineError:
             raise
@@ -212,9 +144,7 @@ class Catalog:
     def schemas(self) -> list[str]:
         def load() -> list[str]:
             names = self._inspect(lambda i: i.get_schema_names(), "the schemas")
-            return sorted(
-                n for n in names if n.lower() not in SYSTEM_SCHEMAS and not n.lower().startswith("pg_")
-            )
+            return sorted(n for n in names if not is_system_schema(n))
 
         return self._cached(("schemas",), load)
 
@@ -237,8 +167,8 @@ class Catalog:
             assert pattern is not None
             wanted = self.resolve_schema(unescape_pattern(pattern))
             return [name for name in self.schemas() if name == wanted]
-        regex = pattern_regex(pattern)
-        return [name for name in self.schemas() if matches(regex, name)]
+        compiled = NamePattern.compile(pattern)
+        return [name for name in self.schemas() if compiled.matches(name)]
 
     # --- tables --------------------------------------------------------------------------------
     def tables(self, schema: str) -> list[TableInfo]:
@@ -270,13 +200,13 @@ class Catalog:
         cancel: CancelToken | None = None,
     ) -> list[TableInfo]:
         wanted_types = {t.upper() for t in types} if types else None
-        regex = pattern_regex(table_pattern)
+        compiled = NamePattern.compile(table_pattern)
         found: list[TableInfo] = []
         for schema in self.search_schemas(schema_pattern):
             if cancel is not None:
                 cancel.raise_if_cancelled()
             for table in self.tables(schema):
-                if matches(regex, table.name) and (wanted_types is None or table.kind in wanted_types):
+                if compiled.matches(table.name) and (wanted_types is None or table.kind in wanted_types):
                     found.append(table)
         return found
 
@@ -305,7 +235,7 @@ class Catalog:
         cancel: CancelToken | None = None,
     ) -> list[tuple[TableInfo, ColumnInfo]]:
         """Columns matching the patterns, ordered by schema, table and ordinal position."""
-        regex = pattern_regex(column_pattern)
+        compiled = NamePattern.compile(column_pattern)
         by_schema: dict[str, list[TableInfo]] = {}
         for table in self.search_tables(schema_pattern, table_pattern, None, cancel):
             by_schema.setdefault(table.schema, []).append(table)
@@ -314,7 +244,7 @@ class Catalog:
             columns = self.columns(schema, [table.name for table in tables], cancel)
             for table in tables:
                 found.extend(
-                    (table, column) for column in columns[table.name] if matches(regex, column.spec.name)
+                    (table, column) for column in columns[table.name] if compiled.matches(column.spec.name)
                 )
         return found
 

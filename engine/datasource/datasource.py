@@ -36,7 +36,7 @@ from engine.common.errors import (
     OperationCanceledError,
     OperationTimeoutError,
 )
-from engine.common.types import ColumnSpec
+from engine.common.result import QueryResult, WriteResult
 from engine.datasource import demo
 from engine.datasource.alarm import Alarm
 from engine.datasource.dialect import MysqlOps, ops_for, wait_threads
@@ -57,20 +57,6 @@ _PROMPTS = {
     "trino": "trino",
     "duckdb": "duckdb",
 }
-
-
-@dataclass(frozen=True)
-class QueryResult:
-    columns: tuple[ColumnSpec, ...]
-    rows: list[tuple[Any, ...]]
-    truncated: bool
-    elapsed: float
-
-
-@dataclass(frozen=True)
-class WriteResult:
-    rows_affected: int  # -1 when the driver cannot tell (DDL on some databases)
-    elapsed: float
 
 
 @dataclass
@@ -129,8 +115,8 @@ class Datasource:
     def from_conf(cls, conf: EngineConf) -> Datasource:
         """The configured datasource, or the bundled demo database when no JDBC URL is set."""
         url = conf.get(JDBC_URL)
-        pool_size = int(conf.get(DATASOURCE_POOL_SIZE))
-        max_overflow = int(conf.get(DATASOURCE_POOL_OVERFLOW))
+        pool_size = conf.get(DATASOURCE_POOL_SIZE)
+        max_overflow = conf.get(DATASOURCE_POOL_OVERFLOW)
         if not url:
             work_dir = conf.get(WORK_DIR)
             path = demo.materialize(Path(work_dir) if work_dir else None)

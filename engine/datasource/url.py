@@ -17,16 +17,17 @@ from __future__ import annotations
 
 import importlib.util
 import logging
-import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qsl, unquote
+from urllib.parse import unquote
 
 import sqlalchemy
 from sqlalchemy.engine import URL, make_url
 
 from engine.common.errors import ConfigError
-from engine.common.redaction import MASK, redact_text
+from engine.common.jdbc import JdbcUrl, is_jdbc, mask_url, parse_jdbc_url
+from engine.common.redaction import MASK
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +107,7 @@ class SourceSpec:
 
 def hide_password(url: str) -> str:
     """``url`` with any password replaced by the mask (JDBC ?password=, ;password=, user:pw@)."""
-    return redact_text(url)
+    return mask_url(url)
 
 
 def parse_source(url: str) -> SourceSpec:
@@ -114,26 +115,24 @@ def parse_source(url: str) -> SourceSpec:
     text = (url or "").strip()
     if not text:
         raise ConfigError(f"the JDBC URL is empty; supported: {SUPPORTED_TEXT}")
-    shown = hide_password(text)
-    if text.lower().startswith("jdbc:"):
-        match = re.match(r"jdbc:([A-Za-z0-9_+-]*):?", text, re.IGNORECASE)
-        scheme = (match.group(1) if match else "").lower()
-        rest = text[match.end() :] if match else ""
+    if is_jdbc(text):
+        scheme = text[5:].partition(":")[0].lower()
         mapper = _JDBC_MAPPERS.get(scheme)
         if mapper is None:
             raise ConfigError(
-                f"unsupported JDBC URL scheme {scheme or '(none)'!r} in {shown}; supported: {SUPPORTED_TEXT}"
+                f"unsupported JDBC URL scheme {scheme[:40] or '(none)'!r} in {hide_password(text)}; "
+                f"supported: {SUPPORTED_TEXT}"
             )
-        spec = mapper(rest, shown)
+        spec = mapper(parse_jdbc_url(text, network=scheme not in ("sqlite", "duckdb")))
     else:
-        spec = _plain(text, shown)
-    _require_driver(spec, shown)
+        spec = _plain(text, hide_password(text))
+    _require_driver(spec, hide_password(text))
     return spec
 
 
 # --- JDBC forms ---------------------------------------------------------------------------------
-def _sqlite(rest: str, shown: str) -> SourceSpec:
-    path = rest.strip()
+def _sqlite(jdbc: JdbcUrl) -> SourceSpec:
+    path = jdbc.path
     if path.startswith("file:"):
         path = path[len("file:") :].split("?", 1)[0]
     if path.startswith("//"):  # jdbc:sqlite:///abs or //host-less forms
@@ -142,82 +141,12 @@ def _sqlite(rest: str, shown: str) -> SourceSpec:
     if path in ("", ":memory:"):
         path = ":memory:"
     sa_url = URL.create("sqlite", database=path)
-    return SourceSpec(sa_url, "sqlite", shown)
+    return SourceSpec(sa_url, "sqlite", jdbc.shown)
 
 
-def _split_jdbc(rest: str, shown: str) -> tuple[str, str, dict[str, str]]:
-    """``//[user[:pw]@]host[:port][/path][?a=b&c=d][;k=v...]`` -> (authority, path, properties)."""
-    if not rest.startswith("//"):
-        raise ConfigError(f"malformed JDBC URL {shown}: expected //host[:port]/database after the scheme")
-    body = rest[2:]
-    properties: dict[str, str] = {}
-    # ;k=v properties may come before or after the ?query (hive2 puts ;k=v right after the db)
-    body, _, _fragment = body.partition("#")
-    segments = body.split(";")
-    head = segments[0]
-    for segment in segments[1:]:
-        if not segment:
-            continue
-        key, _, value = segment.partition("=")
-        value, _, tail = value.partition("?")
-        properties[key.strip()] = unquote(value.strip())
-        if tail:
-            properties.update(_query_pairs(tail))
-    head, _, query = head.partition("?")
-    properties.update(_query_pairs(query))
-    authority, _, path = head.partition("/")
-    if "@" in authority:
-        userinfo, _, authority = authority.rpartition("@")
-        user, _, password = userinfo.partition(":")
-        properties.setdefault("user", unquote(user))
-        if password:
-            properties.setdefault("password", unquote(password))
-    if not authority:
-        raise ConfigError(f"malformed JDBC URL {shown}: no host")
-    return authority, unquote(path), properties
-
-
-def _query_pairs(query: str) -> dict[str, str]:
-    pairs: dict[str, str] = {}
-    for key, value in parse_qsl(query, keep_blank_values=True):
-        pairs[key.strip()] = value
-    return pairs
-
-
-def _host_port(authority: str, shown: str) -> tuple[str, int | None]:
-    host, port = authority, None
-    if authority.startswith("["):  # IPv6 literal
-        end = authority.find("]")
-        host, tail = authority[1:end], authority[end + 1 :]
-        if tail.startswith(":"):
-            port = _port(tail[1:], shown)
-        return host, port
-    if ":" in authority:
-        host, _, raw_port = authority.rpartition(":")
-        port = _port(raw_port, shown)
-    if "," in host:
-        raise ConfigError(f"malformed JDBC URL {shown}: several hosts are not supported")
-    return host, port
-
-
-def _port(raw: str, shown: str) -> int:
-    if not raw.isdigit() or not 0 < int(raw) < 65536:
-        raise ConfigError(f"malformed JDBC URL {shown}: bad port {raw!r}")
-    return int(raw)
-
-
-def _take_credentials(properties: dict[str, str]) -> tuple[str | None, str | None]:
-    user = properties.pop("user", None) or properties.pop("username", None)
-    password = properties.pop("password", None)
-    return user or None, password or None
-
-
-def _postgresql(rest: str, shown: str) -> SourceSpec:
-    authority, path, properties = _split_jdbc(rest, shown)
-    host, port = _host_port(authority, shown)
-    user, password = _take_credentials(properties)
+def _postgresql(jdbc: JdbcUrl) -> SourceSpec:
     query: dict[str, str] = {}
-    for key, value in properties.items():
+    for key, value in jdbc.properties.items():
         lowered = key.lower()
         if lowered in ("sslmode", "sslrootcert", "sslcert", "sslkey", "target_session_attrs"):
             query[lowered] = value
@@ -230,96 +159,77 @@ def _postgresql(rest: str, shown: str) -> SourceSpec:
         elif lowered in ("currentschema", "search_path"):
             query["options"] = f"-csearch_path={value}"
         else:
-            log.info("ignoring JDBC property %s of the PostgreSQL URL", key)
-    return _network_spec("postgresql+psycopg2", "postgresql", user, password, host, port, path, query, shown)
+            log.info("ignoring JDBC property %s of the PostgreSQL URL", key[:100])
+    return _network_spec("postgresql+psycopg2", "postgresql", jdbc, query)
 
 
-def _mysql(rest: str, shown: str) -> SourceSpec:
-    authority, path, properties = _split_jdbc(rest, shown)
-    host, port = _host_port(authority, shown)
-    user, password = _take_credentials(properties)
+def _mysql(jdbc: JdbcUrl) -> SourceSpec:
     query: dict[str, str] = {"charset": "utf8mb4"}
-    for key, value in properties.items():
+    for key, value in jdbc.properties.items():
         lowered = key.lower()
         if lowered in ("connecttimeout", "connect_timeout"):
             # JDBC gives milliseconds, PyMySQL wants seconds
             query["connect_timeout"] = str(max(1, int(value) // 1000)) if value.isdigit() else value
         else:
-            log.info("ignoring JDBC property %s of the MySQL/MariaDB URL", key)
-    return _network_spec("mysql+pymysql", "mysql", user, password, host, port, path, query, shown)
+            log.info("ignoring JDBC property %s of the MySQL/MariaDB URL", key[:100])
+    return _network_spec("mysql+pymysql", "mysql", jdbc, query)
 
 
-def _network_spec(
-    driver: str,
-    dialect: str,
-    user: str | None,
-    password: str | None,
-    host: str,
-    port: int | None,
-    path: str,
-    query: dict[str, str],
-    shown: str,
-) -> SourceSpec:
+def _network_spec(driver: str, dialect: str, jdbc: JdbcUrl, query: dict[str, str]) -> SourceSpec:
     """A server datasource: the first path element is the database."""
     sa_url = URL.create(
         driver,
-        username=user,
-        password=password,
-        host=host,
-        port=port,
-        database=path.split("/")[0] or None,
+        username=jdbc.user,
+        password=jdbc.password,
+        host=jdbc.host,
+        port=jdbc.port,
+        database=jdbc.database,
         query=query,
     )
-    return SourceSpec(sa_url, dialect, shown, password)
+    return SourceSpec(sa_url, dialect, jdbc.shown, jdbc.password)
 
 
-def _hive(rest: str, shown: str) -> SourceSpec:
-    authority, path, properties = _split_jdbc(rest, shown)
-    if (properties.get("serviceDiscoveryMode") or "").lower() == "zookeeper":
+def _hive(jdbc: JdbcUrl) -> SourceSpec:
+    if (jdbc.properties.get("serviceDiscoveryMode") or "").lower() == "zookeeper":
         raise ConfigError(
-            f"{shown}: ZooKeeper service discovery is not supported here; give the server's host:port"
+            f"{jdbc.shown}: ZooKeeper service discovery is not supported here; give the server's host:port"
         )
-    host, port = _host_port(authority, shown)
-    user, password = _take_credentials(properties)
-    auth = (properties.get("auth") or "").lower()
+    auth = (jdbc.properties.get("auth") or "").lower()
     query: dict[str, str] = {}
     if auth == "nosasl":
         query["auth"] = "NOSASL"
-    elif password:
+    elif jdbc.password:
         query["auth"] = "CUSTOM"
     sa_url = URL.create(
         "hive",
-        username=user or "anonymous",
-        password=password,
-        host=host,
-        port=port or 10000,
-        database=path.split("/")[0] or "default",
+        username=jdbc.user or "anonymous",
+        password=jdbc.password,
+        host=jdbc.host,
+        port=jdbc.port or 10000,
+        database=jdbc.database or "default",
         query=query,
     )
-    return SourceSpec(sa_url, "hive", shown, password)
+    return SourceSpec(sa_url, "hive", jdbc.shown, jdbc.password)
 
 
-def _trino(rest: str, shown: str) -> SourceSpec:
-    authority, path, properties = _split_jdbc(rest, shown)
-    host, port = _host_port(authority, shown)
-    user, password = _take_credentials(properties)
+def _trino(jdbc: JdbcUrl) -> SourceSpec:
     sa_url = URL.create(
         "trino",
-        username=user or "trino",
-        password=password,
-        host=host,
-        port=port or 8080,
-        database=path or None,
+        username=jdbc.user or "trino",
+        password=jdbc.password,
+        host=jdbc.host,
+        port=jdbc.port or 8080,
+        database=jdbc.path or None,
     )
-    return SourceSpec(sa_url, "trino", shown, password)
+    return SourceSpec(sa_url, "trino", jdbc.shown, jdbc.password)
 
 
-def _duckdb(rest: str, shown: str) -> SourceSpec:
-    path = unquote(rest.strip()) or ":memory:"
-    return SourceSpec(URL.create("duckdb", database=path), "duckdb", shown)
+def _duckdb(jdbc: JdbcUrl) -> SourceSpec:
+    path = unquote(jdbc.path) or ":memory:"
+    return SourceSpec(URL.create("duckdb", database=path), "duckdb", jdbc.shown)
 
 
-_JDBC_MAPPERS = {
+_JDBC_MAPPERS: dict[str, Callable[[JdbcUrl], SourceSpec]] = {
     "sqlite": _sqlite,
     "postgresql": _postgresql,
     "postgres": _postgresql,

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 from engine.backend import BackendService
 from engine.common.errors import EngineError, UnsupportedError
-from engine.common.handle import OperationHandle, SessionHandle
+from engine.common.handle import SessionHandle
 from engine.frontend import convert, rowset
 from engine.frontend.idl import TCLI
 from engine.operation.fetch_buffer import FetchOrientation
@@ -25,7 +25,6 @@ from engine.operation.fetch_buffer import FetchOrientation
 log = logging.getLogger(__name__)
 
 MAX_FETCH_ROWS = 1_000_000  # one FetchResults never asks the backend for more than this
-MAX_REMEMBERED_OPERATIONS = 10_000
 _INFO_NAMES: dict[int, str] = dict(TCLI.TGetInfoType._VALUES_TO_NAMES)
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -74,10 +73,6 @@ class ThriftHandler:
         self.peer = peer
         self._lock = threading.Lock()
         self._sessions: set[SessionHandle] = set()
-        # Protocol versions of the sessions and operations seen on this connection, so that a
-        # FetchResults needs no extra backend lookup to pick row- or column-based rowsets.
-        self._session_protocols: dict[bytes, int] = {}
-        self._operation_protocols: dict[bytes, int] = {}
 
     def close_sessions(self) -> None:
         """Close the sessions this connection opened and did not close (the client went away)."""
@@ -93,25 +88,6 @@ class ThriftHandler:
             except Exception:
                 log.warning("closing session %s failed", handle, exc_info=True)
 
-    # --- protocol bookkeeping ---------------------------------------------------------------
-    def _remember_operation(self, session: SessionHandle, operation: OperationHandle) -> None:
-        with self._lock:
-            protocol = self._session_protocols.get(session.guid)
-        if protocol is None:
-            protocol = self.backend.get_session_protocol(session)
-        with self._lock:
-            if len(self._operation_protocols) >= MAX_REMEMBERED_OPERATIONS:
-                self._operation_protocols.clear()  # clients that never close operations: start over
-            self._operation_protocols[operation.guid] = protocol
-            self._session_protocols.setdefault(session.guid, protocol)
-
-    def _operation_protocol(self, operation: OperationHandle) -> int:
-        with self._lock:
-            protocol = self._operation_protocols.get(operation.guid)
-        if protocol is None:  # opened on another connection
-            protocol = self.backend.get_operation_protocol(operation)
-        return protocol
-
     # --- sessions ---------------------------------------------------------------------------
     @rpc(TCLI.TOpenSessionResp, configuration=dict)
     def OpenSession(self, req: Any) -> Any:
@@ -122,7 +98,6 @@ class ThriftHandler:
         )
         with self._lock:
             self._sessions.add(handle)
-            self._session_protocols[handle.guid] = protocol
         log.info(
             "session %s opened for %s from %s (client V%d, answering V%d)",
             handle,
@@ -144,7 +119,6 @@ class ThriftHandler:
         self.backend.close_session(handle, self.user)
         with self._lock:
             self._sessions.discard(handle)
-            self._session_protocols.pop(handle.guid, None)
         return TCLI.TCloseSessionResp(status=convert.ok_status())
 
     @rpc(TCLI.TGetInfoResp, infoValue=lambda: TCLI.TGetInfoValue(lenValue=0))
@@ -174,15 +148,13 @@ class ThriftHandler:
             bool(req.runAsync),
             int(req.queryTimeout or 0),
         )
-        self._remember_operation(handle, operation)
         return TCLI.TExecuteStatementResp(
             status=convert.ok_status(), operationHandle=convert.to_operation_handle(operation)
         )
 
-    def _metadata(self, req: Any, kind: str, **arguments: Any) -> Any:
+    def _metadata(self, req: Any, kind: str, **arguments: str | list[str] | None) -> Any:
         handle = convert.session_handle(req.sessionHandle)
-        operation = self.backend.run_metadata(handle, self.user, kind, **arguments)
-        self._remember_operation(handle, operation)
+        operation = self.backend.run_metadata(handle, self.user, kind, arguments)
         return convert.to_operation_handle(operation)
 
     @rpc(TCLI.TGetTypeInfoResp)
@@ -284,8 +256,6 @@ class ThriftHandler:
     def CloseOperation(self, req: Any) -> Any:
         handle = convert.operation_handle(req.operationHandle)
         self.backend.close_operation(handle, self.user)
-        with self._lock:
-            self._operation_protocols.pop(handle.guid, None)
         return TCLI.TCloseOperationResp(status=convert.ok_status())
 
     @rpc(TCLI.TGetResultSetMetadataResp)
@@ -311,11 +281,10 @@ class ThriftHandler:
         batch = self.backend.fetch_results(
             handle, self.user, orientation, max_rows, fetch_log=fetch_type == 1
         )
-        protocol = self._operation_protocol(handle)
         return TCLI.TFetchResultsResp(
             status=convert.ok_status(),
             hasMoreRows=bool(batch.has_more_rows),
-            results=rowset.to_rowset(batch, protocol),
+            results=rowset.to_rowset(batch, batch.protocol),
         )
 
     def GetQueryId(self, req: Any) -> Any:

@@ -74,10 +74,10 @@ class ThriftServer:
         self.backend = backend
         self.authenticator = build_authenticator(conf)
         self.ssl_context = build_ssl_context(conf)
-        self.max_workers = int(conf.get(MAX_WORKER_THREADS))
-        self.login_timeout = float(conf.get(LOGIN_TIMEOUT))
-        self.max_message_size = int(conf.get(MAX_MESSAGE_SIZE))
-        self.close_on_disconnect = bool(conf.get(SESSION_CLOSE_ON_DISCONNECT))
+        self.max_workers = conf.get(MAX_WORKER_THREADS)
+        self.login_timeout = conf.get(LOGIN_TIMEOUT)
+        self.max_message_size = conf.get(MAX_MESSAGE_SIZE)
+        self.close_on_disconnect = conf.get(SESSION_CLOSE_ON_DISCONNECT)
         self._slots = threading.BoundedSemaphore(self.max_workers)
         self._stopping = threading.Event()
         self._listener: socket.socket | None = None
@@ -89,10 +89,10 @@ class ThriftServer:
 
     @property
     def mode(self) -> str:
-        return str(self.conf.get(AUTHENTICATION))
+        return self.conf.get(AUTHENTICATION)
 
     def start(self) -> tuple[str, int]:
-        host, port = str(self.conf.get(BIND_HOST)), int(self.conf.get(BIND_PORT))
+        host, port = self.conf.get(BIND_HOST), self.conf.get(BIND_PORT)
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         listener = socket.socket(family, socket.SOCK_STREAM)
         try:

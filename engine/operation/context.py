@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from engine.agent.provider import AgentProvider, AgentSession
 from engine.common.config import EngineConf
+from engine.tools.port import CatalogView, ReadSource
 
 
 @dataclass
@@ -20,8 +20,8 @@ class OperationContext:
     protocol: int = 10  # the session's TProtocolVersion index (V1 = 0)
     fetch_wait: float = 0.2
     compact_threshold: int = 1024
-    datasource: Any = None  # engine.datasource.Datasource (None in tests without one)
-    catalog: Any = None  # engine.datasource.catalog.Catalog, for metadata operations
+    datasource: ReadSource | None = None  # None: an engine without a datasource (some tests)
+    catalog: CatalogView | None = None  # for metadata operations and SHOW/DESCRIBE
     # Session-level effects of control statements:
     set_session_conf: Callable[[str, str], None] = field(default=lambda key, value: None)
     session_conf_items: Callable[[], dict[str, str]] = field(default=dict)

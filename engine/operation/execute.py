@@ -6,14 +6,13 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
 
 from engine.agent.provider import RunRequest
 from engine.common.config import RESULT_MODE, RUN_TIMEOUT, EngineConf
 from engine.common.errors import BusyError, EngineError, OperationCanceledError, OperationTimeoutError
 from engine.operation.context import OperationContext
 from engine.operation.operation import Operation
-from engine.operation.result_mode import make_sink
+from engine.operation.result_mode import SinkContext, TableTransform, make_sink
 
 log = logging.getLogger(__name__)
 
@@ -27,24 +26,26 @@ class ExecuteStatement(Operation):
         *,
         run_async: bool,
         query_timeout: int = 0,
-        sink_options: dict[str, Any] | None = None,
+        transform: TableTransform | None = None,
     ) -> None:
         super().__init__(ctx, statement, schema=None, run_async=run_async)
         self.conf = conf
         self.sink = make_sink(
             conf.get(RESULT_MODE),
-            self.buffer,
-            self.set_schema,
-            approvals=ctx.agent_session.approvals,
-            operation_id=self.id,
-            conf=conf,
-            datasource=ctx.datasource,
-            cancel=self.cancel_token,
-            **(sink_options or {}),
+            SinkContext(
+                buffer=self.buffer,
+                set_schema=self.set_schema,
+                approvals=ctx.agent_session.approvals,
+                operation_id=self.id,
+                conf=conf,
+                cancel=self.cancel_token,
+                datasource=ctx.datasource,
+                transform=transform,
+            ),
         )
         if self.sink.initial_schema is not None:
             self.set_schema(self.sink.initial_schema)
-        timeout = float(conf.get(RUN_TIMEOUT))
+        timeout = conf.get(RUN_TIMEOUT)
         if query_timeout and query_timeout > 0:
             timeout = min(timeout, float(query_timeout))
         self.timeout = timeout
@@ -61,7 +62,7 @@ class ExecuteStatement(Operation):
         try:
             # closing(): the provider's cleanup (stream close, memory repair) runs at once on
             # cancel or error rather than whenever the generator is collected.
-            with contextlib.closing(self.ctx.provider.run(request)) as events:  # type: ignore[type-var]
+            with contextlib.closing(self.ctx.provider.run(request)) as events:
                 for event in events:
                     self.sink.on_event(event)
                     if self.cancel_token.cancelled:

@@ -17,9 +17,13 @@ import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 
 from engine.common.errors import FetchWindowError, UnsupportedError
+from engine.common.types import Row
+
+# One buffered row: a tuple of column values, or a plain string for one-column STRING results
+# (event rows, log lines), which skips building a tuple per row on the hot path.
+Item = Row | str
 
 
 class FetchOrientation(enum.IntEnum):
@@ -40,7 +44,7 @@ SUPPORTED_ORIENTATIONS = frozenset(
 
 @dataclass(frozen=True)
 class FetchChunk:
-    items: list[Any]
+    items: list[Item]
     start_offset: int
     has_more: bool
 
@@ -50,7 +54,7 @@ class IncrementalFetchBuffer:
 
     def __init__(self, compact_threshold: int = 1024) -> None:
         self._cond = threading.Condition(threading.Lock())
-        self._items: list[Any] = []
+        self._items: list[Item] = []
         self._trimmed = 0  # logical index of _items[0]
         self._position = 0  # next row FETCH_NEXT returns
         self._fetch_start = 0  # first row of the most recent fetch (FETCH_PRIOR moves back from it)
@@ -58,12 +62,12 @@ class IncrementalFetchBuffer:
         self._threshold = max(1, compact_threshold)
 
     # --- producer ----------------------------------------------------------------------------
-    def append(self, item: Any) -> None:
+    def append(self, item: Item) -> None:
         with self._cond:
             self._items.append(item)
             self._cond.notify_all()
 
-    def extend(self, items: Iterable[Any]) -> None:
+    def extend(self, items: Iterable[Item]) -> None:
         with self._cond:
             before = len(self._items)
             self._items.extend(items)

@@ -27,8 +27,8 @@ class OperationManager:
         self.conf = conf
         self._lock = threading.Lock()
         self._operations: dict[bytes, Operation] = {}
-        self._pool_size = int(conf.get(EXEC_POOL_SIZE))
-        self._capacity = self._pool_size + int(conf.get(EXEC_POOL_WAIT_QUEUE))
+        self._pool_size = conf.get(EXEC_POOL_SIZE)
+        self._capacity = self._pool_size + conf.get(EXEC_POOL_WAIT_QUEUE)
         self._in_flight = 0
         counter = itertools.count(1)
         self._pool = ThreadPoolExecutor(
@@ -112,7 +112,7 @@ class OperationManager:
 
     def reap_idle(self) -> int:
         """Close terminal operations nobody has touched for kyuubi.operation.idle.timeout."""
-        limit = float(self.conf.get(OPERATION_IDLE_TIMEOUT))
+        limit = self.conf.get(OPERATION_IDLE_TIMEOUT)
         now = time.monotonic()
         reaped = 0
         for operation in self.operations():

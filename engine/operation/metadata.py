@@ -10,13 +10,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any
 
+from engine.common.catalog import ColumnInfo
 from engine.common.errors import UnsupportedError
 from engine.common.handle import OperationType
-from engine.common.types import ColumnSpec, HiveType, TableSchema
+from engine.common.types import ColumnSpec, HiveType, Row, TableSchema
 from engine.operation.context import OperationContext
 from engine.operation.operation import Operation
+from engine.tools.port import CatalogView
+
+# Arguments of a metadata RPC by snake_case name: patterns and names, or a list of table types.
+MetadataArguments = dict[str, str | list[str] | None]
 
 log = logging.getLogger(__name__)
 
@@ -115,15 +119,20 @@ class MetadataOperation(Operation):
 
     schema: TableSchema = CATALOGS_SCHEMA
 
-    def __init__(self, ctx: OperationContext, arguments: dict[str, Any]) -> None:
+    def __init__(self, ctx: OperationContext, arguments: MetadataArguments) -> None:
         super().__init__(ctx, type(self).__name__, schema=self.schema, run_async=False)
         self.arguments = arguments
 
-    def arg(self, name: str) -> Any:
-        return self.arguments.get(name)
+    def arg(self, name: str) -> str | None:
+        value = self.arguments.get(name)
+        return value if isinstance(value, str) else None
+
+    def arg_list(self, name: str) -> list[str] | None:
+        value = self.arguments.get(name)
+        return value if isinstance(value, list) else None
 
     @property
-    def catalog(self) -> Any:
+    def catalog(self) -> CatalogView:
         if self.ctx.catalog is None:
             raise UnsupportedError(f"{type(self).__name__} needs a datasource catalog; none is configured")
         return self.ctx.catalog
@@ -133,7 +142,7 @@ class MetadataOperation(Operation):
         self.buffer.extend(rows)
         log.info("%s returned %d rows", type(self).__name__, len(rows))
 
-    def rows(self) -> list[tuple[Any, ...]]:  # pragma: no cover - abstract
+    def rows(self) -> list[Row]:  # pragma: no cover - abstract
         raise NotImplementedError
 
 
@@ -143,7 +152,7 @@ class GetCatalogs(MetadataOperation):
     op_type = OperationType.GET_CATALOGS
     schema = CATALOGS_SCHEMA
 
-    def rows(self) -> list[tuple[Any, ...]]:
+    def rows(self) -> list[Row]:
         return []
 
 
@@ -151,7 +160,7 @@ class GetSchemas(MetadataOperation):
     op_type = OperationType.GET_SCHEMAS
     schema = SCHEMAS_SCHEMA
 
-    def rows(self) -> list[tuple[Any, ...]]:
+    def rows(self) -> list[Row]:
         return [(name, HIVE_CATALOG) for name in self.catalog.search_schemas(self.arg("schema_name"))]
 
 
@@ -159,7 +168,7 @@ class GetTableTypes(MetadataOperation):
     op_type = OperationType.GET_TABLE_TYPES
     schema = TABLE_TYPES_SCHEMA
 
-    def rows(self) -> list[tuple[Any, ...]]:
+    def rows(self) -> list[Row]:
         return [(kind,) for kind in self.catalog.table_types]
 
 
@@ -167,9 +176,9 @@ class GetTables(MetadataOperation):
     op_type = OperationType.GET_TABLES
     schema = TABLES_SCHEMA
 
-    def rows(self) -> list[tuple[Any, ...]]:
+    def rows(self) -> list[Row]:
         tables = self.catalog.search_tables(
-            self.arg("schema_name"), self.arg("table_name"), self.arg("table_types"), self.cancel_token
+            self.arg("schema_name"), self.arg("table_name"), self.arg_list("table_types"), self.cancel_token
         )
         return [
             (HIVE_CATALOG, t.schema, t.name, t.kind, t.remarks, None, None, None, None, None) for t in tables
@@ -180,14 +189,14 @@ class GetColumns(MetadataOperation):
     op_type = OperationType.GET_COLUMNS
     schema = COLUMNS_SCHEMA
 
-    def rows(self) -> list[tuple[Any, ...]]:
+    def rows(self) -> list[Row]:
         found = self.catalog.search_columns(
             self.arg("schema_name"), self.arg("table_name"), self.arg("column_name"), self.cancel_token
         )
         return [_column_row(table.schema, table.name, column) for table, column in found]
 
 
-def _column_row(schema_name: str, table_name: str, column: Any) -> tuple[Any, ...]:
+def _column_row(schema_name: str, table_name: str, column: ColumnInfo) -> Row:
     spec = column.spec
     return (
         None,
@@ -220,7 +229,7 @@ class GetTypeInfo(MetadataOperation):
     op_type = OperationType.GET_TYPE_INFO
     schema = TYPE_INFO_SCHEMA
 
-    def rows(self) -> list[tuple[Any, ...]]:
+    def rows(self) -> list[Row]:
         out = []
         for kind in (
             HiveType.NULL,
@@ -277,7 +286,7 @@ class GetFunctions(MetadataOperation):
     op_type = OperationType.GET_FUNCTIONS
     schema = FUNCTIONS_SCHEMA
 
-    def rows(self) -> list[tuple[Any, ...]]:
+    def rows(self) -> list[Row]:
         return []
 
 
@@ -285,7 +294,7 @@ class GetPrimaryKeys(MetadataOperation):
     op_type = OperationType.GET_FUNCTIONS  # HiveServer2 reports key lookups as GET_FUNCTIONS
     schema = PRIMARY_KEYS_SCHEMA
 
-    def rows(self) -> list[tuple[Any, ...]]:
+    def rows(self) -> list[Row]:
         table_name = self.arg("table_name")
         if not table_name:
             return []
@@ -302,14 +311,14 @@ class GetCrossReference(MetadataOperation):
     op_type = OperationType.GET_FUNCTIONS
     schema = CROSS_REFERENCE_SCHEMA
 
-    def rows(self) -> list[tuple[Any, ...]]:
+    def rows(self) -> list[Row]:
         catalog = self.catalog
         foreign_name, parent_name = self.arg("foreign_table_name"), self.arg("parent_table_name")
         if not foreign_name:
             return []
         foreign = catalog.find_table(self.arg("foreign_schema_name"), foreign_name)
         parent = catalog.find_table(self.arg("parent_schema_name"), parent_name) if parent_name else None
-        out: list[tuple[Any, ...]] = []
+        out: list[Row] = []
         for key in catalog.foreign_keys(foreign.schema, foreign.name):
             if parent is not None and (key.referred_schema, key.referred_table) != (
                 parent.schema,
@@ -340,7 +349,7 @@ class GetCrossReference(MetadataOperation):
         return out
 
 
-OPERATIONS: dict[str, Callable[[OperationContext, dict[str, Any]], Operation]] = {
+OPERATIONS: dict[str, Callable[[OperationContext, MetadataArguments], Operation]] = {
     cls.__name__: cls
     for cls in (
         GetCatalogs,
@@ -356,7 +365,7 @@ OPERATIONS: dict[str, Callable[[OperationContext, dict[str, Any]], Operation]] =
 }
 
 
-def create_metadata_operation(ctx: OperationContext, kind: str, arguments: dict[str, Any]) -> Operation:
+def create_metadata_operation(ctx: OperationContext, kind: str, arguments: MetadataArguments) -> Operation:
     factory = OPERATIONS.get(kind)
     if factory is None:
         raise UnsupportedError(f"{kind} is not supported by this engine")

@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import cast
 
 from engine.common.cancel import CancelToken
 from engine.common.errors import (
@@ -24,7 +25,7 @@ from engine.common.errors import (
 from engine.common.handle import OperationHandle, OperationType
 from engine.common.logging_context import log_context
 from engine.common.redaction import redact_text
-from engine.common.types import LOG_SCHEMA, REPLY_SCHEMA, RowBatch, TableSchema
+from engine.common.types import LOG_SCHEMA, REPLY_SCHEMA, Row, RowBatch, TableSchema
 from engine.operation.context import OperationContext
 from engine.operation.fetch_buffer import FetchOrientation, IncrementalFetchBuffer
 from engine.operation.state import OperationState, check_transition
@@ -234,15 +235,17 @@ class Operation:
         schema = self._schema
         if schema is None:  # a table-mode run has not decided its columns yet: no rows yet
             if not self._schema_ready.wait(self.ctx.fetch_wait) or self._schema is None:
-                return RowBatch([[]], self.buffer.position, has_more_rows=not self._done.is_set())
+                return RowBatch(
+                    [[]], self.buffer.position, not self._done.is_set(), protocol=self.ctx.protocol
+                )
             schema = self._schema
         chunk = self.buffer.fetch(orientation, max_rows, self.ctx.fetch_wait)
         width = len(schema.columns)
         if width == 1 and (not chunk.items or not isinstance(chunk.items[0], tuple)):
-            batch = RowBatch([chunk.items], chunk.start_offset, chunk.has_more, schema)
-        else:
-            batch = RowBatch.from_rows(chunk.items, width, chunk.start_offset, chunk.has_more)
-            batch.schema = schema
+            return RowBatch([chunk.items], chunk.start_offset, chunk.has_more, schema, self.ctx.protocol)
+        rows = cast(list[Row], chunk.items)  # a multi-column operation buffers only tuples
+        batch = RowBatch.from_rows(rows, width, chunk.start_offset, chunk.has_more, self.ctx.protocol)
+        batch.schema = schema
         return batch
 
     # --- operation log (FetchResults fetchType=1) ---------------------------------------------
@@ -260,4 +263,4 @@ class Operation:
             lines = self._log_lines[start : start + max(0, max_rows)]
             self._log_position = start + len(lines)
             more = self._log_position < len(self._log_lines) or not self._state.terminal
-        return RowBatch([lines], start, more, LOG_SCHEMA)
+        return RowBatch([lines], start, more, LOG_SCHEMA, self.ctx.protocol)

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import Any
 
 from engine.common.config import PASSTHROUGH_MAX_ROWS, QUERY_TIMEOUT, RESULT_MODE, EngineConf
 from engine.common.errors import InvalidStatementError, UnsupportedError
@@ -28,6 +27,7 @@ from engine.operation.operation import Operation
 from engine.operation.result_mode import Rows, TableTransform, emit_table
 from engine.operation.router import StatementRoute, register_route
 from engine.tools import read_query
+from engine.tools.port import CatalogView
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +88,7 @@ def hive_type_text(spec: ColumnSpec) -> str:
     return spec.type.type_name.lower()
 
 
-def _catalog(ctx: OperationContext) -> Any:
+def _catalog(ctx: OperationContext) -> CatalogView:
     if ctx.catalog is None:
         raise UnsupportedError("no datasource catalog is configured: set kyuubi.engine.data.agent.jdbc.url")
     return ctx.catalog
@@ -153,16 +153,16 @@ class PassthroughQuery(Operation):
 
     def run_internal(self) -> None:
         datasource = self.ctx.datasource
-        if datasource is None or not hasattr(datasource, "execute_read"):
+        if datasource is None:
             raise UnsupportedError("no datasource is configured: set kyuubi.engine.data.agent.jdbc.url")
         result = read_query(
             datasource,
             self.sql,
-            max_rows=int(self.conf.get(PASSTHROUGH_MAX_ROWS)),
-            timeout=float(self.conf.get(QUERY_TIMEOUT)),
+            max_rows=self.conf.get(PASSTHROUGH_MAX_ROWS),
+            timeout=self.conf.get(QUERY_TIMEOUT),
             cancel=self.cancel_token,
         )
-        if getattr(result, "truncated", False):
+        if result.truncated:
             self.add_log(f"WARN the result was cut at {len(result.rows)} rows (passthrough.max.rows)")
         emit_table(result.columns, result.rows, self.buffer, self.set_schema, self.transform)
 
@@ -211,7 +211,7 @@ class WrappedQuestion(ExecuteStatement):
     def __init__(
         self, ctx: OperationContext, inner: str, transform: TableTransform, conf: EngineConf, run_async: bool
     ) -> None:
-        super().__init__(ctx, inner, conf, run_async=run_async, sink_options={"transform": transform})
+        super().__init__(ctx, inner, conf, run_async=run_async, transform=transform)
 
 
 def _create_wrapper(ctx: OperationContext, statement: str, conf: EngineConf, run_async: bool) -> Operation:

@@ -10,9 +10,10 @@ from __future__ import annotations
 import dataclasses
 import decimal
 import logging
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 
+from engine.agent.approval import ApprovalBroker
 from engine.agent.events import (
     AgentEvent,
     ApprovalRequestEvent,
@@ -23,15 +24,37 @@ from engine.agent.events import (
     ToolResultEvent,
 )
 from engine.common.cancel import CancelToken
-from engine.common.config import PASSTHROUGH_MAX_ROWS, QUERY_TIMEOUT, TABLE_MODE_APPROVAL
+from engine.common.config import PASSTHROUGH_MAX_ROWS, QUERY_TIMEOUT, TABLE_MODE_APPROVAL, EngineConf
 from engine.common.errors import AgentError, EngineError, OperationCanceledError
-from engine.common.types import REPLY_SCHEMA, ColumnSpec, HiveType, TableSchema
+from engine.common.result import QueryResult
+from engine.common.types import REPLY_SCHEMA, ColumnSpec, HiveType, Row, TableSchema
 from engine.operation.fetch_buffer import IncrementalFetchBuffer
 from engine.tools import read_query
+from engine.tools.port import ReadSource
 
 log = logging.getLogger(__name__)
 
 ANSWER_SCHEMA = TableSchema.of(ColumnSpec("answer", HiveType.STRING, "the agent's final answer"))
+
+
+Rows = list[Row]
+TableTransform = Callable[[TableSchema, Rows], tuple[TableSchema, Rows]]
+
+
+@dataclass(frozen=True)
+class SinkContext:
+    """What a sink writes to and may use: the operation's buffer and schema, its approvals and
+    cancel token, the effective conf, the datasource (table mode re-reads capped tables) and an
+    optional outer transform (BI wrappers)."""
+
+    buffer: IncrementalFetchBuffer
+    set_schema: Callable[[TableSchema], None]
+    approvals: ApprovalBroker
+    operation_id: str
+    conf: EngineConf
+    cancel: CancelToken
+    datasource: ReadSource | None = None
+    transform: TableTransform | None = None
 
 
 class ResultSink:
@@ -39,12 +62,9 @@ class ResultSink:
 
     initial_schema: TableSchema | None = REPLY_SCHEMA
 
-    def __init__(
-        self, buffer: IncrementalFetchBuffer, set_schema: Callable[[TableSchema], None], **options: Any
-    ) -> None:
-        # ``options`` (approvals, operation_id, conf, datasource, cancel) are for sinks that need them.
-        self.buffer = buffer
-        self.set_schema = set_schema
+    def __init__(self, ctx: SinkContext) -> None:
+        self.ctx = ctx
+        self.buffer = ctx.buffer
         self.saw_error = False
 
     def on_event(self, event: AgentEvent) -> None:
@@ -76,10 +96,8 @@ class AnswerSink(ResultSink):
 
     initial_schema = ANSWER_SCHEMA
 
-    def __init__(
-        self, buffer: IncrementalFetchBuffer, set_schema: Callable[[TableSchema], None], **options: Any
-    ) -> None:
-        super().__init__(buffer, set_schema)
+    def __init__(self, ctx: SinkContext) -> None:
+        super().__init__(ctx)
         self._step_parts: list[str] = []
         self._last_answer = ""
 
@@ -101,9 +119,6 @@ class AnswerSink(ResultSink):
         self.buffer.append(self._last_answer)
 
 
-Rows = list[tuple[Any, ...]]
-TableTransform = Callable[[TableSchema, Rows], tuple[TableSchema, Rows]]
-
 TABLE_APPROVAL_DENIAL = (
     "denied: result mode 'table' shows no approval requests, so gated tool calls are denied "
     "(set kyuubi.engine.data.agent.table.mode.approval=WAIT to approve with __approve: from another "
@@ -123,30 +138,10 @@ class TableSink(ResultSink):
 
     initial_schema = None
 
-    def __init__(
-        self,
-        buffer: IncrementalFetchBuffer,
-        set_schema: Callable[[TableSchema], None],
-        *,
-        approvals: Any = None,
-        operation_id: str = "",
-        approval_policy: str | None = None,
-        transform: TableTransform | None = None,
-        datasource: Any = None,
-        conf: Any = None,
-        cancel: Any = None,
-    ) -> None:
-        super().__init__(buffer, set_schema)
-        self.conf = conf
-        if approval_policy is None:
-            approval_policy = conf.get(TABLE_MODE_APPROVAL) if conf is not None else "DENY"
-        self.approvals = approvals
-        self.operation_id = operation_id
-        self.approval_policy = approval_policy
-        self.transform = transform
-        self.datasource: Any = datasource
-        self.cancel = cancel
-        self.table: Any = None
+    def __init__(self, ctx: SinkContext) -> None:
+        super().__init__(ctx)
+        self.approval_policy = ctx.conf.get(TABLE_MODE_APPROVAL)
+        self.table: QueryResult | None = None
         self.table_sql: str | None = None
         self._sql_by_call: dict[str, str] = {}
         self.denied = 0
@@ -154,7 +149,7 @@ class TableSink(ResultSink):
 
     def on_event(self, event: AgentEvent) -> None:
         super().on_event(event)
-        if isinstance(event, ToolCallEvent) and isinstance(event.args, dict):
+        if isinstance(event, ToolCallEvent):
             sql = event.args.get("sql")
             if isinstance(sql, str):
                 self._sql_by_call[event.tool_call_id] = sql
@@ -164,8 +159,7 @@ class TableSink(ResultSink):
                 self.table_sql = self._sql_by_call.get(event.tool_call_id)
         elif isinstance(event, ApprovalRequestEvent) and self.approval_policy != "WAIT":
             self.denied += 1
-            if self.approvals is not None and self.operation_id:
-                self.approvals.deny_operation(self.operation_id, TABLE_APPROVAL_DENIAL)
+            self.ctx.approvals.deny_operation(self.ctx.operation_id, TABLE_APPROVAL_DENIAL)
 
     def on_finish(self) -> None:
         if self.table is None:
@@ -178,24 +172,25 @@ class TableSink(ResultSink):
                 + "; ask for data that a query can return, or use result mode 'events' or 'answer'"
             )
         table = self.table
-        if getattr(table, "truncated", False):
+        if table.truncated:
             table = self._read_in_full(table)
-        self.truncated = bool(getattr(table, "truncated", False))
+        self.truncated = table.truncated
         if self.truncated:
             log.warning("table mode result was cut at a row cap (%d rows)", len(table.rows))
-        emit_table(table.columns, table.rows, self.buffer, self.set_schema, self.transform)
+        emit_table(table.columns, table.rows, self.buffer, self.ctx.set_schema, self.ctx.transform)
 
-    def _read_in_full(self, table: Any) -> Any:
-        conf = self.conf
-        if not self.table_sql or conf is None or not hasattr(self.datasource, "execute_read"):
+    def _read_in_full(self, table: QueryResult) -> QueryResult:
+        datasource = self.ctx.datasource
+        if not self.table_sql or datasource is None:
             return table
+        conf = self.ctx.conf
         try:
             return read_query(
-                self.datasource,
+                datasource,
                 self.table_sql,
-                max_rows=int(conf.get(PASSTHROUGH_MAX_ROWS)),
-                timeout=float(conf.get(QUERY_TIMEOUT)),
-                cancel=self.cancel if self.cancel is not None else CancelToken(),
+                max_rows=conf.get(PASSTHROUGH_MAX_ROWS),
+                timeout=conf.get(QUERY_TIMEOUT),
+                cancel=self.ctx.cancel,
             )
         except OperationCanceledError:
             raise
@@ -206,7 +201,7 @@ class TableSink(ResultSink):
 
 def emit_table(
     columns: Sequence[ColumnSpec],
-    rows: Sequence[Sequence[Any]],
+    rows: Sequence[Sequence[object]],
     buffer: IncrementalFetchBuffer,
     set_schema: Callable[[TableSchema], None],
     transform: TableTransform | None = None,
@@ -223,7 +218,9 @@ _INTEGERS = (HiveType.TINYINT, HiveType.SMALLINT, HiveType.INT, HiveType.BIGINT)
 _LIMITS = {HiveType.TINYINT: 2**7, HiveType.SMALLINT: 2**15, HiveType.INT: 2**31, HiveType.BIGINT: 2**63}
 
 
-def normalize_table(columns: Sequence[ColumnSpec], rows: Sequence[Sequence[Any]]) -> tuple[TableSchema, Rows]:
+def normalize_table(
+    columns: Sequence[ColumnSpec], rows: Sequence[Sequence[object]]
+) -> tuple[TableSchema, Rows]:
     """Make each column's declared type hold for every value, so that encoding never fails.
 
     Dynamic typing (SQLite) can put text in an INT column: such a column widens (INT -> BIGINT
@@ -252,13 +249,14 @@ def normalize_table(columns: Sequence[ColumnSpec], rows: Sequence[Sequence[Any]]
     return TableSchema(tuple(fixed)), table_rows
 
 
-def _col(rows: Rows, index: int) -> Any:
+def _col(rows: Rows, index: int) -> Iterator[object]:
     return (row[index] for row in rows)
 
 
-def _integer_type(kind: HiveType, values: list[Any]) -> HiveType:
-    if all(v is None or type(v) is int for v in values):
-        biggest = max((abs(v) for v in values if v is not None), default=0)
+def _integer_type(kind: HiveType, values: list[object]) -> HiveType:
+    integers = [v for v in values if type(v) is int]
+    if len(integers) == sum(v is not None for v in values):
+        biggest = max((abs(v) for v in integers), default=0)
         if biggest < _LIMITS[kind]:
             return kind
         return HiveType.BIGINT if biggest < 2**63 else HiveType.DECIMAL
@@ -267,24 +265,22 @@ def _integer_type(kind: HiveType, values: list[Any]) -> HiveType:
     return HiveType.STRING
 
 
-def _floats(row: tuple[Any, ...], fixed: list[ColumnSpec], original: Sequence[ColumnSpec]) -> tuple[Any, ...]:
+def _floats(row: Row, fixed: list[ColumnSpec], original: Sequence[ColumnSpec]) -> Row:
     return tuple(
         float(value) if value is not None and new.type is HiveType.DOUBLE and old.type in _INTEGERS else value
         for value, new, old in zip(row, fixed, original, strict=True)
     )
 
 
-SINKS: dict[str, Callable[..., ResultSink]] = {
+SINKS: dict[str, type[ResultSink]] = {
     "events": EventsSink,
     "answer": AnswerSink,
     "table": TableSink,
 }
 
 
-def make_sink(
-    mode: str, buffer: IncrementalFetchBuffer, set_schema: Callable[[TableSchema], None], **options: Any
-) -> ResultSink:
+def make_sink(mode: str, ctx: SinkContext) -> ResultSink:
     factory = SINKS.get(mode)
     if factory is None:
         raise EngineError(f"result mode {mode!r} is not available; accepted: {', '.join(sorted(SINKS))}")
-    return factory(buffer, set_schema, **options)
+    return factory(ctx)

@@ -9,10 +9,10 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from engine.agent.approval import AuditLog
 from engine.agent.provider import AgentProvider
+from engine.agent.settings import SettingsPolicy
 from engine.common.config import (
     AUDIT_LOG,
     SESSION_CHECK_INTERVAL,
@@ -26,6 +26,8 @@ from engine.common.logging_context import log_context
 from engine.operation.manager import OperationManager
 from engine.operation.operation import Operation
 from engine.session.session import Session
+from engine.tools import DEFAULT_TOOL_NAMES
+from engine.tools.port import CatalogView, ReadSource
 
 log = logging.getLogger(__name__)
 
@@ -37,10 +39,12 @@ class SessionManager:
         provider: AgentProvider,
         operations: OperationManager | None = None,
         *,
-        datasource: Any = None,
-        catalog: Any = None,
+        datasource: ReadSource | None = None,
+        catalog: CatalogView | None = None,
+        policy: SettingsPolicy | None = None,
     ) -> None:
         self.conf = conf
+        self.policy = policy or SettingsPolicy.from_conf(conf, DEFAULT_TOOL_NAMES)
         self.provider = provider
         self.operations = operations or OperationManager(conf)
         self.datasource = datasource
@@ -74,6 +78,7 @@ class SessionManager:
             provider=self.provider,
             operations=self.operations,
             workdir_root=self.work_dir / "sessions",
+            policy=self.policy,
             audit=self.audit,
             datasource=self.datasource,
             catalog=self.catalog,
@@ -146,7 +151,7 @@ class SessionManager:
 
     # --- reaping -------------------------------------------------------------------------------
     def _reap_loop(self) -> None:
-        interval = float(self.conf.get(SESSION_CHECK_INTERVAL))
+        interval = self.conf.get(SESSION_CHECK_INTERVAL)
         while not self._stopping.wait(interval):
             try:
                 self.reap_idle()
@@ -154,7 +159,7 @@ class SessionManager:
                 log.warning("session reaper failed", exc_info=True)
 
     def reap_idle(self) -> int:
-        limit = float(self.conf.get(SESSION_IDLE_TIMEOUT))
+        limit = self.conf.get(SESSION_IDLE_TIMEOUT)
         now = time.monotonic()
         reaped = 0
         for session in self.sessions():

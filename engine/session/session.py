@@ -7,10 +7,10 @@ import shutil
 import threading
 import time
 from pathlib import Path
-from typing import Any
 
 from engine.agent.approval import ApprovalBroker, AuditLog
 from engine.agent.provider import AgentProvider, AgentSession
+from engine.agent.settings import SettingsPolicy
 from engine.common.config import (
     CATALOG_REFRESH,
     FETCH_COMPACT_THRESHOLD,
@@ -18,12 +18,14 @@ from engine.common.config import (
     EngineConf,
     strip_hive_prefix,
 )
-from engine.common.errors import InvalidHandleError, UnsupportedError
+from engine.common.errors import InvalidHandleError
 from engine.common.handle import SessionHandle
 from engine.operation.context import OperationContext
 from engine.operation.manager import OperationManager
+from engine.operation.metadata import MetadataArguments, create_metadata_operation
 from engine.operation.operation import Operation
 from engine.operation.router import create_statement_operation
+from engine.tools.port import CatalogView, ReadSource
 
 log = logging.getLogger(__name__)
 
@@ -40,9 +42,10 @@ class Session:
         provider: AgentProvider,
         operations: OperationManager,
         workdir_root: Path,
+        policy: SettingsPolicy,
         audit: AuditLog | None = None,
-        datasource: Any = None,
-        catalog: Any = None,
+        datasource: ReadSource | None = None,
+        catalog: CatalogView | None = None,
     ) -> None:
         self.handle = SessionHandle()
         self.user = user
@@ -53,6 +56,7 @@ class Session:
         self.operations = operations
         self.datasource = datasource
         self.catalog = catalog
+        self.policy = policy
         self.created = time.time()
         self.last_access = time.monotonic()
         self._lock = threading.Lock()
@@ -64,7 +68,7 @@ class Session:
                 continue
             self._overlay[strip_hive_prefix(key)] = value
         # Validate the session's agent settings now: a bad value fails OpenSession clearly.
-        self.conf = engine_conf.with_overlay(self._overlay, source="session")
+        self.conf = self._checked(engine_conf.with_overlay(self._overlay, source="session"))
         workdir = workdir_root / self.handle.id
         workdir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.agent = AgentSession(
@@ -91,10 +95,14 @@ class Session:
         with self._lock:
             candidate = dict(self._overlay)
             candidate[key] = value
-            conf = self.engine_conf.with_overlay(candidate, source="session")
+            conf = self._checked(self.engine_conf.with_overlay(candidate, source="session"))
             self._overlay = candidate
             self.conf = conf
         self._refresh_catalog()
+
+    def _checked(self, conf: EngineConf) -> EngineConf:
+        self.policy.check(conf)
+        return conf
 
     def _refresh_catalog(self) -> None:
         """Drop cached catalog metadata (a SET, or a confOverlay of catalog.refresh, asks for it)."""
@@ -122,8 +130,8 @@ class Session:
             agent_session=self.agent,
             provider=self.provider,
             protocol=self.protocol,
-            fetch_wait=float(conf.get(FETCH_WAIT)),
-            compact_threshold=int(conf.get(FETCH_COMPACT_THRESHOLD)),
+            fetch_wait=conf.get(FETCH_WAIT),
+            compact_threshold=conf.get(FETCH_COMPACT_THRESHOLD),
             datasource=self.datasource,
             catalog=self.catalog,
             set_session_conf=self.set_conf,
@@ -138,18 +146,18 @@ class Session:
     ) -> Operation:
         self.touch()
         ctx = self._context()
-        statement_conf = ctx.conf.with_overlay(conf_overlay, source="statement") if conf_overlay else ctx.conf
+        statement_conf = (
+            self._checked(ctx.conf.with_overlay(conf_overlay, source="statement"))
+            if conf_overlay
+            else ctx.conf
+        )
         if any(strip_hive_prefix(key) == CATALOG_REFRESH.key for key in conf_overlay):
             self._refresh_catalog()
         operation = create_statement_operation(ctx, statement, statement_conf, run_async, query_timeout)
         return self._start(operation)
 
-    def run_metadata(self, kind: str, arguments: dict[str, Any]) -> Operation:
+    def run_metadata(self, kind: str, arguments: MetadataArguments) -> Operation:
         self.touch()
-        try:
-            from engine.operation.metadata import create_metadata_operation
-        except ImportError:
-            raise UnsupportedError(f"{kind} is not supported by this engine") from None
         operation = create_metadata_operation(self._context(), kind, arguments)
         return self._start(operation)
 

@@ -3,10 +3,11 @@ offloaded-output store. The read-only boundary's entry point is :func:`read_quer
 
 from engine.tools.base import RiskLevel, Tool, ToolArgs, ToolContext, ToolResult
 from engine.tools.guard import MUTATION_HINT, GuardVerdict, ReadOnlyViolationError, check_read_only
-from engine.tools.registry import ToolRegistry
+from engine.tools.registry import DEFAULT_TOOL_NAMES, ToolRegistry
 from engine.tools.sql import read_query
 
 __all__ = [
+    "DEFAULT_TOOL_NAMES",
     "MUTATION_HINT",
     "GuardVerdict",
     "ReadOnlyViolationError",

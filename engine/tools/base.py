@@ -7,12 +7,13 @@ import enum
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
 from engine.common.cancel import CancelToken
 from engine.common.config import EngineConf
+from engine.common.result import QueryResult
 
 
 class RiskLevel(enum.Enum):
@@ -34,11 +35,11 @@ class ToolContext:
 @dataclass(frozen=True)
 class ToolResult:
     """What the model sees (``output``), whether it is an error, and the structured table of a
-    query (an ``engine.datasource.QueryResult``) for the typed result mode."""
+    query for the typed result mode."""
 
     output: str
     is_error: bool = False
-    table: Any = None
+    table: QueryResult | None = None
 
     @classmethod
     def error(cls, message: str) -> ToolResult:
@@ -51,13 +52,16 @@ class ToolArgs(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
 
 
+A = TypeVar("A", bound=ToolArgs)
+
+
 @dataclass(frozen=True)
-class Tool:
+class Tool(Generic[A]):
     name: str
     description: str
     risk: RiskLevel
-    args: type[ToolArgs]
-    run: Callable[[Any, ToolContext], ToolResult]
+    args: type[A]
+    run: Callable[[A, ToolContext], ToolResult]
     offload: bool = True  # False for tools that page through already offloaded output
 
     def spec(self) -> dict[str, Any]:

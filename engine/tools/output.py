@@ -32,7 +32,7 @@ _sequence = itertools.count(1)
 
 
 def limits(ctx: ToolContext) -> tuple[int, int]:
-    return int(ctx.conf.get(OUTPUT_OFFLOAD_LINES)), int(ctx.conf.get(OUTPUT_OFFLOAD_BYTES))
+    return ctx.conf.get(OUTPUT_OFFLOAD_LINES), ctx.conf.get(OUTPUT_OFFLOAD_BYTES)
 
 
 def needs_offload(text: str, ctx: ToolContext) -> bool:

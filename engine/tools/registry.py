@@ -24,13 +24,28 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from engine.common.cancel import CancelToken
 from engine.common.config import TOOL_CALL_TIMEOUT, TOOL_POOL_SIZE, EngineConf
 from engine.common.errors import EngineError, OperationCanceledError, OperationTimeoutError
 from engine.common.redaction import redact_text
-from engine.tools.base import RiskLevel, Tool, ToolContext, ToolResult
+from engine.tools.base import A, RiskLevel, Tool, ToolArgs, ToolContext, ToolResult
+from engine.tools.output import TOOLS as OUTPUT_TOOLS
 from engine.tools.output import needs_offload, offload
+from engine.tools.port import CatalogView, SqlSource
+from engine.tools.schema import DESCRIBE_TABLE, LIST_TABLES, SAMPLE_VALUES, schema_tools
+from engine.tools.sql import RUN_MUTATION_QUERY, RUN_SELECT_QUERY, sql_tools
 
 log = logging.getLogger(__name__)
+
+# The tools ToolRegistry.default registers, by name (known before any datasource exists).
+DEFAULT_TOOL_NAMES: tuple[str, ...] = (
+    RUN_SELECT_QUERY,
+    RUN_MUTATION_QUERY,
+    LIST_TABLES,
+    DESCRIBE_TABLE,
+    SAMPLE_VALUES,
+    *(tool.name for tool in OUTPUT_TOOLS),
+)
 
 CANCEL_GRACE = 5.0  # seconds a cancelled call gets to stop its statement and return
 _pool_ids = itertools.count(1)
@@ -40,8 +55,8 @@ class ToolRegistry:
     def __init__(
         self, conf: EngineConf, *, pool_size: int | None = None, secrets: Collection[str] = ()
     ) -> None:
-        self._tools: dict[str, Tool] = {}
-        size = int(pool_size if pool_size is not None else conf.get(TOOL_POOL_SIZE))
+        self._tools: dict[str, Tool[Any]] = {}
+        size = pool_size if pool_size is not None else conf.get(TOOL_POOL_SIZE)
         self._size = size
         self._slots = threading.BoundedSemaphore(size)
         thread_ids = itertools.count(1)
@@ -57,21 +72,17 @@ class ToolRegistry:
         self._specs: dict[str, dict[str, Any]] = {}
 
     @classmethod
-    def default(cls, datasource: Any, conf: EngineConf, catalog: Any = None) -> ToolRegistry:
-        """The seven engine tools over ``datasource``. ``catalog`` (the datasource catalog,
-        ``engine.datasource.catalog.Catalog``) serves the schema tools when given; without it
-        they run catalog queries through the read-only boundary."""
-        from engine.tools.output import TOOLS as OUTPUT_TOOLS
-        from engine.tools.schema import schema_tools
-        from engine.tools.sql import sql_tools
-
-        password = getattr(getattr(datasource, "spec", None), "password", None)
-        registry = cls(conf, secrets=[password] if password else [])
-        for tool in (*sql_tools(datasource), *schema_tools(datasource, conf, catalog), *OUTPUT_TOOLS):
+    def default(
+        cls, datasource: SqlSource, catalog: CatalogView, conf: EngineConf, *, secrets: Collection[str] = ()
+    ) -> ToolRegistry:
+        """The seven engine tools over ``datasource`` and its ``catalog``; ``secrets`` are masked in
+        every error text a tool returns."""
+        registry = cls(conf, secrets=secrets)
+        for tool in (*sql_tools(datasource), *schema_tools(datasource, catalog), *OUTPUT_TOOLS):
             registry.register(tool)
         return registry
 
-    def register(self, tool: Tool) -> None:
+    def register(self, tool: Tool[A]) -> None:
         if tool.name in self._tools:
             raise ValueError(f"a tool named {tool.name} is already registered")
         self._tools[tool.name] = tool
@@ -128,17 +139,19 @@ class ToolRegistry:
             result = replace(result, output=offload(result.output, tool.name, ctx))
         return result
 
-    def _run(self, tool: Tool, args: Any, ctx: ToolContext) -> ToolResult:
+    def _run(self, tool: Tool[Any], args: ToolArgs, ctx: ToolContext) -> ToolResult:
         if self._closed:
             return ToolResult.error("the tool registry is closed")
-        limit = float(ctx.conf.get(TOOL_CALL_TIMEOUT))
+        limit = ctx.conf.get(TOOL_CALL_TIMEOUT)
         token = ctx.cancel.child(timeout=limit)
         try:
             return self._run_bounded(tool, args, replace(ctx, cancel=token), token, limit)
         finally:
             token.release()
 
-    def _run_bounded(self, tool: Tool, args: Any, ctx: ToolContext, token: Any, limit: float) -> ToolResult:
+    def _run_bounded(
+        self, tool: Tool[Any], args: ToolArgs, ctx: ToolContext, token: CancelToken, limit: float
+    ) -> ToolResult:
         wake = threading.Event()
         unregister = token.on_cancel(wake.set)
         try:
@@ -170,7 +183,9 @@ class ToolRegistry:
         self._slots.release()
         wake.set()
 
-    def _stopped(self, tool: Tool, token: Any, limit: float, *, started_running: bool) -> ToolResult:
+    def _stopped(
+        self, tool: Tool[Any], token: CancelToken, limit: float, *, started_running: bool
+    ) -> ToolResult:
         if token.cancelled and "timed out" not in token.reason:
             return ToolResult.error(f"Tool call {tool.name} was cancelled")
         where = "" if started_running else " (waiting for a free tool thread)"
@@ -178,7 +193,7 @@ class ToolRegistry:
             f"Tool call {tool.name} timed out after {limit:g} s{where} (tool.call.timeout)"
         )
 
-    def _invoke(self, tool: Tool, args: Any, ctx: ToolContext) -> ToolResult:
+    def _invoke(self, tool: Tool[Any], args: ToolArgs, ctx: ToolContext) -> ToolResult:
         try:
             ctx.cancel.raise_if_cancelled()
             return tool.run(args, ctx)
@@ -187,7 +202,7 @@ class ToolRegistry:
         except OperationTimeoutError as exc:
             remaining = ctx.cancel.remaining()
             if remaining is not None and remaining < 0.1:  # the call's own deadline capped the query
-                limit = float(ctx.conf.get(TOOL_CALL_TIMEOUT))
+                limit = ctx.conf.get(TOOL_CALL_TIMEOUT)
                 return ToolResult.error(
                     f"Tool call {tool.name} timed out after {limit:g} s (tool.call.timeout)"
                 )

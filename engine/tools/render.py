@@ -6,13 +6,15 @@ from __future__ import annotations
 import datetime
 import decimal
 from collections.abc import Sequence
-from typing import Any
+
+from engine.common.result import QueryResult
+from engine.common.types import Row
 
 NULL = "NULL"
 MAX_CELL = 500  # characters of one cell shown to the model
 
 
-def cell(value: Any) -> str:
+def cell(value: object) -> str:
     """One value as Markdown table cell text."""
     if value is None:
         return NULL
@@ -36,7 +38,7 @@ def cell(value: Any) -> str:
     return text
 
 
-def markdown_table(names: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+def markdown_table(names: Sequence[str], rows: Sequence[Row]) -> str:
     header = "| " + " | ".join(cell(name) for name in names) + " |"
     rule = "|" + "|".join("---" for _ in names) + "|"
     lines = [header, rule]
@@ -44,7 +46,7 @@ def markdown_table(names: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     return "\n".join(lines)
 
 
-def render_result(result: Any, max_rows: int, elapsed: float | None = None) -> str:
+def render_result(result: QueryResult, max_rows: int, elapsed: float | None = None) -> str:
     """A QueryResult as text for the model: the table, the row count and the truncation note."""
     names = [column.name for column in result.columns]
     rows = result.rows

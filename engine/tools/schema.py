@@ -1,29 +1,31 @@
 """Schema exploration tools: ``list_tables``, ``describe_table`` and ``sample_values``.
 
-Tables, columns and keys come from the datasource catalog when one is handed in (SQLAlchemy
-inspection inside ``engine.datasource``), otherwise from catalog queries; ``sample_values`` builds
-its query with sqlglot (identifiers quoted in the datasource's dialect). Every query runs through
+Tables, columns and keys come from the datasource catalog (SQLAlchemy inspection inside
+``engine.datasource``, behind the :class:`~engine.tools.port.CatalogView` port); ``sample_values``
+builds its query with sqlglot (identifiers quoted in the datasource's dialect) and runs it through
 :func:`engine.tools.sql.read_query`, the read-only boundary, like every SAFE tool that runs SQL.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from pydantic import Field
 from sqlglot import exp
 
 from engine.common.cancel import CancelToken
-from engine.common.config import QUERY_TIMEOUT, EngineConf
 from engine.common.errors import InvalidStatementError
 from engine.tools.base import RiskLevel, Tool, ToolArgs, ToolContext, ToolResult
+from engine.tools.port import CatalogView, ReadSource
 from engine.tools.render import cell, markdown_table
-from engine.tools.schema_source import InspectedSchema, QueriedSchema
+from engine.tools.schema_source import InspectedSchema, TableDescription
 from engine.tools.sql import guard_dialect, query_limits, read_query
 
 log = logging.getLogger(__name__)
-CATALOG_ROWS = 100_000
+
+LIST_TABLES = "list_tables"
+DESCRIBE_TABLE = "describe_table"
+SAMPLE_VALUES = "sample_values"
 
 
 class ListTablesArgs(ToolArgs):
@@ -55,21 +57,11 @@ def _split_name(table: str, schema: str | None) -> tuple[str | None, str]:
     return (schema.strip().strip(strip) if schema else None), name.strip(strip)
 
 
-def schema_tools(datasource: Any, conf: EngineConf, catalog: Any = None) -> tuple[Tool, ...]:
+def schema_tools(datasource: ReadSource, catalog: CatalogView) -> tuple[Tool, ...]:
     dialect = guard_dialect(datasource)
-    if catalog is not None:
-        source: Any = InspectedSchema(catalog)
-    else:
-        timeout = float(conf.get(QUERY_TIMEOUT))
+    source = InspectedSchema(catalog)
 
-        def read(sql: str, cancel: CancelToken) -> list[tuple[Any, ...]]:
-            return list(
-                read_query(datasource, sql, max_rows=CATALOG_ROWS, timeout=timeout, cancel=cancel).rows
-            )
-
-        source = QueriedSchema(dialect, read)
-
-    def describe(table: str, schema: str | None, cancel: CancelToken) -> Any:
+    def describe(table: str, schema: str | None, cancel: CancelToken) -> TableDescription:
         wanted_schema, name = _split_name(table, schema)
         if not name:
             raise InvalidStatementError("give a table name")
@@ -154,7 +146,7 @@ def schema_tools(datasource: Any, conf: EngineConf, catalog: Any = None) -> tupl
 
     return (
         Tool(
-            "list_tables",
+            LIST_TABLES,
             "List the tables and views of the datasource (optionally of one schema, or matching a "
             "name pattern), with their schema, type and comment.",
             RiskLevel.SAFE,
@@ -162,7 +154,7 @@ def schema_tools(datasource: Any, conf: EngineConf, catalog: Any = None) -> tupl
             list_tables,
         ),
         Tool(
-            "describe_table",
+            DESCRIBE_TABLE,
             "Describe a table or view: its columns with types, nullability, defaults and comments, "
             "and its primary and foreign keys.",
             RiskLevel.SAFE,
@@ -170,7 +162,7 @@ def schema_tools(datasource: Any, conf: EngineConf, catalog: Any = None) -> tupl
             describe_table,
         ),
         Tool(
-            "sample_values",
+            SAMPLE_VALUES,
             "List up to `limit` distinct non-NULL values of one column of a table, to learn how "
             "values are written (codes, spellings, formats) before filtering on them.",
             RiskLevel.SAFE,

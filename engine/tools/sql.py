@@ -9,25 +9,31 @@ the ``__sql:`` passthrough, goes through it.
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from pydantic import Field
 
 from engine.common.cancel import CancelToken
 from engine.common.config import QUERY_MAX_ROWS, QUERY_TIMEOUT
+from engine.common.result import QueryResult
 from engine.tools.base import RiskLevel, Tool, ToolArgs, ToolContext, ToolResult
 from engine.tools.guard import check_read_only
+from engine.tools.port import ReadSource, SqlSource
 from engine.tools.render import render_result
 
 log = logging.getLogger(__name__)
 
+RUN_SELECT_QUERY = "run_select_query"
+RUN_MUTATION_QUERY = "run_mutation_query"
 
-def guard_dialect(datasource: Any) -> str | None:
+
+def guard_dialect(datasource: ReadSource) -> str | None:
     """The sqlglot dialect name of ``datasource`` (None: the generic fallback)."""
-    return getattr(datasource, "sqlglot_dialect", None) or None
+    return datasource.sqlglot_dialect or None
 
 
-def read_query(datasource: Any, sql: str, *, max_rows: int, timeout: float, cancel: CancelToken) -> Any:
+def read_query(
+    datasource: ReadSource, sql: str, *, max_rows: int, timeout: float, cancel: CancelToken
+) -> QueryResult:
     """Run ``sql`` through both layers of the read-only boundary; returns the QueryResult.
 
     Raises ReadOnlyViolationError (an InvalidStatementError) when the guard rejects the SQL and
@@ -38,7 +44,7 @@ def read_query(datasource: Any, sql: str, *, max_rows: int, timeout: float, canc
 
 
 def query_limits(ctx: ToolContext) -> tuple[int, float]:
-    return int(ctx.conf.get(QUERY_MAX_ROWS)), float(ctx.conf.get(QUERY_TIMEOUT))
+    return ctx.conf.get(QUERY_MAX_ROWS), ctx.conf.get(QUERY_TIMEOUT)
 
 
 class RunSelectQueryArgs(ToolArgs):
@@ -55,7 +61,7 @@ class RunMutationQueryArgs(ToolArgs):
     )
 
 
-def sql_tools(datasource: Any) -> tuple[Tool, ...]:
+def sql_tools(datasource: SqlSource) -> tuple[Tool, ...]:
     def run_select_query(args: RunSelectQueryArgs, ctx: ToolContext) -> ToolResult:
         max_rows, timeout = query_limits(ctx)
         result = read_query(datasource, args.sql, max_rows=max_rows, timeout=timeout, cancel=ctx.cancel)
@@ -66,7 +72,7 @@ def sql_tools(datasource: Any) -> tuple[Tool, ...]:
         if not args.sql.strip():
             return ToolResult.error("the SQL is empty; give one statement")
         result = datasource.execute_write(args.sql, timeout=timeout, cancel=ctx.cancel)
-        count = int(result.rows_affected)
+        count = result.rows_affected
         affected = (
             "the database did not report how many rows were affected"
             if count < 0
@@ -76,7 +82,7 @@ def sql_tools(datasource: Any) -> tuple[Tool, ...]:
 
     return (
         Tool(
-            "run_select_query",
+            RUN_SELECT_QUERY,
             "Run one read-only SQL query (SELECT/WITH/VALUES/EXPLAIN, or SHOW/DESCRIBE where the "
             "dialect has them) and return the rows as a Markdown table. Statements that change "
             "anything are rejected.",
@@ -85,7 +91,7 @@ def sql_tools(datasource: Any) -> tuple[Tool, ...]:
             run_select_query,
         ),
         Tool(
-            "run_mutation_query",
+            RUN_MUTATION_QUERY,
             "Run one SQL statement that changes data or schema, in a transaction, and report the "
             "rows affected. Needs the user's approval; use only when the user asked for a change.",
             RiskLevel.DESTRUCTIVE,

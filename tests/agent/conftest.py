@@ -164,7 +164,7 @@ def harness(tmp_path: Path, shop: Path) -> Iterator[Any]:
             )
             datasource = Datasource.from_conf(engine_conf)
             stack.callback(datasource.close)
-            tools = ToolRegistry.default(datasource, engine_conf, catalog=Catalog(datasource, engine_conf))
+            tools = ToolRegistry.default(datasource, Catalog(datasource, engine_conf), engine_conf)
             stack.callback(tools.close)
             provider = OpenAICompatibleProvider(engine_conf, datasource, tools)
             stack.callback(provider.close)

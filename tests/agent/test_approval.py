@@ -10,6 +10,7 @@ import threading
 import pytest
 
 from engine.agent.approval import args_hash
+from engine.agent.settings import SettingsPolicy
 from engine.common.cancel import CancelToken
 from engine.common.errors import ConfigError, OperationCanceledError
 from tests.fakes.openai_server import text, tool
@@ -107,9 +108,10 @@ def test_strict_gates_safe_tools_and_auto_approve_gates_nothing(harness):
 
 def test_approval_mode_floor(harness):
     h = harness({"kyuubi.engine.data.agent.approval.mode.min": "NORMAL"})
+    policy = SettingsPolicy.from_conf(h.conf, h.tools.names())
     with pytest.raises(ConfigError, match=r"approval\.mode"):
-        h.request("q", {"kyuubi.engine.data.agent.approval.mode": "AUTO_APPROVE"})
-    assert h.request("q", {"kyuubi.engine.data.agent.approval.mode": "STRICT"}).conf is not None
+        policy.check(h.request("q", {"kyuubi.engine.data.agent.approval.mode": "AUTO_APPROVE"}).conf)
+    policy.check(h.request("q", {"kyuubi.engine.data.agent.approval.mode": "STRICT"}).conf)
 
 
 def test_cancel_while_parked_denies_the_request(harness):

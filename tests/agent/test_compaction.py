@@ -8,6 +8,7 @@ import datetime
 from engine.agent.compaction import compute_split
 from engine.agent.memory import INTERRUPTED_RESULT, ConversationMemory
 from engine.agent.prompt import build_system_prompt
+from engine.tools.base import RiskLevel
 from tests.fakes.openai_server import Reply, error, text, tool
 
 TRIGGER = {"kyuubi.engine.data.agent.compaction.trigger.tokens": "256"}
@@ -148,8 +149,8 @@ def test_memory_cap_drops_whole_old_turns():
 def test_system_prompt_parts():
     prompt = build_system_prompt(
         [
-            ("run_select_query", "Runs  a read-only\nquery.", "SAFE"),
-            ("run_mutation_query", "Changes data.", "DESTRUCTIVE"),
+            ("run_select_query", "Runs  a read-only\nquery.", RiskLevel.SAFE),
+            ("run_mutation_query", "Changes data.", RiskLevel.DESTRUCTIVE),
         ],
         "## SQLite dialect\nUse strftime for dates.",
         datetime.date(2030, 1, 2),

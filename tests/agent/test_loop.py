@@ -13,7 +13,7 @@ import uuid
 import pytest
 
 from engine.common.cancel import CancelToken
-from engine.common.errors import AgentError, BusyError, ConfigError, OperationCanceledError
+from engine.common.errors import AgentError, ConfigError, OperationCanceledError
 from tests.agent.conftest import API_KEY, JDBC_URL, active_queries
 from tests.fakes.openai_server import Reply, ToolCallSpec, error, text, tool
 from tests.support import databases
@@ -271,18 +271,6 @@ def test_per_statement_settings_reach_the_llm(harness):
     names = {spec["function"]["name"] for spec in body["tools"]}
     assert "run_mutation_query" not in names and "run_select_query" in names
     assert "`run_mutation_query` (" not in body["messages"][0]["content"]
-
-
-def test_one_run_per_session(harness):
-    h = harness()
-    gate = threading.Event()
-    h.llm.add(Reply(text=("a", "b"), wait_for=gate), text("second"))
-    first = h.provider.run(h.request("one"))
-    next(first)  # agent_start: the run holds the session
-    with pytest.raises(BusyError):
-        list(h.provider.run(h.request("two")))
-    gate.set()
-    assert [e.type for e in first][-1] == "agent_finish"
 
 
 def test_an_abandoned_cancelled_run_does_not_block_the_session(harness):

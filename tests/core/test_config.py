@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from engine.agent.settings import SettingsPolicy
 from engine.common.config import (
     APPROVAL_MODE,
     BIND_PORT,
@@ -21,6 +22,7 @@ from engine.common.config import (
     render_example,
 )
 from engine.common.errors import ConfigError
+from engine.tools import DEFAULT_TOOL_NAMES
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -68,6 +70,12 @@ def test_precedence_conf_over_file_over_env(tmp_path: Path) -> None:
         ("kyuubi.frontend.thrift.binary.bind.port=70000", "<= 65535"),
         ("kyuubi.engine.data.agent.provider=CLAUDE", "ECHO, OPENAI_COMPATIBLE"),
         ("kyuubi.engine.data.agent.no.such.key=1", "unknown configuration key"),
+        ("kyuubi.engine.data.agent.temperature=NaN", "not a finite number"),
+        ("kyuubi.engine.data.agent.temperature=inf", "not a finite number"),
+        ("kyuubi.engine.data.agent.passthrough.max.rows=9200000000000000000", "<= 1e+12"),
+        ("kyuubi.engine.data.agent.passthrough.max.rows=9.2e18", "an integer"),
+        ("kyuubi.engine.data.agent.query.timeout=P99999D", "<= 3.1536e+07"),
+        ("kyuubi.engine.data.agent.max.iterations=" + "9" * 5000, "an integer"),
         ("novalue", "expected key=value"),
     ],
 )
@@ -95,8 +103,11 @@ def test_overlays_and_the_approval_floor() -> None:
     assert session.get(APPROVAL_MODE) == "STRICT"
     statement = session.with_overlay({"kyuubi.engine.data.agent.max.iterations": "3"}, source="statement")
     assert statement.get(MAX_ITERATIONS) == 3 and statement.get(APPROVAL_MODE) == "STRICT"
+    # The approval-mode floor is the agent's policy, checked when a session or statement sets it.
+    policy = SettingsPolicy.from_conf(conf, DEFAULT_TOOL_NAMES)
+    policy.check(statement)
     with pytest.raises(ConfigError, match="weaker than the engine's floor"):
-        conf.with_overlay({"kyuubi.engine.data.agent.approval.mode": "AUTO_APPROVE"})
+        policy.check(conf.with_overlay({"kyuubi.engine.data.agent.approval.mode": "AUTO_APPROVE"}))
     with pytest.raises(ConfigError, match="cannot be set per session"):
         conf.with_overlay({"kyuubi.engine.data.agent.jdbc.url": "jdbc:sqlite:/etc/passwd"})
     # Hive clients' own keys pass through untouched.
@@ -132,3 +143,17 @@ def test_engine_rejects_a_bad_value_at_start() -> None:
     assert result.returncode == 2
     assert "kyuubi.engine.data.agent.approval.mode" in result.stderr
     assert "AUTO_APPROVE, NORMAL, STRICT" in result.stderr
+
+
+def test_every_number_has_bounds() -> None:
+    for entry in REGISTRY.entries():
+        if entry.type in ("int", "float", "duration"):
+            assert entry.maximum is not None and entry.minimum is not None, entry.key
+
+
+def test_session_settings_are_checked_when_set() -> None:
+    conf = EngineConf.load(environ={})
+    policy = SettingsPolicy.from_conf(conf, DEFAULT_TOOL_NAMES)
+    policy.check(conf.with_overlay({"kyuubi.engine.data.agent.tools.disabled": "run_mutation_query"}))
+    with pytest.raises(ConfigError, match="unknown tool 'drop_everything'"):
+        policy.check(conf.with_overlay({"kyuubi.engine.data.agent.tools.disabled": "drop_everything"}))

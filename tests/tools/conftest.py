@@ -14,6 +14,7 @@ import pytest
 from engine.common.cancel import CancelToken
 from engine.common.config import EngineConf
 from engine.datasource import Datasource
+from engine.datasource.catalog import Catalog
 from engine.tools import ToolContext, ToolRegistry
 from tests.support import databases
 
@@ -63,7 +64,7 @@ def _target(kind: str, url: str, name: str, admin: Any, tmp_path: Path) -> Itera
     """A registry over the database at ``url``; closed when the fixture ends."""
     conf = make_conf(**{"jdbc.url": url})
     datasource = Datasource.from_conf(conf)
-    registry = ToolRegistry.default(datasource, conf)
+    registry = ToolRegistry.default(datasource, Catalog(datasource, conf), conf)
     yield Target(kind, datasource, registry, tmp_path / "work", name, admin, conf)
     registry.close()
     datasource.close()

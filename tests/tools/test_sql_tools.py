@@ -6,8 +6,6 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Iterator
-from dataclasses import replace
 
 import pytest
 
@@ -15,6 +13,7 @@ from engine.common.cancel import CancelToken
 from engine.common.config import EngineConf
 from engine.common.types import HiveType
 from engine.datasource import Datasource
+from engine.datasource.catalog import Catalog
 from engine.tools import ToolRegistry
 from tests.support.databases import pg_query
 from tests.tools.conftest import Target, make_conf
@@ -93,19 +92,10 @@ def test_mutation_reports_rows_affected_and_commits(target: Target) -> None:
         target.call("run_mutation_query", {"sql": f"DROP TABLE {table}"})
 
 
-@pytest.fixture(params=["queried", "inspected"])
-def schema_target(target: Target, request: pytest.FixtureRequest) -> Iterator[Target]:
-    """The target with schema tools over catalog queries, or over the datasource catalog."""
-    if request.param == "queried":
-        yield target
-        return
-    from engine.datasource.catalog import Catalog
-
-    registry = ToolRegistry.default(
-        target.datasource, target.registry_conf, Catalog(target.datasource, target.registry_conf)
-    )
-    yield replace(target, registry=registry)
-    registry.close()
+@pytest.fixture
+def schema_target(target: Target) -> Target:
+    """The target; its schema tools read the datasource catalog."""
+    return target
 
 
 def test_list_tables(schema_target: Target) -> None:
@@ -225,7 +215,7 @@ def _unused_port() -> int:
 def test_down_or_wrong_credentials_are_error_results(url: str, tmp_path: object) -> None:
     conf: EngineConf = make_conf(**{"jdbc.url": url.format(port=_unused_port())})
     datasource = Datasource.from_conf(conf)
-    registry = ToolRegistry.default(datasource, conf)
+    registry = ToolRegistry.default(datasource, Catalog(datasource, conf), conf)
     try:
         target = Target("x", datasource, registry, tmp_path / "w", "x", None, conf)  # type: ignore[operator]
         for name, args in [
