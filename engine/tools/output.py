@@ -15,6 +15,7 @@ import re
 import uuid
 from pathlib import Path
 
+import re2
 from pydantic import Field
 
 from engine.common.config import OUTPUT_OFFLOAD_BYTES, OUTPUT_OFFLOAD_LINES
@@ -126,17 +127,29 @@ def read_tool_output(args: ReadToolOutputArgs, ctx: ToolContext) -> ToolResult:
 # --- grep_tool_output ---------------------------------------------------------------------------
 class GrepToolOutputArgs(ToolArgs):
     file: str = Field(description="The file name given in an offloaded tool output.")
-    pattern: str = Field(min_length=1, max_length=500, description="A Python regular expression.")
+    pattern: str = Field(
+        min_length=1,
+        max_length=500,
+        description="A regular expression (RE2 syntax: like Python's, without backreferences or lookaround).",
+    )
     ignore_case: bool = Field(False, description="Match without regard to case.")
     max_matches: int = Field(50, ge=1, le=1000, description="Stop after this many matching lines.")
 
 
 def grep_tool_output(args: GrepToolOutputArgs, ctx: ToolContext) -> ToolResult:
     path = resolve(ctx, args.file)
+    # RE2 matches in linear time: a pattern from the model over data from the database can never
+    # backtrack for hours while holding the interpreter lock.
+    options = re2.Options()
+    options.case_sensitive = not args.ignore_case
+    options.log_errors = False
     try:
-        regex = re.compile(args.pattern, re.IGNORECASE if args.ignore_case else 0)
-    except re.error as exc:
-        return ToolResult.error(f"invalid regular expression: {exc}")
+        regex = re2.compile(args.pattern, options)
+    except re2.error as exc:
+        detail = (
+            exc.args[0].decode("utf-8", "replace") if exc.args and isinstance(exc.args[0], bytes) else exc
+        )
+        return ToolResult.error(f"invalid regular expression: {detail}")
     found: list[str] = []
     total = 0
     with path.open(encoding="utf-8") as handle:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -94,3 +95,20 @@ def test_symlink_in_the_output_dir_is_refused(sqlite_target: Target, tmp_path: P
     (folder / "link.txt").symlink_to(secret)
     result = sqlite_target.registry.call("read_tool_output", {"file": "link.txt"}, ctx)
     assert result.is_error and "top secret" not in result.output
+
+
+def test_grep_runs_in_linear_time_on_a_catastrophic_pattern(tmp_path: Path) -> None:
+    """A pattern from the model over data from the database must never backtrack: ``(a+)+$``
+    against a long run of 'a' followed by 'b' takes exponential time in a backtracking engine."""
+    from engine.tools.output import GrepToolOutputArgs, grep_tool_output
+
+    ctx = ctx_for(tmp_path, "a")
+    preview = offload(("a" * 50_000 + "b\n") * 20, "run_select_query", ctx)
+    name = preview.split("saved as file '")[1].split("'")[0]
+    started = time.perf_counter()
+    result = grep_tool_output(GrepToolOutputArgs(file=name, pattern="(a+)+$"), ctx)
+    elapsed = time.perf_counter() - started
+    assert not result.is_error and "No line" in result.output
+    assert elapsed < 2.0, f"grep took {elapsed:.2f} s"
+    lookaround = grep_tool_output(GrepToolOutputArgs(file=name, pattern="(?<=a)b"), ctx)
+    assert lookaround.is_error and "invalid regular expression" in lookaround.output
