@@ -1,20 +1,23 @@
 """The SQL tools and :func:`read_query`, the one entry to the read-only boundary.
 
-``read_query`` applies the sqlglot guard (:mod:`engine.tools.guard`) in the datasource's dialect
-and then runs the statement the guard checked through ``Datasource.execute_read``, which is
-read-only by the database's own rules and always rolled back. Every SAFE tool that runs SQL, and
-the ``__sql:`` passthrough, goes through it.
+``read_query`` asks the datasource for the facts the guard checks against (PostgreSQL's
+function-volatility catalog, MySQL's default database), applies the sqlglot guard
+(:mod:`engine.tools.guard`) in the datasource's dialect and then runs the statement the guard
+checked through ``execute_read``, which is read-only by the database's own rules and always
+rolled back. Every SAFE tool that runs SQL, and the ``__sql:`` passthrough, goes through it.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import Field
 
 from engine.common.cancel import CancelToken
 from engine.common.config import QUERY_MAX_ROWS, QUERY_TIMEOUT
+from engine.common.read_policy import ReadPolicy
+from engine.common.types import ColumnSpec
 from engine.tools.base import RiskLevel, Tool, ToolArgs, ToolContext, ToolResult
 from engine.tools.guard import check_read_only
 from engine.tools.render import render_result
@@ -22,18 +25,50 @@ from engine.tools.render import render_result
 log = logging.getLogger(__name__)
 
 
-def guard_dialect(datasource: Any) -> str | None:
+class ReadResult(Protocol):
+    """The rows of a read (``engine.datasource.QueryResult``)."""
+
+    @property
+    def columns(self) -> tuple[ColumnSpec, ...]: ...
+
+    @property
+    def rows(self) -> list[tuple[object, ...]]: ...
+
+    @property
+    def truncated(self) -> bool: ...
+
+    @property
+    def elapsed(self) -> float: ...
+
+
+class ReadSource(Protocol):
+    """What the read-only boundary needs from a datasource (``engine.datasource.Datasource``)."""
+
+    @property
+    def sqlglot_dialect(self) -> str: ...
+
+    def read_policy(self, cancel: CancelToken | None = None) -> ReadPolicy: ...
+
+    def execute_read(
+        self, sql: str, *, max_rows: int, timeout: float, cancel: CancelToken | None = None
+    ) -> ReadResult: ...
+
+
+def guard_dialect(datasource: ReadSource) -> str | None:
     """The sqlglot dialect name of ``datasource`` (None: the generic fallback)."""
-    return getattr(datasource, "sqlglot_dialect", None) or None
+    return datasource.sqlglot_dialect or None
 
 
-def read_query(datasource: Any, sql: str, *, max_rows: int, timeout: float, cancel: CancelToken) -> Any:
+def read_query(
+    datasource: ReadSource, sql: str, *, max_rows: int, timeout: float, cancel: CancelToken
+) -> ReadResult:
     """Run ``sql`` through both layers of the read-only boundary; returns the QueryResult.
 
     Raises ReadOnlyViolationError (an InvalidStatementError) when the guard rejects the SQL and
     the datasource's EngineError subclasses when the database fails it.
     """
-    verdict = check_read_only(sql, guard_dialect(datasource))
+    policy = datasource.read_policy(cancel)
+    verdict = check_read_only(sql, guard_dialect(datasource), policy)
     return datasource.execute_read(verdict.statement, max_rows=max_rows, timeout=timeout, cancel=cancel)
 
 

@@ -1,8 +1,11 @@
-"""The adversarial write corpus and the legitimate-reads corpus, per database.
+"""The adversarial corpus (writes, side effects, and reads of server files, credentials and
+other sessions' SQL) and the legitimate-reads corpus, per database.
 
 ``{file}`` in an attack is replaced by a fresh path that must not exist afterwards. Each base
 attack is tried in several spellings (:func:`variants`): as written, in mixed case, wrapped in
-comments, stacked behind a harmless SELECT, and with a unicode space.
+comments, stacked behind a harmless SELECT, and with a unicode space. On PostgreSQL the test adds
+every volatile ``pg_catalog`` function the server's own ``pg_proc`` lists
+(``tests/tools/test_corpus.py``).
 """
 
 from __future__ import annotations
@@ -45,6 +48,48 @@ ATTACKS: dict[str, list[str]] = {
         "SELECT query_to_xml('DELETE FROM orders', true, true, '')",
         "SELECT U&\"\\0073etval\"('seq', 100)",
         "SELECT * FROM setval('seq', 100)",
+        # the red team's escapes from both layers (issue 11): effects that outlive the rollback
+        "SELECT brin_summarize_new_values('t_brin')",
+        "SELECT pg_catalog.brin_summarize_range('t_brin', 0)",
+        "SELECT pg_nextoid('pg_catalog.pg_class'::regclass, 'oid', 'pg_catalog.pg_class_oid_index'::regclass)",
+        "SELECT pg_replication_origin_create('dae_corpus_origin')",
+        "SELECT gin_clean_pending_list('t_brin')",
+        # ... and reads of server files, settings and credentials
+        "SELECT * FROM pg_file_settings",
+        "SELECT * FROM pg_catalog.pg_hba_file_rules",
+        'SELECT * FROM "pg_hba_file_rules"',
+        "SELECT * FROM pg_ident_file_mappings",
+        "SELECT * FROM pg_ls_logicalsnapdir()",
+        "SELECT pg_ls_logicalmapdir()",
+        "SELECT pg_ls_dir('.')",
+        "SELECT pg_stat_file('postgresql.auto.conf')",
+        "SELECT pg_read_binary_file('postgresql.auto.conf')",
+        "SELECT * FROM pg_show_all_file_settings()",
+        "SELECT * FROM pg_control_system()",
+        "SELECT pg_current_logfile()",
+        "SELECT rolname, rolpassword FROM pg_authid",
+        "SELECT passwd FROM pg_catalog.pg_shadow",
+        "SELECT * FROM pg_user_mappings",
+        "SELECT * FROM information_schema.user_mapping_options",
+        "SELECT * FROM pg_config",
+        "SELECT setting FROM pg_settings WHERE name = 'data_directory'",
+        "SELECT current_setting('data_directory')",
+        "SELECT current_setting('primary_conninfo', true)",
+        "SHOW hba_file",
+        "SHOW ALL",
+        "SELECT table_to_xml('pg_authid', true, false, '')",
+        "SELECT histogram_bounds FROM pg_stats WHERE tablename = 'pg_authid'",
+        "SELECT * FROM pg_statistic",
+        # other sessions' SQL (other users of this engine share the datasource account)
+        "SELECT query FROM pg_stat_activity",
+        "SELECT * FROM pg_stat_get_activity(NULL)",
+        "SELECT pg_stat_get_backend_activity(1)",
+        # a volatile function nobody put on a list; calls the parse tree loses
+        "SELECT dae_lock()",
+        "SELECT c.dae_row_lock FROM customers c",
+        "SELECT array_agg(id, dae_lock()) FROM orders",
+        "SELECT string_agg(name, ',' ORDER BY dae_lock()) FROM customers",
+        "SELECT length('x', pg_advisory_lock(4242))",
     ],
     "mysql": [
         "DELETE FROM orders",
@@ -78,6 +123,34 @@ ATTACKS: dict[str, list[str]] = {
         "SELECT LOAD_FILE('/etc/hostname')",
         "LOAD DATA INFILE '/etc/hostname' INTO TABLE customers",
         "INSERT INTO customers SELECT id + 100, name, country FROM customers",
+        # accounts, password hashes and grants (issue 11: SHOW GRANTS returned the hash)
+        "SHOW GRANTS",
+        "SHOW GRANTS FOR CURRENT_USER",
+        "SHOW CREATE USER root",
+        "SELECT user, password, authentication_string FROM mysql.user",
+        "SELECT * FROM `mysql`.`global_priv`",
+        "SELECT * FROM mysql.db",
+        "SELECT * FROM information_schema.USER_PRIVILEGES",
+        "SELECT * FROM information_schema.SCHEMA_PRIVILEGES",
+        "SELECT * FROM information_schema.TABLE_PRIVILEGES",
+        "SELECT * FROM information_schema.COLUMN_PRIVILEGES",
+        "SHOW COLUMNS FROM mysql.user",
+        "SHOW TABLES FROM mysql",
+        "DESCRIBE mysql.user",
+        # other sessions' SQL and server internals
+        "SHOW PROCESSLIST",
+        "SHOW FULL PROCESSLIST",
+        "SELECT info FROM information_schema.PROCESSLIST",
+        "SELECT trx_query FROM information_schema.INNODB_TRX",
+        "SELECT sql_text FROM performance_schema.events_statements_history",
+        "SELECT * FROM sys.processlist",
+        "SHOW ENGINE INNODB STATUS",
+        "SHOW BINLOG EVENTS",
+        "SHOW VARIABLES",
+        # SHOW with an expression, and calls the parse tree loses
+        "SHOW DATABASES WHERE (SELECT LOAD_FILE('/etc/hostname')) IS NOT NULL",
+        "SHOW TABLES WHERE GET_LOCK('dae_corpus', 1)",
+        "SELECT LENGTH(name, GET_LOCK('dae_corpus', 1)) FROM customers",
     ],
     "sqlite": [
         "DELETE FROM orders",
@@ -152,6 +225,34 @@ READS: dict[str, list[str]] = {
         "SELECT last_value FROM seq",
         "SELECT id FROM orders ORDER BY id FETCH FIRST 2 ROWS ONLY",
         "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY amount) FROM orders",
+        # the catalog's contract allows immutable and stable functions, and the reviewed volatile ones
+        "SELECT now(), current_date, current_timestamp, localtimestamp, lower(name), upper(name) FROM customers",
+        "SELECT date_trunc('month', placed), extract(year FROM placed), date_part('dow', placed) FROM orders",
+        "SELECT coalesce(note, '-'), nullif(note, 'x'), greatest(amount, 1), least(amount, 100) FROM orders",
+        "SELECT count(*), count(DISTINCT customer_id), sum(amount), avg(amount), min(placed) FROM orders",
+        "SELECT id, rank() OVER w, lag(amount) OVER w, first_value(id) OVER w FROM orders WINDOW w AS (ORDER BY amount)",
+        "SELECT g, g * 2 FROM generate_series(1, 5) AS g",
+        "SELECT d::date FROM generate_series(date '2024-01-01', date '2024-03-01', interval '1 month') AS d",
+        "SELECT jsonb_build_object('id', id, 'name', name), to_jsonb(c) FROM customers c",
+        "SELECT jsonb_agg(name), json_agg(id), array_agg(id ORDER BY id) FROM customers",
+        'SELECT key, value FROM jsonb_each(\'{"a": 1, "b": [2]}\'::jsonb)',
+        "SELECT '{\"a\": {\"b\": 2}}'::jsonb -> 'a' ->> 'b', '{\"a\": 1}'::jsonb ? 'a'",
+        "SELECT substring(name FROM 1 FOR 2), substr(name, 1, 1), trim(name), position('n' IN name) FROM customers",
+        "SELECT to_char(placed, 'YYYY-MM-DD'), age(placed, date '2020-01-01'), make_date(2024, 1, 31) FROM orders",
+        "SELECT regexp_replace(name, '[aeiou]', '*', 'g'), split_part('a,b', ',', 2), initcap(name) FROM customers",
+        "SELECT round(amount), ceil(amount), floor(amount), abs(amount - 20), amount::numeric(10, 1) FROM orders",
+        "SELECT md5(name), length(name), format('%s!', name), concat_ws('-', id, name) FROM customers",
+        "SELECT unnest(ARRAY[1, 2, 3]), array_length(ARRAY[1, 2], 1)",
+        "SELECT pg_catalog.lower(name), pg_catalog.count(*) FROM customers GROUP BY name",
+        "SELECT random() < 2, gen_random_uuid() IS NOT NULL, clock_timestamp() IS NOT NULL",
+        "SELECT pg_size_pretty(pg_total_relation_size('orders')), pg_relation_size('customers') >= 0",
+        "SELECT current_setting('TimeZone'), current_setting('work_mem')",
+        "SHOW TimeZone",
+        "SHOW TIME ZONE",
+        "SELECT count(*) FROM orders TABLESAMPLE SYSTEM (100)",
+        "SELECT count(*) FROM pg_catalog.pg_roles",
+        "SELECT 'pg_authid'::regclass IS NOT NULL, 'SHOW GRANTS' AS text",
+        "SELECT extract(epoch FROM now() - placed) > 0 FROM orders",
     ],
     "mysql": [
         "SHOW TABLES",
@@ -168,6 +269,24 @@ READS: dict[str, list[str]] = {
         "SELECT GROUP_CONCAT(name ORDER BY name SEPARATOR ', ') FROM customers",
         "SELECT CONCAT(name, '!'), CAST(amount AS SIGNED) FROM orders JOIN customers ON customers.id = orders.customer_id",
         "SELECT 1 -- a spaced comment",
+        # the secret-free SHOW forms
+        "SHOW FULL TABLES",
+        "SHOW TABLES LIKE 'ord%'",
+        "SHOW DATABASES",
+        "SHOW SCHEMAS LIKE 'info%'",
+        "SHOW FIELDS FROM customers",
+        "SHOW FULL COLUMNS FROM orders LIKE 'a%'",
+        "SHOW KEYS FROM orders",
+        "SHOW INDEXES IN customers",
+        "SHOW TABLE STATUS",
+        "SHOW TABLE STATUS LIKE 'orders'",
+        "SHOW CREATE TABLE customers",
+        "SHOW COLLATION LIKE 'utf8mb4_bin'",
+        "SHOW CHARACTER SET LIKE 'utf8%'",
+        "SHOW WARNINGS",
+        "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = DATABASE()",
+        "SELECT NOW(), CURDATE(), LOWER(name), COALESCE(country, '-'), COUNT(*) FROM customers GROUP BY name, country",
+        "SELECT 'mysql.user' AS text, USER() IS NOT NULL",
     ],
     "sqlite": [
         "EXPLAIN QUERY PLAN SELECT * FROM orders WHERE id = 1",
