@@ -253,6 +253,8 @@ READS: dict[str, list[str]] = {
         "SELECT count(*) FROM pg_catalog.pg_roles",
         "SELECT 'pg_authid'::regclass IS NOT NULL, 'SHOW GRANTS' AS text",
         "SELECT extract(epoch FROM now() - placed) > 0 FROM orders",
+        "SELECT obj_description('orders'::regclass), count(*) FILTER (WHERE amount > 10) FROM orders",
+        "SELECT round(amount::numeric / NULLIF(id, 0), 2), concat(name, '!') FROM orders JOIN customers USING (id)",
     ],
     "mysql": [
         "SHOW TABLES",
