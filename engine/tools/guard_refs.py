@@ -250,7 +250,7 @@ def check_tokens(tokens: Sequence[TokenLike], dialect: str | None, policy: ReadP
     postgres_names = dialect in ("postgres", None)
     mysql_names = dialect in ("mysql", None)
     for index, token in enumerate(tokens):
-        word = _word(token)
+        word = name_of(token)
         if word is None:
             continue
         name = word[0]
@@ -263,7 +263,7 @@ def check_tokens(tokens: Sequence[TokenLike], dialect: str | None, policy: ReadP
                 "it cannot be read here"
             )
         if mysql_names and after is not None and after.token_type == TokenType.DOT and not follows_dot:
-            following = _word(tokens[index + 2]) if index + 2 < len(tokens) else None
+            following = name_of(tokens[index + 2]) if index + 2 < len(tokens) else None
             check_mysql_object(name, following[0] if following else "")
         if after is not None and after.token_type == TokenType.L_PAREN:
             if before is not None and before.text.upper() == "TABLESAMPLE":
@@ -283,7 +283,7 @@ def check_tokens(tokens: Sequence[TokenLike], dialect: str | None, policy: ReadP
                     )
 
 
-def _word(token: TokenLike) -> tuple[str, bool] | None:
+def name_of(token: TokenLike) -> tuple[str, bool] | None:
     """``(name, quoted)`` for a name-like token: quoted identifiers keep their case, the rest fold
     to lower case (PostgreSQL's rule); None for anything else."""
     if token.token_type == TokenType.IDENTIFIER:
@@ -300,7 +300,7 @@ def _token_schema(tokens: Sequence[TokenLike], index: int) -> str | None:
         return None
     if index >= 3 and tokens[index - 3].token_type == TokenType.DOT:
         return None
-    word = _word(tokens[index - 2])
+    word = name_of(tokens[index - 2])
     return None if word is None else word[0]
 
 

@@ -20,7 +20,7 @@ from sqlglot.tokens import TokenType
 
 from engine.common.read_policy import ReadPolicy
 from engine.tools.guard_error import reject
-from engine.tools.guard_refs import TokenLike, check_mysql_object
+from engine.tools.guard_refs import TokenLike, check_mysql_object, name_of
 from engine.tools.guard_rules import (
     MYSQL_DENIED_SCHEMAS,
     MYSQL_SHOW_FORMS,
@@ -29,7 +29,6 @@ from engine.tools.guard_rules import (
 )
 
 _FROM_OR_IN = frozenset({"FROM", "IN"})
-_NAME_TYPES = frozenset({TokenType.VAR, TokenType.IDENTIFIER})
 
 
 def check_show(tokens: Sequence[TokenLike], dialect: str | None, policy: ReadPolicy) -> None:
@@ -44,10 +43,10 @@ def check_show(tokens: Sequence[TokenLike], dialect: str | None, policy: ReadPol
 def _check_pg_show(words: Sequence[TokenLike]) -> None:
     if tuple(token.text.upper() for token in words) in PG_SHOW_PHRASES:
         return
-    if len(words) != 1 or not _is_name(words[0]):
+    name = name_of(words[0]) if len(words) == 1 else None
+    if name is None:
         raise reject("SHOW takes one setting name here, e.g. SHOW search_path")
-    token = words[0]
-    setting = token.text if token.token_type == TokenType.IDENTIFIER else token.text.lower()
+    setting = name[0]
     if setting.lower() == "all":
         raise reject(
             "SHOW ALL lists settings that name server files or hold credentials; SHOW one setting by name"
@@ -56,18 +55,22 @@ def _check_pg_show(words: Sequence[TokenLike]) -> None:
         raise reject(f"the setting {setting} names server files or can hold commands or credentials")
 
 
+def _mysql_form(upper: list[str]) -> tuple[int, frozenset[str]]:
+    """How many leading words name the SHOW form, and what may follow them."""
+    for length in (2, 1):
+        lead = tuple(upper[:length])
+        if len(lead) == length and lead in MYSQL_SHOW_FORMS:
+            return length, MYSQL_SHOW_FORMS[lead]
+    shown = " ".join(upper[:2]) or "without a subject"
+    raise reject(
+        f"SHOW {shown} is not one of the read-only SHOW forms (TABLES, COLUMNS, INDEX, "
+        "CREATE TABLE/VIEW, DATABASES, TABLE STATUS...)"
+    )
+
+
 def _check_mysql_show(words: Sequence[TokenLike], policy: ReadPolicy) -> None:
     upper = [token.text.upper() for token in words]
-    for length in (2, 1):
-        allowed = MYSQL_SHOW_FORMS.get(tuple(upper[:length]))
-        if allowed is not None and len(upper) >= length:
-            break
-    else:
-        shown = " ".join(upper[:2]) or "without a subject"
-        raise reject(
-            f"SHOW {shown} is not one of the read-only SHOW forms (TABLES, COLUMNS, INDEX, "
-            "CREATE TABLE/VIEW, DATABASES, TABLE STATUS...)"
-        )
+    length, allowed = _mysql_form(upper)
     rest = list(words[length:])
     index = 0
     schema: str | None = None
@@ -110,4 +113,4 @@ def _qualified_name(tokens: Sequence[TokenLike], index: int) -> tuple[str | None
 
 
 def _is_name(token: TokenLike) -> bool:
-    return token.token_type in _NAME_TYPES or token.text.replace("_", "a").isalnum()
+    return name_of(token) is not None

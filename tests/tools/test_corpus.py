@@ -115,7 +115,7 @@ def test_adversarial_corpus_is_fully_blocked(target: Target, tmp_path: Path) -> 
                 before = after
     share = 100.0 * blocked / cases
     print(
-        f"\n[{target.kind}] adversarial corpus: {blocked}/{cases} write attempts blocked ({share:.1f}%), "
+        f"\n[{target.kind}] adversarial corpus: {blocked}/{cases} attacks blocked ({share:.1f}%), "
         f"{by_guard} by the sqlglot guard, {blocked - by_guard} by the database"
     )
     assert not leaks, "\n".join(leaks)
@@ -186,7 +186,7 @@ def test_the_snapshot_sees_what_the_guard_stops() -> None:
 
 def test_adversarial_corpus_size() -> None:
     total = sum(len(bases) * len(variants("x", 0)) for bases in ATTACKS.values())
-    print(f"\nadversarial corpus: {total} write attempts over SQLite, PostgreSQL and MariaDB")
+    print(f"\nadversarial corpus: {total} attacks over SQLite, PostgreSQL and MariaDB")
     assert total >= 100
     assert all(len(bases) * 5 >= 100 for bases in ATTACKS.values())
 
