@@ -9,7 +9,8 @@ Hive SQL-text forms (SHOW SCHEMAS, SHOW TABLES, DESCRIBE).
   As in HiveServer2, ``*`` and ``.*`` (what impyla sends) also match any run. Matching ignores
   case, as Hive's metastore does.
 - Results are cached for ``catalog.cache.ttl``; :meth:`Catalog.invalidate` drops them (SET or
-  a confOverlay calls it). Inspection runs outside the cache lock.
+  a confOverlay calls it), and with them the datasource's function-volatility table that the
+  read-only guard checks against. Inspection runs outside the cache lock.
 """
 
 from __future__ import annotations
@@ -106,6 +107,7 @@ class Catalog:
         with self._lock:
             self._cache.clear()
             self._generation += 1
+        self._datasource.refresh_read_policy()
         log.debug("catalog cache invalidated")
 
     def _cached(self, key: tuple[Any, ...], load: Callable[[], T]) -> T:

@@ -36,11 +36,13 @@ from engine.common.errors import (
     OperationCanceledError,
     OperationTimeoutError,
 )
+from engine.common.read_policy import ReadPolicy
 from engine.common.result import QueryResult, WriteResult
 from engine.datasource import demo
 from engine.datasource.alarm import Alarm
 from engine.datasource.dialect import MysqlOps, ops_for, wait_threads
 from engine.datasource.failure import describe
+from engine.datasource.function_catalog import FunctionCatalog
 from engine.datasource.statement import Scan, require_single_statement
 from engine.datasource.typemap import type_columns
 from engine.datasource.url import SourceSpec, parse_source
@@ -106,6 +108,9 @@ class Datasource:
             )
         self._alarm = Alarm("datasource-alarm")
         self._closed = False
+        self._functions = (
+            FunctionCatalog(self._read_catalog, self.display_url) if self.dialect == "postgresql" else None
+        )
         log.info(
             "datasource %s (%s dialect), pool %d+%d", self.display_url, self.dialect, pool_size, max_overflow
         )
@@ -202,6 +207,22 @@ class Datasource:
             columns, rows, truncated = result
             return QueryResult(columns, rows, truncated, elapsed)
         return WriteResult(result, elapsed)
+
+    # --- what the read-only guard checks against ------------------------------------------------
+    def read_policy(self, cancel: CancelToken | None = None) -> ReadPolicy:
+        """The facts the sqlglot guard needs: PostgreSQL's function volatility (read from
+        ``pg_proc`` on first use, then cached) and MySQL's default database."""
+        functions = None if self._functions is None else self._functions.policy(cancel)
+        default_schema = self.spec.sa_url.database if self.dialect == "mysql" else None
+        return ReadPolicy(functions=functions, default_schema=default_schema or None)
+
+    def refresh_read_policy(self) -> None:
+        """Read the function catalog again on next use (the metadata catalog's refresh calls this)."""
+        if self._functions is not None:
+            self._functions.invalidate()
+
+    def _read_catalog(self, sql: str, max_rows: int, timeout: float, cancel: CancelToken) -> QueryResult:
+        return self.execute_read(sql, max_rows=max_rows, timeout=timeout, cancel=cancel)
 
     def _check_read_form(self, scanned: Scan) -> None:
         """What the database cannot refuse inside a read-only transaction (session SETs, files

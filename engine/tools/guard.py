@@ -13,9 +13,13 @@ It fails closed. A statement passes only when every step below says yes:
    ``ANALYZE``, ``DESCRIBE``/``SHOW`` where the dialect reads with them, and the introspection
    ``PRAGMA``s on SQLite.
 4. sqlglot parses it, and every node of the tree is a read node on the allow-list below or a
-   function call that is not on the dialect's deny-list. Writing CTEs, ``SELECT ... INTO``,
+   function call the dialect's rule allows (:mod:`engine.tools.guard_refs`: on PostgreSQL the
+   database's own volatility catalog, elsewhere the deny-list). Writing CTEs, ``SELECT ... INTO``,
    ``FOR UPDATE``/``FOR SHARE``, assignments and everything sqlglot falls back to a raw
-   ``Command`` for are therefore rejected.
+   ``Command`` for are therefore rejected. SHOW must be a secret-free form
+   (:mod:`engine.tools.guard_show`).
+5. Its tokens hold no denied or volatile call and no relation that exposes server files,
+   credentials or other sessions' SQL (the net of :func:`engine.tools.guard_refs.check_tokens`).
 
 A rejection raises :class:`ReadOnlyViolationError`, whose text says why and that
 ``run_mutation_query`` (which needs approval) exists.
@@ -27,36 +31,29 @@ import itertools
 import re
 import unicodedata
 from dataclasses import dataclass
-from typing import Any
 
 import sqlglot
 from sqlglot import exp
 from sqlglot.errors import SqlglotError
 from sqlglot.tokens import TokenType
 
-from engine.common.errors import InvalidStatementError
+from engine.common.read_policy import NO_FACTS, ReadPolicy
+from engine.tools.guard_error import MUTATION_HINT, ReadOnlyViolationError
+from engine.tools.guard_error import reject as _reject
+from engine.tools.guard_refs import check_named_object, check_tokens, check_tree, node_label
 from engine.tools.guard_rules import (
-    ALLOWED_NODES,
-    DENIED_FUNCTION_CLASSES,
     DESCRIBE_DIALECTS,
     EXPLAIN_OPTION_WORDS,
     SHOW_DIALECTS,
     SQLITE_READ_PRAGMAS,
-    denied_functions,
 )
+from engine.tools.guard_show import check_show
 
-MUTATION_HINT = (
-    "run_select_query runs read-only SQL only; to change data use run_mutation_query "
-    "(it needs the user's approval)"
-)
+__all__ = ["MUTATION_HINT", "GuardVerdict", "ReadOnlyViolationError", "check_read_only"]
+
 _QUERY_STARTS = frozenset({"SELECT", "WITH", "VALUES", "(", "FROM"})
 _ALLOWED_SPACE = frozenset(" \t\r\n")
-_PLAIN_NAME = re.compile(r"[a-z_][a-z0-9_$]*")
 _QUERY_ROOTS = (exp.Select, exp.SetOperation, exp.Subquery, exp.Values)
-
-
-class ReadOnlyViolationError(InvalidStatementError):
-    """A statement the read-only guard does not let through; the text is for the model."""
 
 
 @dataclass(frozen=True)
@@ -65,12 +62,12 @@ class GuardVerdict:
     statement: str  # the statement text (outer whitespace and trailing semicolons removed)
 
 
-def _reject(reason: str) -> ReadOnlyViolationError:
-    return ReadOnlyViolationError(f"Rejected by the read-only guard: {reason}. {MUTATION_HINT}.")
+def check_read_only(sql: str, dialect: str | None, policy: ReadPolicy | None = None) -> GuardVerdict:
+    """Raise ReadOnlyViolationError unless ``sql`` is exactly one read-only statement.
 
-
-def check_read_only(sql: str, dialect: str | None) -> GuardVerdict:
-    """Raise ReadOnlyViolationError unless ``sql`` is exactly one read-only statement."""
+    ``policy`` holds what the datasource knows (PostgreSQL's function volatility, MySQL's default
+    database). Without it a PostgreSQL statement may call no named function: fail closed."""
+    policy = policy or NO_FACTS
     if not isinstance(sql, str) or not sql.strip():
         raise ReadOnlyViolationError("the SQL is empty; give one SELECT statement")
     dialect = dialect or None
@@ -85,7 +82,8 @@ def check_read_only(sql: str, dialect: str | None) -> GuardVerdict:
         raise _reject(f"the SQL holds {len(statements)} statements; run exactly one statement per call")
     body = statements[0]
     text = sql[body[0].start : body[-1].end + 1]
-    kind = _check_statement(text, body, dialect)
+    kind = _check_statement(text, body, dialect, policy)
+    check_tokens(body, dialect, policy)
     return GuardVerdict(kind, text)
 
 
@@ -208,14 +206,15 @@ def _split(tokens: list[Tok]) -> list[list[Tok]]:
 
 
 # --- statements ---------------------------------------------------------------------------------
-def _check_statement(text: str, tokens: list[Tok], dialect: str | None) -> str:
+def _check_statement(text: str, tokens: list[Tok], dialect: str | None, policy: ReadPolicy) -> str:
     first = tokens[0].text.upper()
     if first in _QUERY_STARTS or (first == "TABLE" and dialect in ("postgres", None)):
-        _check_query(text, dialect)
+        _check_query(text, dialect, policy)
         return "query"
     if first == "EXPLAIN" or (first in ("DESCRIBE", "DESC") and dialect in DESCRIBE_DIALECTS):
-        return _check_explain(text, tokens, dialect)
+        return _check_explain(text, tokens, dialect, policy)
     if first == "SHOW" and dialect in SHOW_DIALECTS:
+        check_show(tokens, dialect, policy)
         return "show"
     if first == "PRAGMA" and dialect == "sqlite":
         _check_pragma(text)
@@ -229,7 +228,7 @@ def _check_statement(text: str, tokens: list[Tok], dialect: str | None) -> str:
     )
 
 
-def _check_explain(text: str, tokens: list[Tok], dialect: str | None) -> str:
+def _check_explain(text: str, tokens: list[Tok], dialect: str | None, policy: ReadPolicy) -> str:
     """EXPLAIN / DESCRIBE [options] (<query> | <table> [column]); ANALYZE executes: rejected."""
     keyword = tokens[0].text.upper()
     index = 1
@@ -265,9 +264,10 @@ def _check_explain(text: str, tokens: list[Tok], dialect: str | None) -> str:
     inner = text[rest[0].start - tokens[0].start :]
     if keyword != "EXPLAIN" or dialect in ("mysql", None):  # DESCRIBE t [col] / MySQL EXPLAIN t
         if _is_object_name(rest):
+            check_named_object(rest, dialect, policy)
             return "describe"
     if rest[0].text.upper() in _QUERY_STARTS or rest[0].text.upper() == "TABLE":
-        _check_query(inner, dialect)
+        _check_query(inner, dialect, policy)
         return "explain"
     raise _reject(f"{keyword} may only show a read query or a table here")
 
@@ -304,7 +304,7 @@ def _check_pragma(text: str) -> None:
         raise _reject(f"PRAGMA {name} is not an introspection PRAGMA")
 
 
-def _check_query(text: str, dialect: str | None) -> None:
+def _check_query(text: str, dialect: str | None, policy: ReadPolicy) -> None:
     try:
         parsed = [node for node in sqlglot.parse(text, read=dialect) if node is not None]
     except SqlglotError as exc:
@@ -315,42 +315,8 @@ def _check_query(text: str, dialect: str | None) -> None:
         raise _reject("the SQL must hold exactly one statement")
     root = parsed[0]
     if not isinstance(root, _QUERY_ROOTS):
-        raise _reject(f"{_node_label(root)} is not a read query")
-    deny = denied_functions(dialect)
-    for node in root.walk():
-        if isinstance(node, exp.Func):
-            name = _function_name(node)
-            if not _PLAIN_NAME.fullmatch(name):
-                raise _reject(f"the function name {name!r} is not a plain name")
-            if isinstance(node, DENIED_FUNCTION_CLASSES) or name in deny:
-                raise _reject(f"the function {name} has side effects or reaches outside the database")
-            continue
-        if type(node) not in ALLOWED_NODES:
-            raise _reject(f"{_node_label(node)} is not allowed in a read-only query")
-        if isinstance(node, exp.PropertyEQ) and dialect in ("mysql", None):
-            raise _reject("assignments (:=) are not allowed in a read-only query")
-
-
-def _function_name(node: exp.Func) -> str:
-    if isinstance(node, exp.Anonymous):
-        return str(node.name).lower()
-    return node.sql_name().lower()
-
-
-_LABELS = {
-    exp.Into: "SELECT ... INTO",
-    exp.Lock: "FOR UPDATE / FOR SHARE / LOCK IN SHARE MODE",
-    exp.Command: "a statement sqlglot cannot analyse",
-    exp.PropertyEQ: "an assignment",
-}
-
-
-def _node_label(node: Any) -> str:
-    label = _LABELS.get(type(node))
-    if label:
-        return label
-    key = getattr(node, "key", type(node).__name__)
-    return str(key).upper().replace("_", " ")
+        raise _reject(f"{node_label(root)} is not a read query")
+    check_tree(root, text, dialect, policy)
 
 
 def _first_line(exc: BaseException) -> str:

@@ -1,8 +1,12 @@
-"""The read-only guard's tables: the node allow-list, the per-dialect function deny-lists, and
-which dialects read with DESCRIBE, SHOW and PRAGMA.
+"""The read-only guard's tables: the node allow-list, the per-dialect function deny-lists, the
+PostgreSQL volatility rule's reviewed names, the relations and settings that expose server files,
+credentials or other sessions' SQL, and which dialects read with DESCRIBE, SHOW and PRAGMA.
 
-Function calls (sqlglot ``exp.Func`` and its unknown-function ``exp.Anonymous``) are allowed
-unless they are on the deny-list; every other node type must be listed in ``ALLOWED_NODES``.
+Every node type must be listed in ``ALLOWED_NODES`` except function calls (sqlglot ``exp.Func``
+and its unknown-function ``exp.Anonymous``). On PostgreSQL a call must be vouched for by the
+database's own catalog (``engine.common.read_policy.FunctionPolicy``: immutable or stable, or a
+volatile name in :data:`PG_REVIEWED_VOLATILE`); elsewhere a call is allowed unless it is on the
+deny-list. The deny-lists stay a second net on PostgreSQL too.
 Dialect names are sqlglot's (``postgres``, ``mysql``, ``sqlite``, ``hive``, ``trino``,
 ``duckdb``); None is the generic fallback, which applies every list.
 """
@@ -72,7 +76,18 @@ DENIED_FUNCTIONS: dict[str, frozenset[str]] = {
             "pg_terminate_backend pg_try_advisory_lock pg_try_advisory_lock_shared "
             "pg_try_advisory_xact_lock pg_try_advisory_xact_lock_shared pg_wal_replay_pause "
             "pg_wal_replay_resume query_to_xml query_to_xml_and_xmlschema query_to_xmlschema set_config "
-            "setval txid_current"
+            "setval txid_current "
+            # found by the red team: persist past a rollback, or read server files and settings
+            "brin_desummarize_range brin_summarize_new_values brin_summarize_range gin_clean_pending_list "
+            "pg_nextoid pg_replication_origin_create pg_replication_origin_drop pg_ls_logicalmapdir "
+            "pg_ls_logicalsnapdir pg_ls_replslotdir pg_hba_file_rules pg_ident_file_mappings "
+            "pg_show_all_file_settings pg_show_all_settings pg_config pg_current_logfile "
+            "pg_control_checkpoint pg_control_init pg_control_recovery pg_control_system "
+            # stable, yet they read whole tables by name or other sessions' SQL
+            "database_to_xml database_to_xml_and_xmlschema database_to_xmlschema schema_to_xml "
+            "schema_to_xml_and_xmlschema schema_to_xmlschema table_to_xml table_to_xml_and_xmlschema "
+            "table_to_xmlschema pg_stat_get_activity pg_stat_get_backend_activity pg_stat_get_wal_receiver "
+            "pg_stat_statements pg_stat_statements_info ts_rewrite ts_stat"
         ).split()
     ),
     "mysql": frozenset(
@@ -98,10 +113,131 @@ DENIED_FUNCTIONS: dict[str, frozenset[str]] = {
 ALL_DENIED_FUNCTIONS = frozenset().union(*DENIED_FUNCTIONS.values())
 
 
+# Whole families, by name prefix or suffix (PostgreSQL; also applied by the generic fallback).
+PG_DENIED_PREFIXES = (
+    "binary_upgrade_ brin_desummarize brin_summarize dblink lo_ pg_advisory pg_control_ pg_copy_ "
+    "pg_create_ pg_drop_ pg_file_ pg_logical_ pg_ls_ pg_read_ pg_replication_origin pg_show_all_ "
+    "pg_stat_file pg_stat_reset pg_stat_statements pg_try_advisory"
+).split()
+PG_DENIED_SUFFIXES = ("_to_xml", "_to_xmlschema", "_to_xml_and_xmlschema")
+
+
 def denied_functions(dialect: str | None) -> frozenset[str]:
     """The dialect's deny-list; the generic fallback (None or unknown) applies every list."""
     own = DENIED_FUNCTIONS.get(dialect or "")
     return ALL_DENIED_FUNCTIONS if own is None else own
+
+
+def is_denied_function(name: str, dialect: str | None) -> bool:
+    """True when ``name`` (any case) is on the dialect's deny-list or in a denied PostgreSQL family."""
+    lowered = name.lower()
+    if lowered in denied_functions(dialect):
+        return True
+    if dialect not in ("postgres", None) and dialect in DENIED_FUNCTIONS:
+        return False
+    return lowered.startswith(tuple(PG_DENIED_PREFIXES)) or lowered.endswith(PG_DENIED_SUFFIXES)
+
+
+# --- PostgreSQL: the catalog's volatility contract -----------------------------------------------
+# Volatile functions reviewed one by one and found harmless for a read: no writes, locks, files,
+# session state or secrets. Allowed unqualified or as pg_catalog.<name>, and only while no other
+# schema defines a volatile function of the same name.
+PG_REVIEWED_VOLATILE = frozenset(
+    (
+        # randomness and the wall clock
+        "clock_timestamp gen_random_uuid random timeofday "
+        # sizes of relations, databases and tablespaces (a stat() of their files, no contents)
+        "pg_database_size pg_indexes_size pg_relation_size pg_table_size pg_tablespace_size "
+        "pg_total_relation_size "
+        # walks of the partition catalog
+        "pg_partition_ancestors pg_partition_tree "
+        # waiting: bounded by query.timeout and cancellable, like any slow query
+        "pg_sleep pg_sleep_for pg_sleep_until"
+    ).split()
+)
+# Unqualified, unquoted names PostgreSQL's grammar reads as SQL syntax, not as a function looked
+# up on the search path (they evaluate to expressions or to fixed pg_catalog functions).
+PG_SYNTAX_NAMES = frozenset(
+    (
+        "array cast coalesce collation current_date current_time current_timestamp exists extract "
+        "greatest grouping least localtime localtimestamp normalize nullif overlay position row "
+        "substring treat trim xmlattributes xmlconcat xmlelement xmlexists xmlforest xmlparse xmlpi "
+        "xmlroot xmlserialize xmltable"
+    ).split()
+)
+# A call to one of these must name a setting with a string literal that is not secret.
+PG_SETTING_READERS = frozenset({"current_setting"})
+
+# --- relations and settings that expose server files, credentials or other sessions' SQL ---------
+# PostgreSQL relations (any schema, any case). pg_settings: settings can hold credentials
+# (primary_conninfo, archive/restore commands), use SHOW <name> or current_setting('<name>');
+# pg_stat_activity/pg_stat_statements: other sessions' SQL text, including other users of this
+# engine (they share the datasource account); pg_statistic/pg_stats*: sampled column values of
+# every readable table, credential columns included for a privileged account.
+PG_DENIED_RELATIONS = frozenset(
+    (
+        "_pg_user_mappings pg_authid pg_config pg_db_role_setting pg_file_settings pg_hba_file_rules "
+        "pg_ident_file_mappings pg_settings pg_shadow pg_stat_activity pg_stat_statements "
+        "pg_stat_statements_info pg_stat_wal_receiver pg_statistic pg_statistic_ext_data pg_stats "
+        "pg_stats_ext pg_stats_ext_exprs pg_subscription pg_user_mapping pg_user_mappings "
+        "user_mapping_options user_mappings"
+    ).split()
+)
+# PostgreSQL settings that name server files, hold commands or connection strings (SHOW,
+# current_setting). SHOW ALL and custom (dotted) settings are refused too.
+PG_SECRET_SETTINGS = frozenset(
+    (
+        "archive_cleanup_command archive_command archive_library config_file data_directory "
+        "dynamic_library_path external_pid_file hba_file ident_file krb_server_keyfile log_directory "
+        "primary_conninfo primary_slot_name promote_trigger_file recovery_end_command restore_command "
+        "ssl_ca_file ssl_cert_file ssl_crl_dir ssl_crl_file ssl_dh_params_file ssl_key_file "
+        "ssl_passphrase_command unix_socket_directories"
+    ).split()
+)
+# PostgreSQL SHOW forms of more than one word.
+PG_SHOW_PHRASES = frozenset(
+    {("TIME", "ZONE"), ("TRANSACTION", "ISOLATION", "LEVEL"), ("SESSION", "AUTHORIZATION")}
+)
+
+# MySQL/MariaDB: whole databases (accounts, grants, other sessions' statements) and the
+# information_schema tables of privileges and other sessions' SQL or locked row values.
+MYSQL_DENIED_SCHEMAS = frozenset({"mysql", "performance_schema", "sys"})
+MYSQL_DENIED_INFORMATION_SCHEMA = frozenset(
+    (
+        "applicable_roles client_statistics column_privileges enabled_roles innodb_lock_waits "
+        "innodb_locks innodb_trx processlist query_cache_info query_response_time schema_privileges "
+        "table_privileges user_privileges user_statistics users"
+    ).split()
+)
+# MySQL/MariaDB SHOW forms that read schema metadata only (no grants, accounts, other sessions,
+# logs or server internals). Each maps its leading words to what may follow:
+#   "object": a table or view name right after the words (SHOW CREATE TABLE t);
+#   "target": FROM|IN <table> (SHOW COLUMNS FROM t);  "source": [FROM|IN <database>];
+#   "like": [LIKE '<pattern>'].  A WHERE clause is never accepted here.
+MYSQL_SHOW_FORMS: dict[tuple[str, ...], frozenset[str]] = {
+    ("TABLES",): frozenset({"source", "like"}),
+    ("FULL", "TABLES"): frozenset({"source", "like"}),
+    ("DATABASES",): frozenset({"like"}),
+    ("SCHEMAS",): frozenset({"like"}),
+    ("COLUMNS",): frozenset({"target", "source", "like"}),
+    ("FULL", "COLUMNS"): frozenset({"target", "source", "like"}),
+    ("FIELDS",): frozenset({"target", "source", "like"}),
+    ("FULL", "FIELDS"): frozenset({"target", "source", "like"}),
+    ("INDEX",): frozenset({"target", "source"}),
+    ("INDEXES",): frozenset({"target", "source"}),
+    ("KEYS",): frozenset({"target", "source"}),
+    ("EXTENDED", "INDEX"): frozenset({"target", "source"}),
+    ("CREATE", "TABLE"): frozenset({"object"}),
+    ("CREATE", "VIEW"): frozenset({"object"}),
+    ("TABLE", "STATUS"): frozenset({"source", "like"}),
+    ("CHARACTER", "SET"): frozenset({"like"}),
+    ("CHARSET",): frozenset({"like"}),
+    ("COLLATION",): frozenset({"like"}),
+    ("ENGINES",): frozenset(),
+    ("STORAGE", "ENGINES"): frozenset(),
+    ("WARNINGS",): frozenset(),
+    ("ERRORS",): frozenset(),
+}
 
 
 # Statements that only read in these dialects.

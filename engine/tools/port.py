@@ -11,6 +11,7 @@ from typing import Protocol
 
 from engine.common.cancel import CancelToken
 from engine.common.catalog import ColumnInfo, ForeignKey, TableInfo
+from engine.common.read_policy import ReadPolicy
 from engine.common.result import QueryResult, WriteResult
 
 
@@ -20,6 +21,11 @@ class ReadSource(Protocol):
     @property
     def sqlglot_dialect(self) -> str:
         """The sqlglot dialect name of the datasource; empty for the generic fallback."""
+        ...
+
+    def read_policy(self, cancel: CancelToken | None = None) -> ReadPolicy:
+        """What the guard checks calls and relations against (PostgreSQL's function
+        volatility, MySQL's default database)."""
         ...
 
     def execute_read(

@@ -1,9 +1,10 @@
 """The SQL tools and :func:`read_query`, the one entry to the read-only boundary.
 
-``read_query`` applies the sqlglot guard (:mod:`engine.tools.guard`) in the datasource's dialect
-and then runs the statement the guard checked through ``Datasource.execute_read``, which is
-read-only by the database's own rules and always rolled back. Every SAFE tool that runs SQL, and
-the ``__sql:`` passthrough, goes through it.
+``read_query`` asks the datasource for the facts the guard checks against (PostgreSQL's
+function-volatility catalog, MySQL's default database), applies the sqlglot guard
+(:mod:`engine.tools.guard`) in the datasource's dialect and then runs the statement the guard
+checked through ``execute_read``, which is read-only by the database's own rules and always
+rolled back. Every SAFE tool that runs SQL, and the ``__sql:`` passthrough, goes through it.
 """
 
 from __future__ import annotations
@@ -39,7 +40,8 @@ def read_query(
     Raises ReadOnlyViolationError (an InvalidStatementError) when the guard rejects the SQL and
     the datasource's EngineError subclasses when the database fails it.
     """
-    verdict = check_read_only(sql, guard_dialect(datasource))
+    policy = datasource.read_policy(cancel)
+    verdict = check_read_only(sql, guard_dialect(datasource), policy)
     return datasource.execute_read(verdict.statement, max_rows=max_rows, timeout=timeout, cancel=cancel)
 
 

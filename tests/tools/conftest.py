@@ -4,11 +4,14 @@ each with a unique name, dropped afterwards) and registries over them."""
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import psycopg2
+import pymysql
 import pytest
 
 from engine.common.cancel import CancelToken
@@ -87,16 +90,50 @@ def sqlite_target(tmp_path: Path) -> Iterator[Target]:
 
 
 # --- PostgreSQL ----------------------------------------------------------------------------------
+# What the PostgreSQL corpus attacks besides the shop: a BRIN index with unsummarized ranges
+# (brin_summarize_new_values would summarize them for good, past any rollback) and a volatile
+# function nobody put on a deny-list (it takes an advisory lock, which a read-only transaction allows).
+PG_EXTRA = [
+    "CREATE SEQUENCE seq",
+    "SELECT nextval('seq')",
+    "CREATE TABLE t_brin_data (a integer) WITH (autovacuum_enabled = false)",
+    "CREATE INDEX t_brin ON t_brin_data USING brin (a) WITH (pages_per_range = 1)",
+    "INSERT INTO t_brin_data SELECT generate_series(1, 2000)",
+    "CREATE FUNCTION dae_lock() RETURNS boolean LANGUAGE sql VOLATILE AS 'SELECT pg_try_advisory_lock(4243)'",
+    # callable on a row as c.dae_row_lock (attribute notation)
+    "CREATE FUNCTION dae_row_lock(c customers) RETURNS boolean LANGUAGE sql VOLATILE "
+    "AS 'SELECT pg_try_advisory_lock(4243)'",
+]
+
+
 @pytest.fixture(scope="module")
 def pg_schema() -> Iterator[str]:
-    with databases.pg_schema("tools", [*SEED, "CREATE SEQUENCE seq", "SELECT nextval('seq')"]) as name:
+    with databases.pg_schema("tools", [*SEED, *PG_EXTRA]) as name:
         yield name
+
+
+@contextmanager
+def _admin_session(connection: Any) -> Iterator[Callable[[str], list[tuple[Any, ...]]]]:
+    """One autocommit admin connection for a whole test (the corpus snapshots after every case)."""
+
+    def query(sql: str) -> list[tuple[Any, ...]]:
+        with connection.cursor() as cursor:
+            cursor.execute(sql)
+            return list(cursor.fetchall()) if cursor.description else []
+
+    try:
+        yield query
+    finally:
+        connection.close()
 
 
 @pytest.fixture
 def pg_target(pg_schema: str, tmp_path: Path) -> Iterator[Target]:
     url = databases.pg_jdbc_url(pg_schema)
-    yield from _target("postgresql", url, pg_schema, databases.pg_query, tmp_path)
+    connection = psycopg2.connect(databases.PG_DSN)
+    connection.autocommit = True
+    with _admin_session(connection) as admin:
+        yield from _target("postgresql", url, pg_schema, admin, tmp_path)
 
 
 # --- MariaDB -------------------------------------------------------------------------------------
@@ -109,7 +146,8 @@ def mysql_db() -> Iterator[str]:
 @pytest.fixture
 def mysql_target(mysql_db: str, tmp_path: Path) -> Iterator[Target]:
     url = databases.mariadb_jdbc_url(mysql_db)
-    yield from _target("mysql", url, mysql_db, databases.mysql_query, tmp_path)
+    with _admin_session(pymysql.connect(**databases.MYSQL, autocommit=True)) as admin:
+        yield from _target("mysql", url, mysql_db, admin, tmp_path)
 
 
 @pytest.fixture(params=["sqlite", "pg", "mysql"])

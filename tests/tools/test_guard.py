@@ -8,6 +8,9 @@ from hypothesis import strategies as st
 
 from engine.tools.guard import MUTATION_HINT, ReadOnlyViolationError, check_read_only
 from engine.tools.guard_rules import DENIED_FUNCTIONS
+from tests.tools.policy import pg_policy
+
+POLICY = pg_policy()  # the PostgreSQL reads below call built-ins this catalog vouches for
 
 DIALECTS = ["sqlite", "postgres", "mysql", "hive", "trino", "duckdb", None]
 
@@ -231,13 +234,13 @@ WRITES = [
 
 @pytest.mark.parametrize(("dialect", "sql"), READS)
 def test_reads_pass(dialect: str | None, sql: str) -> None:
-    check_read_only(sql, dialect)
+    check_read_only(sql, dialect, POLICY)
 
 
 @pytest.mark.parametrize(("dialect", "sql"), WRITES)
 def test_writes_rejected(dialect: str | None, sql: str) -> None:
     with pytest.raises(ReadOnlyViolationError) as info:
-        check_read_only(sql, dialect)
+        check_read_only(sql, dialect, POLICY)
     message = str(info.value)
     assert message and "\n" not in message
     if sql.strip(" \n\t;-") and "only a comment" not in sql:
@@ -262,7 +265,7 @@ def test_every_deny_listed_function_is_rejected() -> None:
     for dialect, names in DENIED_FUNCTIONS.items():
         for name in names:
             with pytest.raises(ReadOnlyViolationError):
-                check_read_only(f"SELECT {name}('x')", dialect)
+                check_read_only(f"SELECT {name}('x')", dialect, POLICY)
             with pytest.raises(ReadOnlyViolationError):
                 check_read_only(f"SELECT {name.upper()}('x')", None)
             checked += 1
@@ -294,7 +297,7 @@ def test_stacked_writes_never_pass(dialect: str | None, head: str, glue: str, ta
 def test_arbitrary_text_never_crashes(text: str) -> None:
     """Any input either passes as a read or is rejected cleanly; nothing else escapes."""
     try:
-        verdict = check_read_only(text, "postgres")
+        verdict = check_read_only(text, "postgres", POLICY)
     except ReadOnlyViolationError:
         return
     assert verdict.kind in {"query", "explain", "describe", "show", "pragma"}
