@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 
 import sqlalchemy
 from sqlalchemy import types as satypes
-from sqlalchemy.engine.reflection import ObjectKind
+from sqlalchemy.engine.reflection import Inspector, ObjectKind
 
 from engine.common.cancel import CancelToken
 from engine.common.catalog import (
@@ -50,7 +50,7 @@ VARCHAR_MAX = 65535  # Hive's VARCHAR limit; longer strings are STRING
 
 
 # --- SQLAlchemy types -> Hive types -------------------------------------------------------------
-def hive_column(name: str, sa_type: Any, comment: str | None = None) -> ColumnSpec:
+def hive_column(name: str, sa_type: satypes.TypeEngine[Any], comment: str | None = None) -> ColumnSpec:
     """The Hive column a datasource column of SQLAlchemy type ``sa_type`` is presented as."""
     comment = comment or ""
     type_name = type(sa_type).__name__.upper()
@@ -123,7 +123,7 @@ class Catalog:
                 self._cache[key] = (time.monotonic() + self._ttl, value)
         return value
 
-    def _inspect(self, action: Callable[[Any], T], what: str) -> T:
+    def _inspect(self, action: Callable[[Inspector], T], what: str) -> T:
         try:
             with self._datasource.sa_engine.connect() as connection:
                 return action(sqlalchemy.inspect(connection))
@@ -174,7 +174,7 @@ class Catalog:
 
     # --- tables --------------------------------------------------------------------------------
     def tables(self, schema: str) -> list[TableInfo]:
-        def read(inspector: Any) -> list[TableInfo]:
+        def read(inspector: Inspector) -> list[TableInfo]:
             query_schema = self._query_schema(inspector, schema)
             remarks: dict[str, str] = {}
             try:
@@ -279,7 +279,9 @@ class Catalog:
             result.update(loaded)
         return {table: result.get(table, []) for table in tables}
 
-    def _read_columns(self, inspector: Any, schema: str, tables: list[str]) -> dict[str, list[ColumnInfo]]:
+    def _read_columns(
+        self, inspector: Inspector, schema: str, tables: list[str]
+    ) -> dict[str, list[ColumnInfo]]:
         query_schema = self._query_schema(inspector, schema)
         raw = inspector.get_multi_columns(schema=query_schema, filter_names=tables, kind=ObjectKind.ANY)
         out: dict[str, list[ColumnInfo]] = {}
@@ -298,7 +300,7 @@ class Catalog:
         return out
 
     def primary_key(self, schema: str, table: str) -> tuple[str | None, list[str]]:
-        def read(inspector: Any) -> tuple[str | None, list[str]]:
+        def read(inspector: Inspector) -> tuple[str | None, list[str]]:
             constraint = (
                 inspector.get_pk_constraint(table, schema=self._query_schema(inspector, schema)) or {}
             )
@@ -309,7 +311,7 @@ class Catalog:
         )
 
     def foreign_keys(self, schema: str, table: str) -> list[ForeignKey]:
-        def read(inspector: Any) -> list[ForeignKey]:
+        def read(inspector: Inspector) -> list[ForeignKey]:
             query_schema = self._query_schema(inspector, schema)
             keys = []
             for fk in inspector.get_foreign_keys(table, schema=query_schema):
@@ -331,7 +333,7 @@ class Catalog:
         )
 
     @staticmethod
-    def _query_schema(inspector: Any, schema: str) -> str | None:
+    def _query_schema(inspector: Inspector, schema: str) -> str | None:
         """SQLAlchemy wants None for the default schema on some dialects (SQLite's ``main`` works
         either way; passing the name keeps PostgreSQL and MySQL explicit)."""
         return None if schema == inspector.default_schema_name else schema

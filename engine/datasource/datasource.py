@@ -284,7 +284,7 @@ class Datasource:
             cursor = ops.cursor(dbapi, first_keyword)
             cursor.execute(ops.read_statement(sql, first_keyword, max_rows + 1))
             if cursor.description is not None:
-                rows = cursor.fetchmany(max_rows + 1)
+                rows = list(cursor.fetchmany(max_rows + 1))
                 description = cursor.description
             else:
                 rows, description = [], None

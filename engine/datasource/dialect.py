@@ -16,14 +16,17 @@ All methods work on DBAPI connections checked out of the datasource's bounded po
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 import sqlite3
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 from urllib.parse import quote
+
+from sqlalchemy.engine.interfaces import DBAPIConnection, DBAPICursor
 
 from engine.datasource.url import SourceSpec
 
@@ -95,33 +98,33 @@ class DialectOps:
         """Options of a separate read pool (SQLite mode=ro, DuckDB read_only); None: share the pool."""
         return None
 
-    def begin(self, dbapi: Any, *, read_only: bool, timeout: float) -> None:
+    def begin(self, dbapi: DBAPIConnection, *, read_only: bool, timeout: float) -> None:
         """Statements run before the user's SQL on a freshly checked-out connection."""
 
-    def end(self, dbapi: Any, *, read_only: bool) -> None:
+    def end(self, dbapi: DBAPIConnection, *, read_only: bool) -> None:
         """Undo session-level settings made by :meth:`begin` (the transaction is already over)."""
 
-    def cursor(self, dbapi: Any, first_keyword: str) -> Any:
+    def cursor(self, dbapi: DBAPIConnection, first_keyword: str) -> DBAPICursor:
         return dbapi.cursor()
 
     def read_statement(self, sql: str, first_keyword: str, limit: int) -> str:
         """The text actually run for a read that may return ``limit`` rows."""
         return sql
 
-    def interrupter(self, dbapi: Any) -> Callable[[], threading.Thread | None] | None:
+    def interrupter(self, dbapi: DBAPIConnection) -> Callable[[], threading.Thread | None] | None:
         return None
 
-    def finish(self, dbapi: Any, *, commit: bool) -> None:
+    def finish(self, dbapi: DBAPIConnection, *, commit: bool) -> None:
         """End the statement's transaction: commit a write, roll back everything else."""
         if commit:
             dbapi.commit()
         else:
             dbapi.rollback()
 
-    def watch(self, dbapi: Any, stop: Callable[[], bool]) -> None:
+    def watch(self, dbapi: DBAPIConnection, stop: Callable[[], bool]) -> None:
         """Install an in-database check that ends the statement once ``stop()`` is true."""
 
-    def unwatch(self, dbapi: Any) -> None:
+    def unwatch(self, dbapi: DBAPIConnection) -> None:
         pass
 
     def timed_out(self, exc: BaseException) -> bool:
@@ -168,29 +171,39 @@ class SqliteOps(DialectOps):
 
         return {"creator": connect}
 
-    def begin(self, dbapi: Any, *, read_only: bool, timeout: float) -> None:
+    def begin(self, dbapi: DBAPIConnection, *, read_only: bool, timeout: float) -> None:
         if read_only:
+            connection = _sqlite(dbapi)
             if self.spec.sqlite_path is None:  # in-memory: no mode=ro pool
-                dbapi.execute("PRAGMA query_only = ON")
+                connection.execute("PRAGMA query_only = ON")
             # only while the user's statement runs: SQLAlchemy's own connect-time PRAGMAs must pass
-            dbapi.set_authorizer(_sqlite_read_authorizer)
+            connection.set_authorizer(_sqlite_read_authorizer)
 
-    def end(self, dbapi: Any, *, read_only: bool) -> None:
+    def end(self, dbapi: DBAPIConnection, *, read_only: bool) -> None:
         if read_only and self.spec.sqlite_path is None:
-            dbapi.execute("PRAGMA query_only = OFF")
+            _sqlite(dbapi).execute("PRAGMA query_only = OFF")
 
-    def interrupter(self, dbapi: Any) -> Callable[[], threading.Thread | None]:
+    def interrupter(self, dbapi: DBAPIConnection) -> Callable[[], threading.Thread | None]:
+        connection = _sqlite(dbapi)
+
         def interrupt() -> None:
-            dbapi.interrupt()
+            connection.interrupt()
+            return None
 
-        return interrupt  # type: ignore[return-value]
+        return interrupt
 
-    def watch(self, dbapi: Any, stop: Callable[[], bool]) -> None:
-        dbapi.set_progress_handler(lambda: 1 if stop() else 0, 2000)
+    def watch(self, dbapi: DBAPIConnection, stop: Callable[[], bool]) -> None:
+        _sqlite(dbapi).set_progress_handler(lambda: 1 if stop() else 0, 2000)
 
-    def unwatch(self, dbapi: Any) -> None:
-        dbapi.set_progress_handler(None, 0)
-        dbapi.set_authorizer(None)
+    def unwatch(self, dbapi: DBAPIConnection) -> None:
+        connection = _sqlite(dbapi)
+        connection.set_progress_handler(None, 0)
+        connection.set_authorizer(None)
+
+
+def _sqlite(dbapi: DBAPIConnection) -> sqlite3.Connection:
+    """The sqlite3 connection behind a pooled DBAPI connection of a SQLite datasource."""
+    return cast(sqlite3.Connection, dbapi)
 
 
 # --- PostgreSQL --------------------------------------------------------------------------------------
@@ -206,9 +219,9 @@ class PostgresOps(DialectOps):
             args["connect_timeout"] = 10
         return {"connect_args": args, "pool_pre_ping": True}
 
-    def begin(self, dbapi: Any, *, read_only: bool, timeout: float) -> None:
+    def begin(self, dbapi: DBAPIConnection, *, read_only: bool, timeout: float) -> None:
         millis = max(1, int(timeout * 1000))
-        with dbapi.cursor() as cursor:
+        with contextlib.closing(dbapi.cursor()) as cursor:
             prefix = "SET TRANSACTION READ ONLY; " if read_only else ""
             cursor.execute(f"{prefix}SET LOCAL statement_timeout = {millis}")
 
@@ -219,7 +232,7 @@ class PostgresOps(DialectOps):
             return sql
         return f"DECLARE dae_read NO SCROLL CURSOR FOR {sql}\n; FETCH FORWARD {int(limit)} FROM dae_read"
 
-    def interrupter(self, dbapi: Any) -> Callable[[], threading.Thread | None]:
+    def interrupter(self, dbapi: DBAPIConnection) -> Callable[[], threading.Thread | None]:
         return lambda: in_background(dbapi.cancel, "PostgreSQL cancel request")
 
     def timed_out(self, exc: BaseException) -> bool:
@@ -242,13 +255,13 @@ class MysqlOps(DialectOps):
             args["connect_timeout"] = 10
         return {"connect_args": args, "pool_pre_ping": True}
 
-    def _is_mariadb(self, dbapi: Any) -> bool:
+    def _is_mariadb(self, dbapi: DBAPIConnection) -> bool:
         if self._mariadb is None:
             self._mariadb = "mariadb" in str(dbapi.get_server_info()).lower()
         return self._mariadb
 
-    def begin(self, dbapi: Any, *, read_only: bool, timeout: float) -> None:
-        with dbapi.cursor() as cursor:
+    def begin(self, dbapi: DBAPIConnection, *, read_only: bool, timeout: float) -> None:
+        with contextlib.closing(dbapi.cursor()) as cursor:
             if self._is_mariadb(dbapi):
                 cursor.execute(f"SET SESSION max_statement_time = {max(0.001, timeout):.3f}")
             else:
@@ -261,19 +274,19 @@ class MysqlOps(DialectOps):
             else:
                 cursor.execute("START TRANSACTION")
 
-    def end(self, dbapi: Any, *, read_only: bool) -> None:
-        with dbapi.cursor() as cursor:
+    def end(self, dbapi: DBAPIConnection, *, read_only: bool) -> None:
+        with contextlib.closing(dbapi.cursor()) as cursor:
             variable = "max_statement_time" if self._is_mariadb(dbapi) else "max_execution_time"
             cursor.execute(f"SET SESSION {variable} = DEFAULT")
             if read_only:
                 cursor.execute("SET SESSION TRANSACTION READ WRITE")
 
-    def cursor(self, dbapi: Any, first_keyword: str) -> Any:
+    def cursor(self, dbapi: DBAPIConnection, first_keyword: str) -> DBAPICursor:
         import pymysql.cursors
 
         return dbapi.cursor(pymysql.cursors.SSCursor)  # unbuffered: rows beyond the cap stay on the server
 
-    def interrupter(self, dbapi: Any) -> Callable[[], threading.Thread | None]:
+    def interrupter(self, dbapi: DBAPIConnection) -> Callable[[], threading.Thread | None]:
         thread_id = int(dbapi.thread_id())
         connect = self.kill_connect
 
@@ -299,7 +312,7 @@ class HiveOps(DialectOps):
     share the blocked call's non-thread-safe transport). A timed-out or cancelled statement is
     reported as such when it returns; the server's own query timeout bounds it."""
 
-    def finish(self, dbapi: Any, *, commit: bool) -> None:
+    def finish(self, dbapi: DBAPIConnection, *, commit: bool) -> None:
         pass
 
 
@@ -311,7 +324,7 @@ class DuckdbOps(DialectOps):
             return None
         return {"connect_args": {"read_only": True}}
 
-    def interrupter(self, dbapi: Any) -> Callable[[], threading.Thread | None] | None:
+    def interrupter(self, dbapi: DBAPIConnection) -> Callable[[], threading.Thread | None] | None:
         interrupt = getattr(dbapi, "interrupt", None)
         return None if interrupt is None else (lambda: interrupt())  # type: ignore[return-value]
 
