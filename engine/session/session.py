@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from engine.agent.approval import ApprovalBroker, AuditLog
+from engine.agent.approval import ApprovalBroker, ApprovalRegistry
 from engine.agent.provider import AgentProvider, AgentSession
 from engine.common.config import (
     CATALOG_REFRESH,
@@ -40,7 +40,7 @@ class Session:
         provider: AgentProvider,
         operations: OperationManager,
         workdir_root: Path,
-        audit: AuditLog | None = None,
+        approvals: ApprovalRegistry | None = None,
         datasource: Any = None,
         catalog: Any = None,
     ) -> None:
@@ -71,7 +71,7 @@ class Session:
             session_id=self.handle.id,
             user=user,
             workdir=workdir,
-            approvals=ApprovalBroker(self.handle.id, user, audit),
+            approvals=ApprovalBroker(self.handle.id, user, approvals),
         )
         self.provider.open_session(self.agent)
 

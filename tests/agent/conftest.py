@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from engine.agent.approval import ApprovalBroker, AuditLog
+from engine.agent.approval import ApprovalBroker, ApprovalRegistry, AuditLog
 from engine.agent.events import AgentEvent
 from engine.agent.openai_provider import OpenAICompatibleProvider
 from engine.agent.provider import AgentSession, RunRequest
@@ -66,6 +66,7 @@ class AgentHarness:
     session: AgentSession
     conf: EngineConf
     audit_path: Path
+    approvals: ApprovalRegistry
     sessions: list[AgentSession] = field(default_factory=list)
 
     def request(
@@ -108,9 +109,7 @@ class AgentHarness:
         session_id = uuid.uuid4().hex
         workdir = self.session.workdir.parent / session_id
         workdir.mkdir(parents=True, exist_ok=True)
-        session = AgentSession(
-            session_id, user, workdir, ApprovalBroker(session_id, user, AuditLog(self.audit_path))
-        )
+        session = AgentSession(session_id, user, workdir, ApprovalBroker(session_id, user, self.approvals))
         self.provider.open_session(session)
         self.sessions.append(session)
         return session
@@ -171,11 +170,12 @@ def harness(tmp_path: Path, shop: Path) -> Iterator[Any]:
             audit_path = tmp_path / "audit.log"
             workdir = tmp_path / "sessions" / uuid.uuid4().hex
             workdir.mkdir(parents=True)
-            session = AgentSession(
-                "s1", "alice", workdir, ApprovalBroker("s1", "alice", AuditLog(audit_path))
-            )
+            approvals = ApprovalRegistry(AuditLog(audit_path))
+            session = AgentSession("s1", "alice", workdir, ApprovalBroker("s1", "alice", approvals))
             provider.open_session(session)
-            built = AgentHarness(llm, datasource, tools, provider, session, engine_conf, audit_path)
+            built = AgentHarness(
+                llm, datasource, tools, provider, session, engine_conf, audit_path, approvals
+            )
             stack.callback(built.close_sessions)
             return built
 
