@@ -13,6 +13,7 @@ import pytest
 
 from engine.app import EngineApp
 from engine.common.config import EngineConf
+from tests.support.zookeeper import ZooKeeper, ZooKeeperError, start_zookeeper
 
 os.environ.setdefault("PYTHONHASHSEED", "0")
 
@@ -74,3 +75,14 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def zookeeper() -> Iterator[ZooKeeper]:
+    """One throwaway ZooKeeper for the test session (Debian's package; ZooKeeper tests never skip)."""
+    try:
+        server = start_zookeeper()
+    except ZooKeeperError as exc:
+        pytest.fail(str(exc))
+    yield server
+    server.close()

@@ -281,6 +281,11 @@ class FakeOpenAIServer:
         with self._cond:
             self._script.extend(replies)
 
+    def clear(self) -> None:
+        """Drop the replies not played yet (a test that shares the server starts afresh)."""
+        with self._cond:
+            self._script.clear()
+
     def _next_reply(self, body: dict[str, Any], headers: dict[str, str]) -> Reply:
         with self._cond:
             self.request_count += 1
