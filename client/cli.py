@@ -202,6 +202,9 @@ def _main(args: argparse.Namespace) -> int:
             + " · \\help for commands, Ctrl-D to quit"
         )
         return run_repl(runner, Console(highlight=False), history, banner)
+    except ConnectError as exc:  # a reconnect after a lost connection failed
+        sys.stderr.write(f"data-agent: {exc}\n")
+        return EXIT_CONNECT
     finally:
         runner.close()
 

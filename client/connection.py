@@ -9,6 +9,7 @@ status says when it is), cancel, close. The password lives only in the SASL call
 from __future__ import annotations
 
 import logging
+import socket
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -188,8 +189,6 @@ class Hs2Connection:
         handle = self._socket.handle
         if handle is not None:
             try:
-                import socket
-
                 handle.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass

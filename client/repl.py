@@ -11,7 +11,7 @@ from rich.text import Text
 
 from client.approval import AskApprover
 from client.command import ERROR, HELP, MODE, NOTHING, QUIT, RUN, parse_command
-from client.connection import ConnectionLostError, ServerError
+from client.connection import ConnectError, ConnectionLostError, ServerError
 from client.render import RichSink
 from client.run import StatementRunner
 
@@ -84,6 +84,6 @@ def run_repl(runner: StatementRunner, console: Console, history: Path, banner: s
             console.print(Text("interrupted", style="yellow"))
         except ServerError as exc:
             console.print(Text(f"error: {exc}", style="bold red"))
-        except ConnectionLostError as exc:
+        except (ConnectionLostError, ConnectError) as exc:
             console.print(Text(f"error: {exc}", style="bold red"))
             return 3

@@ -154,6 +154,7 @@ class StatementRunner:
         self._connect = connect
         self.main = connect()
         self._control: Hs2Connection | None = None
+        self._main_broken = False
 
     def close(self) -> None:
         for conn in (self._control, self.main):
@@ -184,6 +185,11 @@ class StatementRunner:
         approver: Approver,
         conf_overlay: dict[str, str] | None = None,
     ) -> Outcome:
+        if self._main_broken:  # the last run lost the connection: open a new session first
+            self.main.close()
+            self.main = self._connect()
+            self._main_broken = False
+            sink.note("reconnected: a new session (settings made with SET start over)", "yellow")
         worker = _Worker(self.main, statement, conf_overlay or {})
         outcome = Outcome()
         started = time.monotonic()
@@ -223,6 +229,7 @@ class StatementRunner:
                         elif tag == "row":
                             self._row(kind, value, sink, approver, outcome)
                         else:
+                            self._main_broken = isinstance(value, ConnectionLostError)
                             self._finish(tag, value, outcome)
                             outcome.elapsed = time.monotonic() - started
                             sink.end(outcome)

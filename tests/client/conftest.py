@@ -109,7 +109,7 @@ def start_engine_process(
         AGENT + "openai.endpoint": llm.url,
         AGENT + "model": "fake-model",
         AGENT + "llm.retry.backoff": "PT0.01S",
-        AGENT + "fetch.wait": "PT10S",
+        # fetch.wait stays the engine's default: the client must not take an empty fetch for the end
     }
     values.update(conf or {})
     argv = [sys.executable, "-m", "engine"]

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import subprocess
 
 import pytest
 
-from tests.client.conftest import data_agent, rows_for
+from tests.client.conftest import ROOT, child_env, data_agent, rows_for
 from tests.fakes.openai_server import Reply, error, text, tool
 
 pytestmark = pytest.mark.timeout(120)
@@ -166,3 +167,26 @@ def test_nosasl(engine_process, llm):
     assert flag.returncode == 0 and flag.stdout == "raw two\n", flag.stderr
     mismatch = data_agent(engine.address, "-n", "bob", "-e", "hi", "--connect-timeout", "5")
     assert mismatch.returncode == 3  # SASL against a NOSASL server fails fast, never hangs
+
+
+def test_an_engine_that_dies_mid_run_ends_the_client_with_an_error(engine_process, llm):
+    engine = engine_process()
+    llm.add(Reply(text=("Working", *[" on it"] * 200), delay=0.3))
+    client = subprocess.Popen(
+        [str(ROOT / "bin" / "data-agent"), engine.address, "-e", "a long question"],
+        env=child_env(),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert llm.wait_for_requests(1, timeout=30)
+        engine.proc.kill()
+        out, err = client.communicate(timeout=30)
+    finally:
+        if client.poll() is None:
+            client.kill()
+            client.wait(5)
+    assert client.returncode == 1
+    assert "the connection to the server broke" in err, out
