@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import os
 import socket
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+from kazoo.client import KazooClient
 
 from engine.app import EngineApp
 from engine.common.config import EngineConf
@@ -86,3 +88,24 @@ def zookeeper() -> Iterator[ZooKeeper]:
         pytest.fail(str(exc))
     yield server
     server.close()
+
+
+@pytest.fixture
+def zk(zookeeper: ZooKeeper) -> Iterator[KazooClient]:
+    """A kazoo client on the session's ZooKeeper."""
+    client = KazooClient(hosts=zookeeper.address, timeout=10.0)
+    client.start(timeout=15)
+    yield client
+    client.stop()
+    client.close()
+
+
+@pytest.fixture
+def namespace(zk: KazooClient) -> Iterator[str]:
+    """A fresh kyuubi.ha.namespace per test; every top-level znode ``<namespace>_...`` is removed
+    afterwards."""
+    name = f"t{uuid.uuid4().hex[:10]}"
+    yield name
+    for child in zk.get_children("/"):
+        if child.startswith(name + "_"):
+            zk.delete("/" + child, recursive=True)

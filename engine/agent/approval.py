@@ -54,6 +54,30 @@ class PendingApproval:
     _done: threading.Event = field(default_factory=threading.Event, repr=False)
     decision: ApprovalDecision | None = None
 
+    @classmethod
+    def create(
+        cls,
+        session_id: str,
+        user: str,
+        tool_call_id: str,
+        name: str,
+        args: Any,
+        risk_level: str,
+        operation_id: str,
+    ) -> PendingApproval:
+        """A new request with a fresh id, bound to its user and to the hash of ``args``."""
+        return cls(
+            request_id=uuid.uuid4().hex,
+            tool_call_id=tool_call_id,
+            name=name,
+            args=args,
+            risk_level=risk_level,
+            operation_id=operation_id,
+            args_hash=args_hash(args),
+            session_id=session_id,
+            user=user,
+        )
+
 
 class AuditLog:
     """Appends one JSON line per decision to a file (and to the ``engine.audit`` logger)."""
@@ -85,27 +109,8 @@ class ApprovalRegistry:
         self._lock = threading.Lock()
         self._pending: dict[str, PendingApproval] = {}
 
-    def open_request(
-        self,
-        session_id: str,
-        user: str,
-        tool_call_id: str,
-        name: str,
-        args: Any,
-        risk_level: str,
-        operation_id: str = "",
-    ) -> PendingApproval:
-        pending = PendingApproval(
-            request_id=uuid.uuid4().hex,
-            tool_call_id=tool_call_id,
-            name=name,
-            args=args,
-            risk_level=risk_level,
-            operation_id=operation_id,
-            args_hash=args_hash(args),
-            session_id=session_id,
-            user=user,
-        )
+    def park(self, pending: PendingApproval) -> PendingApproval:
+        """Register a new request (see :meth:`PendingApproval.create`); it waits for a decision."""
         with self._lock:
             self._pending[pending.request_id] = pending
         return pending
@@ -201,23 +206,13 @@ class ApprovalBroker:
     def open_request(
         self, tool_call_id: str, name: str, args: Any, risk_level: str, operation_id: str = ""
     ) -> PendingApproval:
+        pending = PendingApproval.create(
+            self.session_id, self.user, tool_call_id, name, args, risk_level, operation_id
+        )
         with self._lock:
             if not self._closed:
-                return self._registry.open_request(
-                    self.session_id, self.user, tool_call_id, name, args, risk_level, operation_id
-                )
-        pending = PendingApproval(
-            request_id=uuid.uuid4().hex,
-            tool_call_id=tool_call_id,
-            name=name,
-            args=args,
-            risk_level=risk_level,
-            operation_id=operation_id,
-            args_hash=args_hash(args),
-            session_id=self.session_id,
-            user=self.user,
-            decision=ApprovalDecision(False, "the session is closed"),
-        )
+                return self._registry.park(pending)
+        pending.decision = ApprovalDecision(False, "the session is closed")
         pending._done.set()
         return pending
 

@@ -4,7 +4,6 @@ real approval broker."""
 
 from __future__ import annotations
 
-import sqlite3
 import time
 import uuid
 from collections.abc import Iterator
@@ -123,14 +122,7 @@ class AgentHarness:
 @pytest.fixture
 def shop(tmp_path: Path) -> Path:
     """A small SQLite shop: ``orders(id, customer, amount)`` with three rows."""
-    path = tmp_path / "shop.sqlite"
-    with sqlite3.connect(path) as connection:
-        connection.execute("CREATE TABLE orders (id INTEGER PRIMARY KEY, customer TEXT, amount REAL)")
-        connection.executemany(
-            "INSERT INTO orders (customer, amount) VALUES (?, ?)",
-            [("ada", 12.5), ("bob", 30.0), ("ada", 7.25)],
-        )
-    return path
+    return databases.sqlite_shop(tmp_path / "shop.sqlite")
 
 
 @pytest.fixture

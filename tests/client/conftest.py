@@ -18,21 +18,11 @@ from pathlib import Path
 import pytest
 
 from tests.fakes.openai_server import FakeOpenAIServer
+from tests.support.databases import sqlite_shop
 
 ROOT = Path(__file__).resolve().parents[2]
 AGENT = "kyuubi.engine.data.agent."
 API_KEY = "sk-client-0123456789abcdefghij"
-
-
-def make_shop(path: Path) -> Path:
-    """``orders(id, customer, amount)`` with three rows in a SQLite file."""
-    with sqlite3.connect(path) as connection:
-        connection.execute("CREATE TABLE orders (id INTEGER PRIMARY KEY, customer TEXT, amount REAL)")
-        connection.executemany(
-            "INSERT INTO orders (customer, amount) VALUES (?, ?)",
-            [("ada", 12.5), ("bob", 30.0), ("ada", 7.25)],
-        )
-    return path
 
 
 @pytest.fixture
@@ -43,7 +33,7 @@ def llm() -> Iterator[FakeOpenAIServer]:
 
 @pytest.fixture
 def shop(tmp_path: Path) -> Path:
-    return make_shop(tmp_path / "shop.sqlite")
+    return sqlite_shop(tmp_path / "shop.sqlite")
 
 
 def rows_for(shop: Path, customer: str) -> int:
@@ -168,7 +158,7 @@ def shared_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SharedEng
     """One default engine for a test module (engines take seconds to start)."""
     base = tmp_path_factory.mktemp("shared-engine")
     with FakeOpenAIServer() as llm:
-        shop = make_shop(base / "shop.sqlite")
+        shop = sqlite_shop(base / "shop.sqlite")
         engine = start_engine_process(base / "work", shop, llm)
         try:
             yield SharedEngine(engine, llm, shop)

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import threading
 import time
-import uuid
-from collections.abc import Iterator
 
 import pytest
 from kazoo.client import KazooClient
@@ -17,24 +15,6 @@ from tests.client.conftest import data_agent
 from tests.fakes.openai_server import text
 
 pytestmark = [pytest.mark.zookeeper, pytest.mark.timeout(120)]
-
-
-@pytest.fixture
-def zk(zookeeper) -> Iterator[KazooClient]:
-    client = KazooClient(hosts=zookeeper.address, timeout=10.0)
-    client.start(timeout=15)
-    yield client
-    client.stop()
-    client.close()
-
-
-@pytest.fixture
-def namespace(zk: KazooClient) -> Iterator[str]:
-    name = f"c{uuid.uuid4().hex[:10]}"
-    yield name
-    for child in zk.get_children("/"):
-        if child.startswith(name):
-            zk.delete("/" + child, recursive=True)
 
 
 def wait_for_children(zk: KazooClient, path: str, timeout: float = 30.0) -> list[str]:

@@ -8,7 +8,6 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,25 +18,6 @@ from kazoo.client import KazooClient
 from tests.support.zookeeper import ZooKeeper
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def zk(zookeeper: ZooKeeper) -> Iterator[KazooClient]:
-    client = KazooClient(hosts=zookeeper.address, timeout=10.0)
-    client.start(timeout=15)
-    yield client
-    client.stop()
-    client.close()
-
-
-@pytest.fixture
-def namespace(zk: KazooClient) -> Iterator[str]:
-    """A fresh kyuubi.ha.namespace per test; every znode under it is removed afterwards."""
-    name = f"t{uuid.uuid4().hex[:10]}"
-    yield name
-    for child in zk.get_children("/"):
-        if child.startswith(name + "_"):
-            zk.delete("/" + child, recursive=True)
 
 
 def wait_until(predicate: Callable[[], object], timeout: float, what: str) -> object:
