@@ -73,7 +73,8 @@ def start_engine(work: Path, db: Path, llm_url: str) -> tuple[subprocess.Popen[s
     for line in proc.stderr:
         if "engine serving on " in line:
             port = int(line.split("engine serving on ", 1)[1].split()[0].rsplit(":", 1)[1])
-            threading.Thread(target=lambda: [None for _ in proc.stderr], daemon=True).start()  # type: ignore[union-attr]
+            drain = threading.Thread(target=proc.stderr.read, name="bench-engine-stderr", daemon=True)
+            drain.start()
             return proc, port
     raise SystemExit("the engine did not start")
 
@@ -97,8 +98,10 @@ class OpenSessionProxy:
             except OSError:
                 return
             upstream = socket.create_connection(("127.0.0.1", self.target_port))
-            threading.Thread(target=self._pump, args=(client, upstream, True), daemon=True).start()
-            threading.Thread(target=self._pump, args=(upstream, client, False), daemon=True).start()
+            for name, pair in (("up", (client, upstream, True)), ("down", (upstream, client, False))):
+                threading.Thread(
+                    target=self._pump, args=pair, name=f"bench-proxy-{name}", daemon=True
+                ).start()
 
     def _pump(self, source: socket.socket, sink: socket.socket, from_client: bool) -> None:
         recorded = False
