@@ -3,7 +3,7 @@ registered and answers OpenSession (PyHive). Prints the median and maximum over 
 
     .venv/bin/python bench/launch.py [--runs 10] [--zookeeper host:port]
 
-Without --zookeeper a throwaway server is started with ../shared/scripts/start-zookeeper.sh.
+Without --zookeeper a throwaway server is started (tests/support/zookeeper.py: Debian's package).
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ from pathlib import Path
 from pyhive import hive
 
 ROOT = Path(__file__).resolve().parent.parent
-SCRIPT = Path(os.environ.get("START_ZOOKEEPER", ROOT.parent / "shared" / "scripts" / "start-zookeeper.sh"))
 
 
 def launcher(
@@ -46,11 +45,11 @@ def main() -> int:
     started_zk = None
     address = args.zookeeper
     if not address:
-        out = subprocess.run(
-            ["bash", str(SCRIPT), "start", "auto"], capture_output=True, text=True, check=True
-        ).stdout
-        values = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
-        address, started_zk = values["ZK_ADDRESS"], address_port(values["ZK_ADDRESS"])
+        sys.path.insert(0, str(ROOT))
+        from tests.support.zookeeper import start_zookeeper
+
+        started_zk = start_zookeeper()
+        address = started_zk.address
     namespace = f"bench{uuid.uuid4().hex[:8]}"
     times: list[float] = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -71,17 +70,13 @@ def main() -> int:
                 print(f"run {run + 1}: {times[-1] * 1000:.0f} ms")
                 launcher("stop", address, namespace, work, url)
         finally:
-            if started_zk:
-                subprocess.run(["bash", str(SCRIPT), "stop", started_zk], capture_output=True)
+            if started_zk is not None:
+                started_zk.close()
     print(
         f"launch to OpenSession over {len(times)} runs: median {statistics.median(times) * 1000:.0f} ms, "
         f"max {max(times) * 1000:.0f} ms (target <= 1500 ms)"
     )
     return 0
-
-
-def address_port(address: str) -> str:
-    return address.rsplit(":", 1)[1]
 
 
 if __name__ == "__main__":

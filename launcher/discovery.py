@@ -80,6 +80,18 @@ class EngineDiscovery:
                 return None
             wake.wait(timeout=min(remaining, RECHECK))
 
+    def server_nodes(self, path: str) -> list[tuple[str, str]]:
+        """Every child of ``path`` with its data, as a Hive JDBC client reads a discovery
+        namespace (see ``engine.common.znode.server_address``); empty when ``path`` is missing."""
+        nodes = []
+        for child in self._children(path):
+            try:
+                data, _stat = result(self._client.get_async(f"{path}/{child}"), f"data of {path}/{child}")
+            except NoNodeError:
+                continue  # an ephemeral node that went away meanwhile
+            nodes.append((child, (data or b"").decode("utf-8", "replace")))
+        return nodes
+
     def delete(self, path: str) -> bool:
         try:
             result(self._client.delete_async(path), f"delete {path}")

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import os
 import socket
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+from kazoo.client import KazooClient
 
 from engine.app import EngineApp
 from engine.common.config import EngineConf
+from tests.support.zookeeper import ZooKeeper, ZooKeeperError, start_zookeeper
 
 os.environ.setdefault("PYTHONHASHSEED", "0")
 
@@ -74,3 +77,35 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def zookeeper() -> Iterator[ZooKeeper]:
+    """One throwaway ZooKeeper for the test session (Debian's package; ZooKeeper tests never skip)."""
+    try:
+        server = start_zookeeper()
+    except ZooKeeperError as exc:
+        pytest.fail(str(exc))
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def zk(zookeeper: ZooKeeper) -> Iterator[KazooClient]:
+    """A kazoo client on the session's ZooKeeper."""
+    client = KazooClient(hosts=zookeeper.address, timeout=10.0)
+    client.start(timeout=15)
+    yield client
+    client.stop()
+    client.close()
+
+
+@pytest.fixture
+def namespace(zk: KazooClient) -> Iterator[str]:
+    """A fresh kyuubi.ha.namespace per test; every top-level znode ``<namespace>_...`` is removed
+    afterwards."""
+    name = f"t{uuid.uuid4().hex[:10]}"
+    yield name
+    for child in zk.get_children("/"):
+        if child.startswith(name + "_"):
+            zk.delete("/" + child, recursive=True)

@@ -1,9 +1,12 @@
-"""Parked tool calls: a per-session broker of approval requests and their decisions.
+"""Parked tool calls: one engine-wide registry of approval requests, seen per session.
 
-A gated tool call opens a request and waits (with a timeout and a cancel check) until the same
-session's user sends ``__approve:<id>`` or ``__deny:<id> [reason]``. A request is bound to the
-session's user and to the exact arguments (their hash is recorded); a timeout, a cancel or the
-session closing counts as a deny. Every decision is written as one audit line.
+A gated tool call opens a request and waits (with a timeout and a cancel check) until its user
+sends ``__approve:<id>`` or ``__deny:<id> [reason]`` from any of that user's sessions. The
+:class:`ApprovalRegistry` (one per engine, owned by the session manager) keys requests by id and
+binds each to the user whose session parked it; another user's decision is ``not_found`` and
+changes nothing. A request is also bound to the exact arguments (their hash is recorded); a
+timeout, a cancel or the parking session closing counts as a deny. Every decision is written as
+one audit line naming who decided and from which session.
 """
 
 from __future__ import annotations
@@ -57,9 +60,35 @@ class PendingApproval:
     risk_level: str
     operation_id: str
     args_hash: str
+    session_id: str = ""  # the session that parked it; closing that session denies it
+    user: str = ""  # the owner: only this user may decide
     created: float = field(default_factory=time.time)
     _done: threading.Event = field(default_factory=threading.Event, repr=False)
     decision: ApprovalDecision | None = None
+
+    @classmethod
+    def create(
+        cls,
+        session_id: str,
+        user: str,
+        tool_call_id: str,
+        name: str,
+        args: dict[str, Any],
+        risk_level: str,
+        operation_id: str,
+    ) -> PendingApproval:
+        """A new request with a fresh id, bound to its user and to the hash of ``args``."""
+        return cls(
+            request_id=uuid.uuid4().hex,
+            tool_call_id=tool_call_id,
+            name=name,
+            args=args,
+            risk_level=risk_level,
+            operation_id=operation_id,
+            args_hash=args_hash(args),
+            session_id=session_id,
+            user=user,
+        )
 
 
 class AuditLog:
@@ -84,34 +113,17 @@ class AuditLog:
                 log.warning("cannot write the audit log %s", self._path, exc_info=True)
 
 
-class ApprovalBroker:
-    """Pending approvals of one session. Thread-safe; the map lives behind one lock."""
+class ApprovalRegistry:
+    """Every pending approval of the engine, keyed by request id. Thread-safe (one lock)."""
 
-    def __init__(self, session_id: str, user: str, audit: AuditLog | None = None) -> None:
-        self.session_id = session_id
-        self.user = user
+    def __init__(self, audit: AuditLog | None = None) -> None:
         self._audit = audit or AuditLog(None)
         self._lock = threading.Lock()
         self._pending: dict[str, PendingApproval] = {}
-        self._closed = False
 
-    def open_request(
-        self, tool_call_id: str, name: str, args: dict[str, Any], risk_level: str, operation_id: str = ""
-    ) -> PendingApproval:
-        pending = PendingApproval(
-            request_id=uuid.uuid4().hex,
-            tool_call_id=tool_call_id,
-            name=name,
-            args=args,
-            risk_level=risk_level,
-            operation_id=operation_id,
-            args_hash=args_hash(args),
-        )
+    def park(self, pending: PendingApproval) -> PendingApproval:
+        """Register a new request (see :meth:`PendingApproval.create`); it waits for a decision."""
         with self._lock:
-            if self._closed:
-                pending.decision = ApprovalDecision(False, "the session is closed")
-                pending._done.set()
-                return pending
             self._pending[pending.request_id] = pending
         return pending
 
@@ -134,32 +146,39 @@ class ApprovalBroker:
                     "system",
                 )
 
-    def decide(self, request_id: str, user: str, approved: bool, reason: str = "") -> bool:
-        """Apply a user's decision. False (``not_found``) for unknown ids or another user's."""
+    def decide(
+        self, request_id: str, user: str, approved: bool, reason: str = "", session_id: str = ""
+    ) -> bool:
+        """Apply ``user``'s decision, sent from ``session_id`` (any session of the owner).
+
+        False (``not_found``) for an unknown id or another user's request, which stays parked.
+        """
         with self._lock:
             pending = self._pending.get(request_id)
-        if pending is None or user != self.user:
+        if pending is None or user != pending.user:
             return False
         if not reason:
             reason = "approved by the user" if approved else "denied by the user"
-        return self._resolve(pending, ApprovalDecision(approved, reason), user)
+        return self._resolve(pending, ApprovalDecision(approved, reason), user, session_id)
 
-    def pending(self) -> list[PendingApproval]:
+    def pending(self, session_id: str | None = None) -> list[PendingApproval]:
+        """Pending requests, of one parking session or of all."""
         with self._lock:
-            return list(self._pending.values())
+            return [p for p in self._pending.values() if session_id is None or p.session_id == session_id]
 
     def deny_operation(self, operation_id: str, reason: str) -> None:
         for pending in self.pending():
             if pending.operation_id == operation_id:
                 self._resolve(pending, ApprovalDecision(False, reason), "system")
 
-    def close(self, reason: str = "the session was closed") -> None:
-        with self._lock:
-            self._closed = True
-        for pending in self.pending():
+    def close_session(self, session_id: str, reason: str = "the session was closed") -> None:
+        """Deny every request ``session_id`` parked."""
+        for pending in self.pending(session_id):
             self._resolve(pending, ApprovalDecision(False, reason), "system")
 
-    def _resolve(self, pending: PendingApproval, decision: ApprovalDecision, decided_by: str) -> bool:
+    def _resolve(
+        self, pending: PendingApproval, decision: ApprovalDecision, decided_by: str, decided_in: str = ""
+    ) -> bool:
         with self._lock:
             if self._pending.pop(pending.request_id, None) is None:
                 return False
@@ -168,9 +187,10 @@ class ApprovalBroker:
         self._audit.write(
             {
                 "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                "user": self.user,
+                "user": pending.user,
                 "decidedBy": decided_by,
-                "session": self.session_id,
+                "decidedInSession": decided_in,
+                "session": pending.session_id,
                 "operation": pending.operation_id,
                 "requestId": pending.request_id,
                 "tool": pending.name,
@@ -182,3 +202,49 @@ class ApprovalBroker:
             }
         )
         return True
+
+
+class ApprovalBroker:
+    """One session's view of the engine's :class:`ApprovalRegistry`: requests it parks are bound
+    to its user, and its user's decisions reach requests parked by any of their sessions."""
+
+    def __init__(self, session_id: str, user: str, registry: ApprovalRegistry | None = None) -> None:
+        self.session_id = session_id
+        self.user = user
+        self._registry = registry or ApprovalRegistry()
+        self._lock = threading.Lock()  # orders open_request against close
+        self._closed = False
+
+    def open_request(
+        self, tool_call_id: str, name: str, args: dict[str, Any], risk_level: str, operation_id: str = ""
+    ) -> PendingApproval:
+        pending = PendingApproval.create(
+            self.session_id, self.user, tool_call_id, name, args, risk_level, operation_id
+        )
+        with self._lock:
+            if not self._closed:
+                return self._registry.park(pending)
+        pending.decision = ApprovalDecision(False, "the session is closed")
+        pending._done.set()
+        return pending
+
+    def wait(self, pending: PendingApproval, timeout: float, cancel: CancelToken) -> ApprovalDecision:
+        return self._registry.wait(pending, timeout, cancel)
+
+    def decide(self, request_id: str, user: str, approved: bool, reason: str = "") -> bool:
+        """``user``'s decision sent from this session. False (``not_found``) for unknown ids or
+        another user's requests."""
+        return self._registry.decide(request_id, user, approved, reason, self.session_id)
+
+    def pending(self) -> list[PendingApproval]:
+        """The requests this session parked."""
+        return self._registry.pending(self.session_id)
+
+    def deny_operation(self, operation_id: str, reason: str) -> None:
+        self._registry.deny_operation(operation_id, reason)
+
+    def close(self, reason: str = "the session was closed") -> None:
+        """Deny what this session parked, and every request it opens from now on."""
+        with self._lock:
+            self._closed = True
+        self._registry.close_session(self.session_id, reason)

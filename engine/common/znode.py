@@ -197,3 +197,23 @@ def sorted_nodes(children: list[str]) -> list[NodeName]:
             continue
         nodes.append(node)
     return sorted(nodes, key=lambda node: (node.sequence is None, node.sequence or 0))
+
+
+def server_address(name: str, data: str) -> tuple[str, int]:
+    """The address of one server node of a discovery namespace, read as the Hive JDBC driver
+    reads it: data ``host:port`` (no ``=``) is the address; data ``k=v;...`` are server settings
+    (``hive.server2.thrift.bind.host``/``.port``); otherwise the name's ``serverUri``.
+
+    Raises ValueError when none of them gives an address.
+    """
+    data = data.strip()
+    if data and "=" not in data:
+        return parse_address(data)
+    if data:
+        settings = dict(part.partition("=")[::2] for part in data.split(";") if "=" in part)
+        host = settings.get("hive.server2.thrift.bind.host", "")
+        port = settings.get("hive.server2.thrift.port", "")
+        if host and port:
+            return parse_address(f"{host}:{port}")
+    node = NodeName.parse(name)
+    return node.host, node.port

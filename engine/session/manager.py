@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from engine.agent.approval import AuditLog
+from engine.agent.approval import ApprovalRegistry, AuditLog
 from engine.agent.provider import AgentProvider
 from engine.agent.settings import SettingsPolicy
 from engine.common.config import (
@@ -63,6 +63,8 @@ class SessionManager:
             self._own_work_dir = True
         audit_path = conf.get(AUDIT_LOG)
         self.audit = AuditLog(Path(audit_path) if audit_path else self.work_dir / "audit.log")
+        # One registry of parked calls for the engine: any session of a user may answer them.
+        self.approvals = ApprovalRegistry(self.audit)
         self._stopping = threading.Event()
         self._reaper = threading.Thread(target=self._reap_loop, name="session-reaper", daemon=True)
         self._reaper.start()
@@ -79,7 +81,7 @@ class SessionManager:
             operations=self.operations,
             workdir_root=self.work_dir / "sessions",
             policy=self.policy,
-            audit=self.audit,
+            approvals=self.approvals,
             datasource=self.datasource,
             catalog=self.catalog,
         )

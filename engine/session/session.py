@@ -8,7 +8,7 @@ import threading
 import time
 from pathlib import Path
 
-from engine.agent.approval import ApprovalBroker, AuditLog
+from engine.agent.approval import ApprovalBroker, ApprovalRegistry
 from engine.agent.provider import AgentProvider, AgentSession
 from engine.agent.settings import SettingsPolicy
 from engine.common.config import (
@@ -43,7 +43,7 @@ class Session:
         operations: OperationManager,
         workdir_root: Path,
         policy: SettingsPolicy,
-        audit: AuditLog | None = None,
+        approvals: ApprovalRegistry | None = None,
         datasource: ReadSource | None = None,
         catalog: CatalogView | None = None,
     ) -> None:
@@ -75,7 +75,7 @@ class Session:
             session_id=self.handle.id,
             user=user,
             workdir=workdir,
-            approvals=ApprovalBroker(self.handle.id, user, audit),
+            approvals=ApprovalBroker(self.handle.id, user, approvals),
         )
         self.provider.open_session(self.agent)
 

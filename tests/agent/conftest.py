@@ -4,7 +4,6 @@ real approval broker."""
 
 from __future__ import annotations
 
-import sqlite3
 import time
 import uuid
 from collections.abc import Iterator
@@ -15,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from engine.agent.approval import ApprovalBroker, AuditLog
+from engine.agent.approval import ApprovalBroker, ApprovalRegistry, AuditLog
 from engine.agent.events import AgentEvent
 from engine.agent.openai_provider import OpenAICompatibleProvider
 from engine.agent.provider import AgentSession, RunRequest
@@ -66,6 +65,7 @@ class AgentHarness:
     session: AgentSession
     conf: EngineConf
     audit_path: Path
+    approvals: ApprovalRegistry
     sessions: list[AgentSession] = field(default_factory=list)
 
     def request(
@@ -108,9 +108,7 @@ class AgentHarness:
         session_id = uuid.uuid4().hex
         workdir = self.session.workdir.parent / session_id
         workdir.mkdir(parents=True, exist_ok=True)
-        session = AgentSession(
-            session_id, user, workdir, ApprovalBroker(session_id, user, AuditLog(self.audit_path))
-        )
+        session = AgentSession(session_id, user, workdir, ApprovalBroker(session_id, user, self.approvals))
         self.provider.open_session(session)
         self.sessions.append(session)
         return session
@@ -124,14 +122,7 @@ class AgentHarness:
 @pytest.fixture
 def shop(tmp_path: Path) -> Path:
     """A small SQLite shop: ``orders(id, customer, amount)`` with three rows."""
-    path = tmp_path / "shop.sqlite"
-    with sqlite3.connect(path) as connection:
-        connection.execute("CREATE TABLE orders (id INTEGER PRIMARY KEY, customer TEXT, amount REAL)")
-        connection.executemany(
-            "INSERT INTO orders (customer, amount) VALUES (?, ?)",
-            [("ada", 12.5), ("bob", 30.0), ("ada", 7.25)],
-        )
-    return path
+    return databases.sqlite_shop(tmp_path / "shop.sqlite")
 
 
 @pytest.fixture
@@ -171,11 +162,12 @@ def harness(tmp_path: Path, shop: Path) -> Iterator[Any]:
             audit_path = tmp_path / "audit.log"
             workdir = tmp_path / "sessions" / uuid.uuid4().hex
             workdir.mkdir(parents=True)
-            session = AgentSession(
-                "s1", "alice", workdir, ApprovalBroker("s1", "alice", AuditLog(audit_path))
-            )
+            approvals = ApprovalRegistry(AuditLog(audit_path))
+            session = AgentSession("s1", "alice", workdir, ApprovalBroker("s1", "alice", approvals))
             provider.open_session(session)
-            built = AgentHarness(llm, datasource, tools, provider, session, engine_conf, audit_path)
+            built = AgentHarness(
+                llm, datasource, tools, provider, session, engine_conf, audit_path, approvals
+            )
             stack.callback(built.close_sessions)
             return built
 

@@ -87,11 +87,29 @@ def test_another_users_decision_is_not_found(harness):
     def on_event(event) -> None:
         if event.type == "approval_request":
             results.append(h.session.approvals.decide(event.request_id, "mallory", True))  # wrong user
-            results.append(other.approvals.decide(event.request_id, "mallory", True))  # wrong session
+            results.append(other.approvals.decide(event.request_id, "mallory", True))  # her own session
 
     out = h.run("add zoe", on_event=on_event)
     assert results == [False, False]
     assert out.of("tool_result")[0].is_error and zoe_rows(h) == 0
+
+
+def test_another_session_of_the_same_user_decides(harness):
+    h = harness()
+    second = h.new_session(user="alice")
+    h.llm.add(tool("run_mutation_query", INSERT), text("Inserted."))
+    results: list[bool] = []
+
+    def on_event(event) -> None:
+        if event.type == "approval_request":
+            results.append(second.approvals.decide(event.request_id, "alice", True))
+
+    out = h.run("add zoe", on_event=on_event)
+    assert results == [True] and out.error is None and zoe_rows(h) == 1
+    assert second.approvals.pending() == [] and h.session.approvals.pending() == []
+    audit = [json.loads(line) for line in h.audit_path.read_text().splitlines()]
+    assert audit[-1]["decision"] == "approved" and audit[-1]["decidedBy"] == "alice"
+    assert audit[-1]["session"] == "s1" and audit[-1]["decidedInSession"] == second.session_id
 
 
 def test_strict_gates_safe_tools_and_auto_approve_gates_nothing(harness):

@@ -138,6 +138,53 @@ def test_approve_from_another_users_session_is_not_found(agent_engine, llm, shop
     assert count(shop, "customer = 'zoe'") == 0
 
 
+def _control(conn, statement: str) -> dict:
+    cursor = conn.cursor()
+    cursor.execute(statement)
+    (row,) = cursor.fetchall()
+    return json.loads(row[0])
+
+
+def test_a_parked_call_is_answered_from_another_session_of_the_same_user(agent_engine, llm, shop, tmp_path):
+    engine = agent_engine()
+    llm.add(tool("run_mutation_query", INSERT_ZOE), text("Added zoe."))
+    with connect(engine) as runner, connect(engine) as second, connect(engine, user="mallory") as other:
+        cursor = runner.cursor()
+        cursor.execute("Add a row for zoe", async_=True)
+        events, replies = [], []
+        for row in stream_events(cursor):
+            events.append(row.event)
+            if row.event["type"] == "approval_request":
+                request_id = row.event["requestId"]
+                replies.append(_control(other, f"__approve:{request_id}"))  # another user
+                assert count(shop, "customer = 'zoe'") == 0
+                replies.append(_control(second, f"__approve:{request_id}"))
+                replies.append(_control(second, f"__deny:{request_id} too late"))  # already decided
+        assert final_state(cursor).operationState == FINISHED
+    assert [reply["status"] for reply in replies] == ["not_found", "ok", "not_found"]
+    assert [e["type"] for e in events].count("tool_call") == 1
+    assert count(shop, "customer = 'zoe'") == 1
+    audit = [json.loads(line) for line in (tmp_path / "engine-work" / "audit.log").read_text().splitlines()]
+    assert [(a["decision"], a["user"], a["decidedBy"]) for a in audit] == [("approved", "alice", "alice")]
+    assert audit[0]["decidedInSession"] and audit[0]["decidedInSession"] != audit[0]["session"]
+
+
+def test_closing_the_parking_session_denies_its_call(agent_engine, llm, shop):
+    engine = agent_engine()
+    llm.add(tool("run_mutation_query", INSERT_ZOE), text("never"))
+    with connect(engine) as second:
+        runner = connect(engine)
+        cursor = runner.cursor()
+        cursor.execute("Add a row for zoe", async_=True)
+        for row in stream_events(cursor):
+            if row.event["type"] == "approval_request":
+                request_id = row.event["requestId"]
+                break
+        runner.close()
+        assert _control(second, f"__approve:{request_id}")["status"] == "not_found"
+    assert count(shop, "customer = 'zoe'") == 0
+
+
 def test_llm_429_then_success(agent_engine, llm):
     engine = agent_engine()
     llm.add(error(429, retry_after="0"), text("fine"))

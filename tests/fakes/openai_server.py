@@ -218,6 +218,7 @@ class _Handler(BaseHTTPRequestHandler):
                 if number and reply.delay:
                     time.sleep(reply.delay)
                 self._write_chunk(b"data: " + json.dumps(chunk).encode() + b"\n\n")
+                self.server.fake._sent(chunk)
                 if number == 0 and reply.wait_for is not None:
                     reply.wait_for.wait(30)
             self._write_chunk(b"data: [DONE]\n\n")
@@ -265,6 +266,9 @@ class FakeOpenAIServer:
         self._record = record
         self._cond = threading.Condition()
         self.requests: list[dict[str, Any]] = []
+        # (time.monotonic() just after it was written, its content text) of every streamed text
+        # chunk, for benchmarks that time the way from the model to a screen
+        self.sent_text: list[tuple[float, str]] = []
         self.headers: list[dict[str, str]] = []
         self.request_count = 0
         self._conn_ids = itertools.count(1)
@@ -280,6 +284,18 @@ class FakeOpenAIServer:
     def add(self, *replies: Reply) -> None:
         with self._cond:
             self._script.extend(replies)
+
+    def _sent(self, chunk: dict[str, Any]) -> None:
+        choices = chunk.get("choices") or [{}]
+        content = (choices[0].get("delta") or {}).get("content")
+        if content and self._record:
+            with self._cond:
+                self.sent_text.append((time.monotonic(), content))
+
+    def clear(self) -> None:
+        """Drop the replies not played yet (a test that shares the server starts afresh)."""
+        with self._cond:
+            self._script.clear()
 
     def _next_reply(self, body: dict[str, Any], headers: dict[str, str]) -> Reply:
         with self._cond:

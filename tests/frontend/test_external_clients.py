@@ -1,7 +1,7 @@
 """beeline (hive-jdbc 2.3.10) and node hive-driver against the real server, as subprocesses.
 
-They come from ``../shared/scripts/install-clients.sh`` (``~/.cache/hs2-clients``); CI installs
-them, so the tests run (never skip) when that directory exists.
+They come from ``bin/install-test-clients`` (``~/.cache/hs2-clients``), which ``bin/setup`` and CI
+run, so the tests run (never skip) when that directory exists.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""Launcher fixtures: a real ZooKeeper (Debian's package via start-zookeeper.sh), a kazoo client,
-and helpers that run the launcher and engines as real subprocesses."""
+"""Launcher fixtures: a kazoo client on the session's real ZooKeeper (``tests/support/zookeeper.py``),
+a fresh namespace per test, and helpers that run the launcher and engines as real subprocesses."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,79 +15,9 @@ from pathlib import Path
 import pytest
 from kazoo.client import KazooClient
 
+from tests.support.zookeeper import ZooKeeper
+
 ROOT = Path(__file__).resolve().parents[2]
-SCRIPT = Path(os.environ.get("START_ZOOKEEPER", ROOT.parent / "shared" / "scripts" / "start-zookeeper.sh"))
-
-
-@dataclass
-class ZooKeeper:
-    address: str
-    port: int
-    directory: str
-    pid: int
-
-    def start(self) -> None:
-        """(Re)start the server on the same port and data directory (sessions survive)."""
-        out = subprocess.run(
-            ["bash", str(SCRIPT), "start", str(self.port), self.directory],
-            capture_output=True,
-            text=True,
-            timeout=90,
-            check=True,
-        ).stdout
-        self.pid = int(_vars(out)["ZK_PID"])
-
-    def stop(self) -> None:
-        subprocess.run(
-            ["bash", str(SCRIPT), "stop", str(self.port)],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=True,
-            env={**os.environ, "ZK_KEEP_DIR": "1"},
-        )
-
-
-def _vars(text: str) -> dict[str, str]:
-    return dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
-
-
-def start_zookeeper(directory: str | None = None) -> ZooKeeper:
-    if not SCRIPT.exists():
-        pytest.fail(f"{SCRIPT} is missing; ZooKeeper tests never skip (set START_ZOOKEEPER)")
-    argv = ["bash", str(SCRIPT), "start", "auto"] + ([directory] if directory else [])
-    proc = subprocess.run(argv, capture_output=True, text=True, timeout=120)
-    if proc.returncode != 0:
-        pytest.fail(f"start-zookeeper.sh failed ({proc.returncode}): {proc.stderr[-2000:]}")
-    values = _vars(proc.stdout)
-    address = values["ZK_ADDRESS"]
-    return ZooKeeper(address, int(address.rsplit(":", 1)[1]), values["ZK_DIR"], int(values["ZK_PID"]))
-
-
-@pytest.fixture(scope="session")
-def zookeeper() -> Iterator[ZooKeeper]:
-    server = start_zookeeper()
-    yield server
-    subprocess.run(["bash", str(SCRIPT), "stop", str(server.port)], capture_output=True, timeout=60)
-
-
-@pytest.fixture
-def zk(zookeeper: ZooKeeper) -> Iterator[KazooClient]:
-    client = KazooClient(hosts=zookeeper.address, timeout=10.0)
-    client.start(timeout=15)
-    yield client
-    client.stop()
-    client.close()
-
-
-@pytest.fixture
-def namespace(zk: KazooClient) -> Iterator[str]:
-    """A fresh kyuubi.ha.namespace per test; every znode under it is removed afterwards."""
-    name = f"t{uuid.uuid4().hex[:10]}"
-    yield name
-    for child in zk.get_children("/"):
-        if child.startswith(name + "_"):
-            zk.delete("/" + child, recursive=True)
 
 
 def wait_until(predicate: Callable[[], object], timeout: float, what: str) -> object:

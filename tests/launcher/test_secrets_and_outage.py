@@ -14,8 +14,9 @@ from kazoo.client import KazooClient
 
 from engine.common.config import EngineConf
 from engine.registration import EngineRegistration
-from tests.launcher.conftest import LauncherRunner, ZooKeeper, engine_pids, start_zookeeper, wait_until
+from tests.launcher.conftest import LauncherRunner, engine_pids, wait_until
 from tests.launcher.test_launcher import ask, launch_ok, pid_of
+from tests.support.zookeeper import ZooKeeper, start_zookeeper
 
 URL_SENTINEL = "SNTLURL7f3a9"
 KEY_SENTINEL = "sk-SNTLKEY" + "9c1e" * 8

@@ -3,10 +3,12 @@ schema (PostgreSQL) or database (MariaDB) created for a test and dropped after i
 
 from __future__ import annotations
 
+import sqlite3
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager
+from pathlib import Path
 from typing import Any
 
 import psycopg2
@@ -131,3 +133,14 @@ def shop_state(query: Callable[..., Rows], schema: str) -> tuple[int, int, list[
         )
     ]
     return customers, orders, tables
+
+
+def sqlite_shop(path: Path) -> Path:
+    """A small SQLite shop at ``path``: ``orders(id, customer, amount)`` with three rows."""
+    with sqlite3.connect(path) as connection:
+        connection.execute("CREATE TABLE orders (id INTEGER PRIMARY KEY, customer TEXT, amount REAL)")
+        connection.executemany(
+            "INSERT INTO orders (customer, amount) VALUES (?, ?)",
+            [("ada", 12.5), ("bob", 30.0), ("ada", 7.25)],
+        )
+    return path
