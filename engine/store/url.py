@@ -1,0 +1,101 @@
+"""The store's URL: a SQLite file or a PostgreSQL database, as a SQLAlchemy URL.
+
+Accepted: ``sqlite:///path`` (and ``jdbc:sqlite:path``), ``postgresql://…``, ``postgres://…``,
+``postgresql+psycopg2://…`` and ``jdbc:postgresql://host[:port]/db[?user=u&password=p]``. Nothing
+else is a store. No message ever carries the password.
+
+This holds the one small ``jdbc:postgresql:`` mapping the store needs; the datasource has its own,
+more general one (``engine.datasource.url``), and both are meant to move into ``engine.common``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+
+from engine.common.errors import ConfigError
+from engine.common.redaction import redact_text
+
+STORE_FILE = "store.db"
+_ACCEPTED = "sqlite:///path, postgresql://user@host/db or jdbc:postgresql://host/db?user=u"
+
+
+def default_store_url(work_dir: Path) -> URL:
+    """The SQLite file the store uses when ``store.url`` is unset."""
+    return URL.create("sqlite", database=str(Path(work_dir) / STORE_FILE))
+
+
+def store_url(text: str) -> URL:
+    """Map a configured store URL to a SQLAlchemy URL; raises ConfigError naming the masked URL."""
+    raw = (text or "").strip()
+    shown = redact_text(raw)
+    lowered = raw.lower()
+    if lowered.startswith("jdbc:postgresql:"):
+        return _jdbc_postgresql(raw[len("jdbc:postgresql:") :], shown)
+    if lowered.startswith("jdbc:sqlite:"):
+        path = unquote(raw[len("jdbc:sqlite:") :].split("?", 1)[0])
+        if path.startswith("file:"):
+            path = path[len("file:") :]
+        return _sqlite_file(path, shown)
+    try:
+        url = make_url(raw)
+    except ArgumentError:
+        raise ConfigError(f"malformed store URL {shown}; expected {_ACCEPTED}") from None
+    backend = url.get_backend_name()
+    if backend in ("postgresql", "postgres"):
+        driver = url.get_driver_name()
+        if driver not in ("", "psycopg2", "postgresql", "postgres"):
+            raise ConfigError(f"unsupported PostgreSQL driver {driver!r} in store URL {shown}; use psycopg2")
+        return url.set(drivername="postgresql+psycopg2")
+    if backend == "sqlite":
+        return _sqlite_file(url.database or "", shown)
+    raise ConfigError(f"unsupported store URL {shown}; expected {_ACCEPTED}")
+
+
+def _sqlite_file(path: str, shown: str) -> URL:
+    if path in ("", ":memory:") or path.startswith("file::memory:"):
+        raise ConfigError(f"the store must be a SQLite file, not an in-memory database: {shown}")
+    return URL.create("sqlite", database=path)
+
+
+def _jdbc_postgresql(rest: str, shown: str) -> URL:
+    """``//[user[:pw]@]host[:port]/db[?user=u&password=p&k=v][;k=v]`` -> a psycopg2 URL."""
+    if not rest.startswith("//"):
+        raise ConfigError(f"malformed store URL {shown}: expected jdbc:postgresql://host[:port]/database")
+    body, *segments = rest.split(";")
+    parts = urlsplit("pg:" + body)
+    properties = dict(parse_qsl(parts.query, keep_blank_values=True))
+    for segment in segments:
+        key, sep, value = segment.partition("=")
+        if sep and key.strip():
+            properties[key.strip()] = unquote(value.strip())
+    try:
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        raise ConfigError(f"malformed store URL {shown}: bad port") from None
+    if not host:
+        raise ConfigError(f"malformed store URL {shown}: no host")
+    user = unquote(parts.username) if parts.username else properties.pop("user", None)
+    password = unquote(parts.password) if parts.password else properties.pop("password", None)
+    properties.pop("user", None)
+    properties.pop("password", None)
+    database = unquote(parts.path.lstrip("/")) or None
+    query: dict[str, str] = {}
+    for key, value in properties.items():
+        if key in ("sslmode", "sslrootcert", "sslcert", "sslkey", "application_name", "connect_timeout"):
+            query[key] = value
+        elif key == "currentSchema":
+            query["options"] = f"-csearch_path={value}"
+        # other pgjdbc properties have no libpq equivalent and are ignored
+    return URL.create(
+        "postgresql+psycopg2",
+        username=user or None,
+        password=password or None,
+        host=host,
+        port=port,
+        database=database,
+        query=query,
+    )

@@ -1,0 +1,371 @@
+"""The store's one writer thread (``store-writer``): every write of a run, batched off the fetch
+path.
+
+Callers enqueue and return at once; :meth:`StoreWriter.append_event` never blocks (one short lock,
+no I/O). The writer commits what is queued every ``flush_interval`` (50 ms) or as soon as
+``flush_events`` (500) events wait, whichever comes first, events of many runs in one
+transaction. A write marked ``urgent`` (a run's final status) is flushed at once.
+
+Every queued item gets a ticket number; the writer commits them in order, so "ticket N is
+committed" means everything queued before it is too. :meth:`wait` is the barrier.
+
+Outage: a transaction that fails with a connection-level error (database unreachable, locked,
+read-only) is retried with exponential backoff until it succeeds, while callers go on queueing.
+The error is logged once when the outage starts and once when it ends. When ``capacity`` events
+are queued, further events are dropped and counted per run; the writer marks those runs
+``incomplete`` (adding to their ``events_dropped``) in its next transaction. Writes other than
+events (run start and end, approvals, memory) are never dropped: there are only a few per run.
+Inserts are idempotent (a retried transaction that had in fact committed changes nothing), except
+that dropped-event and token counters may count twice in that rare case.
+
+A write the database rejects for its content (a constraint, a bad value) is not retried: the
+batch is then written item by item, the rejected items are logged and counted, the rest kept.
+
+On :meth:`close` the queue is drained (retrying up to the close timeout). After SIGKILL, what was
+queued and not yet committed is lost: at most the last flush interval, plus any backlog of an
+ongoing outage.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Engine
+
+from engine.common.record import StoreStats
+from engine.store.problem import describe, is_transient
+from engine.store.schema import EVENTS, RUNS
+
+log = logging.getLogger(__name__)
+
+Apply = Callable[[Connection], object]
+
+
+@dataclass(slots=True)
+class _Event:
+    run_id: str
+    seq: int
+    type: str
+    payload: str
+    time: datetime
+    queued: float  # monotonic time of the append
+    ticket: int
+
+
+@dataclass(slots=True)
+class _Write:
+    apply: Apply
+    label: str
+    urgent: bool
+    queued: float
+    ticket: int
+
+
+_Item = _Event | _Write
+
+
+def _clean(text: str) -> str:
+    """PostgreSQL text cannot hold NUL characters."""
+    return text.replace("\x00", "\ufffd") if "\x00" in text else text
+
+
+class StoreWriter:
+    """One thread that owns every write of the run registry."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        capacity: int = 100_000,
+        flush_interval: float = 0.05,
+        flush_events: int = 500,
+        max_batch: int = 5000,
+        retry_initial: float = 0.05,
+        retry_max: float = 5.0,
+        secrets: Iterable[str] = (),
+        latency_samples: int = 100_000,
+    ) -> None:
+        self._engine = engine
+        self._capacity = capacity
+        self._flush_interval = flush_interval
+        self._flush_events = flush_events
+        self._max_batch = max(max_batch, flush_events)
+        self._retry_initial = retry_initial
+        self._retry_max = retry_max
+        self._secrets = tuple(secrets)
+        self._cond = threading.Condition(threading.Lock())
+        self._queue: deque[_Item] = deque()
+        self._queued_events = 0
+        self._ticket = 0  # last ticket handed out
+        self._committed = 0  # every ticket up to this one is written (or given up)
+        self._urgent = False
+        self._dropped: dict[str, int] = {}  # run id -> events dropped, not yet marked
+        self._closing = False
+        self._close_deadline = float("inf")
+        self._wake = threading.Event()  # interrupts a retry backoff at close
+        self._thread: threading.Thread | None = None
+        self._connection: Connection | None = None
+        # statistics (written by the writer thread; read under the lock)
+        self._transactions = 0
+        self._events_committed = 0
+        self._events_dropped = 0
+        self._write_errors = 0
+        self._outages = 0
+        self._outage_since: float | None = None
+        self._latencies: deque[float] = deque(maxlen=latency_samples)
+        self._batch_sizes: deque[int] = deque(maxlen=latency_samples)
+        self._postgresql = engine.dialect.name == "postgresql"
+
+    # --- lifecycle ---------------------------------------------------------------------------------
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="store-writer", daemon=True)
+        self._thread.start()
+
+    def close(self, timeout: float) -> bool:
+        """Write what is queued (retrying up to ``timeout``), then stop. True if nothing was lost."""
+        with self._cond:
+            self._closing = True
+            self._close_deadline = time.monotonic() + timeout
+            self._cond.notify_all()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout + 5.0)
+        with self._cond:
+            lost = len(self._queue)
+            self._queue.clear()
+        self._disconnect()
+        if lost:
+            log.error("run store: %d queued writes were lost at close (the store stayed unreachable)", lost)
+        return lost == 0 and self._committed == self._ticket
+
+    # --- producers ---------------------------------------------------------------------------------
+    def append_event(self, run_id: str, seq: int, event_type: str, payload: str, at: datetime) -> bool:
+        """Queue one event; never blocks. False when the queue is full and the event was dropped."""
+        with self._cond:
+            if self._queued_events >= self._capacity or self._closing:
+                self._dropped[run_id] = self._dropped.get(run_id, 0) + 1
+                self._events_dropped += 1
+                return False
+            self._ticket += 1
+            self._queue.append(_Event(run_id, seq, event_type, payload, at, time.monotonic(), self._ticket))
+            self._queued_events += 1
+            if len(self._queue) == 1 or self._queued_events == self._flush_events:
+                self._cond.notify()
+            return True
+
+    def submit(self, apply: Apply, *, label: str, urgent: bool = False) -> int:
+        """Queue a write (a function of the writer's connection, run in its transaction); returns
+        its ticket for :meth:`wait`. Never blocks and is never dropped."""
+        with self._cond:
+            self._ticket += 1
+            self._queue.append(_Write(apply, label, urgent, time.monotonic(), self._ticket))
+            if urgent:
+                self._urgent = True
+            if urgent or len(self._queue) == 1:
+                self._cond.notify()
+            return self._ticket
+
+    # --- barrier -----------------------------------------------------------------------------------
+    def last_ticket(self) -> int:
+        with self._cond:
+            return self._ticket
+
+    def wait(self, ticket: int, timeout: float) -> bool:
+        """Wait until ``ticket`` (and so everything queued before it) is committed."""
+        deadline = time.monotonic() + max(0.0, timeout)
+        with self._cond:
+            while self._committed < ticket:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._cond.wait(remaining)
+            return True
+
+    def flush(self, timeout: float) -> bool:
+        """Wait until everything queued so far is committed."""
+        with self._cond:
+            ticket = self._ticket
+            self._urgent = True
+            self._cond.notify_all()
+        return self.wait(ticket, timeout)
+
+    # --- observation -------------------------------------------------------------------------------
+    def stats(self) -> StoreStats:
+        with self._cond:
+            return StoreStats(
+                transactions=self._transactions,
+                events_committed=self._events_committed,
+                events_dropped=self._events_dropped,
+                write_errors=self._write_errors,
+                outages=self._outages,
+                queued=len(self._queue),
+                reachable=self._outage_since is None,
+            )
+
+    def latencies(self) -> list[float]:
+        """Recent append-to-commit latencies of events, in seconds."""
+        with self._cond:
+            return list(self._latencies)
+
+    def batch_sizes(self) -> list[int]:
+        """Events per transaction of recent transactions that wrote events."""
+        with self._cond:
+            return list(self._batch_sizes)
+
+    # --- the thread --------------------------------------------------------------------------------
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._queue and not self._closing:
+                    self._cond.wait(1.0)
+                if not self._queue:
+                    return  # closing and drained
+                deadline = self._queue[0].queued + self._flush_interval
+                while not (self._closing or self._urgent or self._queued_events >= self._flush_events):
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        break
+                    self._cond.wait(remaining)
+                batch = [self._queue.popleft() for _ in range(min(self._max_batch, len(self._queue)))]
+                self._queued_events -= sum(1 for item in batch if isinstance(item, _Event))
+                self._urgent = any(isinstance(item, _Write) and item.urgent for item in self._queue)
+                dropped, self._dropped = self._dropped, {}
+            if not self._write(batch, dropped):
+                return  # closing, and the store stayed unreachable until the close deadline
+
+    def _write(self, batch: list[_Item], dropped: dict[str, int]) -> bool:
+        """Commit ``batch``; retries through an outage. False only when given up at close."""
+        delay = self._retry_initial
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                self._commit(batch, dropped)
+            except Exception as exc:
+                self._disconnect()
+                if not is_transient(exc):
+                    self._write_one_by_one(batch, dropped, exc)
+                    return True
+                if attempt == 1:
+                    continue  # a connection that went stale while idle: one immediate retry
+                self._note_outage(exc)
+                with self._cond:
+                    if self._closing and time.monotonic() >= self._close_deadline:
+                        self._queue.extendleft(reversed(batch))
+                        return False
+                self._wake.wait(delay)
+                delay = min(delay * 2, self._retry_max)
+                continue
+            self._committed_batch(batch)
+            return True
+
+    def _connect(self) -> Connection:
+        if self._connection is None:
+            self._connection = self._engine.connect()
+        return self._connection
+
+    def _disconnect(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is None:
+            return
+        try:
+            connection.invalidate()
+            connection.close()
+        except Exception:
+            log.debug("run store: closing a broken connection failed", exc_info=True)
+
+    def _commit(self, batch: list[_Item], dropped: dict[str, int]) -> None:
+        connection = self._connect()
+        with connection.begin():
+            events: list[dict[str, object]] = []
+            for item in batch:
+                if isinstance(item, _Event):
+                    events.append(
+                        {
+                            "run_id": item.run_id,
+                            "seq": item.seq,
+                            "type": item.type,
+                            "payload": _clean(item.payload),
+                            "time": item.time,
+                        }
+                    )
+                    continue
+                self._insert_events(connection, events)
+                events = []
+                item.apply(connection)
+            self._insert_events(connection, events)
+            self._mark_incomplete(connection, dropped)
+
+    def _insert_events(self, connection: Connection, rows: list[dict[str, object]]) -> None:
+        if not rows:
+            return
+        insert = postgresql.insert(EVENTS) if self._postgresql else sqlite.insert(EVENTS)
+        connection.execute(insert.on_conflict_do_nothing(), rows)
+
+    @staticmethod
+    def _mark_incomplete(connection: Connection, dropped: dict[str, int]) -> None:
+        for run_id, count in dropped.items():
+            connection.execute(
+                sa.update(RUNS)
+                .where(RUNS.c.id == run_id)
+                .values(incomplete=True, events_dropped=RUNS.c.events_dropped + count)
+            )
+
+    def _committed_batch(self, batch: list[_Item]) -> None:
+        now = time.monotonic()
+        events = [item for item in batch if isinstance(item, _Event)]
+        with self._cond:
+            self._transactions += 1
+            self._events_committed += len(events)
+            if events:
+                self._batch_sizes.append(len(events))
+                self._latencies.extend(now - item.queued for item in events)
+            self._committed = max(self._committed, batch[-1].ticket)
+            self._cond.notify_all()
+            back_after = None if self._outage_since is None else now - self._outage_since
+            self._outage_since = None
+        if back_after is not None:
+            log.warning("run store reachable again after %.1f s; queued writes are being written", back_after)
+
+    def _note_outage(self, exc: BaseException) -> None:
+        with self._cond:
+            self._write_errors += 1
+            if self._outage_since is not None:
+                return
+            self._outage_since = time.monotonic()
+            self._outages += 1
+        log.error(
+            "run store unreachable (%s); runs go on streaming, writes are retried with backoff and "
+            "events beyond %d queued are dropped (their runs marked incomplete)",
+            describe(exc, self._secrets),
+            self._capacity,
+        )
+
+    def _write_one_by_one(self, batch: list[_Item], dropped: dict[str, int], first: BaseException) -> None:
+        """The database rejected the batch's content: keep what it accepts, count what it refuses."""
+        log.error(
+            "run store refused a write (%s); retrying its items one by one", describe(first, self._secrets)
+        )
+        for item in batch:
+            try:
+                self._commit([item], {})
+            except Exception as exc:
+                self._disconnect()
+                label = f"event {item.seq} of run {item.run_id}" if isinstance(item, _Event) else item.label
+                log.error("run store: dropped %s: %s", label, describe(exc, self._secrets))
+                with self._cond:
+                    self._write_errors += 1
+        try:
+            self._commit([], dropped)
+        except Exception as exc:
+            self._disconnect()
+            log.error("run store: could not mark runs incomplete: %s", describe(exc, self._secrets))
+        self._committed_batch(batch)
