@@ -321,6 +321,11 @@ class StoreWriter:
 
     def _committed_batch(self, batch: list[_Item]) -> None:
         now = time.monotonic()
+        with self._cond:
+            back_after = None if self._outage_since is None else now - self._outage_since
+            self._outage_since = None
+        if back_after is not None:  # logged before any waiter is released
+            log.warning("run store reachable again after %.1f s; queued writes are being written", back_after)
         events = [item for item in batch if isinstance(item, _Event)]
         with self._cond:
             self._transactions += 1
@@ -330,10 +335,6 @@ class StoreWriter:
                 self._latencies.extend(now - item.queued for item in events)
             self._committed = max(self._committed, batch[-1].ticket)
             self._cond.notify_all()
-            back_after = None if self._outage_since is None else now - self._outage_since
-            self._outage_since = None
-        if back_after is not None:
-            log.warning("run store reachable again after %.1f s; queued writes are being written", back_after)
 
     def _note_outage(self, exc: BaseException) -> None:
         with self._cond:
