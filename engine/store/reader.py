@@ -39,6 +39,11 @@ class StoreReader:
         self._engine = engine
         self._secrets = secrets
 
+    @property
+    def engine(self) -> Engine:
+        """The store's SQLAlchemy engine, for diagnostics (query plans, events) and tests."""
+        return self._engine
+
     def get_run(self, run_id: str) -> RunRecord | None:
         statement = sa.select(RUNS, self._last_seq()).where(RUNS.c.id == run_id)
         row = self._read(lambda c: c.execute(statement).first())

@@ -46,8 +46,8 @@ def store_url(text: str) -> URL:
         raise ConfigError(f"malformed store URL {shown}; expected {_ACCEPTED}") from None
     backend = url.get_backend_name()
     if backend in ("postgresql", "postgres"):
-        driver = url.get_driver_name()
-        if driver not in ("", "psycopg2", "postgresql", "postgres"):
+        driver = url.drivername.partition("+")[2]  # explicit only: SQLAlchemy's default varies
+        if driver not in ("", "psycopg2"):
             raise ConfigError(f"unsupported PostgreSQL driver {driver!r} in store URL {shown}; use psycopg2")
         return url.set(drivername="postgresql+psycopg2")
     if backend == "sqlite":
