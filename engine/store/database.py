@@ -57,6 +57,9 @@ def create_store_engine(url: URL, *, busy_timeout: float = 5.0, connect_timeout:
         return engine
     return sa.create_engine(
         url,
+        # psycopg2's plain executemany costs a round trip per row; execute_batch sends pages
+        executemany_mode="values_plus_batch",
+        executemany_batch_page_size=500,
         connect_args={
             "connect_timeout": max(1, int(connect_timeout)),
             "keepalives": 1,

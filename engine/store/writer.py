@@ -37,7 +37,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
+from psycopg2.extras import execute_values
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Connection, Engine
 
 from engine.common.record import StoreStats
@@ -70,6 +71,10 @@ class _Write:
 
 
 _Item = _Event | _Write
+
+_PG_INSERT_EVENTS = (
+    f"INSERT INTO {EVENTS.name} (run_id, seq, type, payload, time) VALUES %s ON CONFLICT (run_id, seq) DO NOTHING"
+)
 
 
 def _clean(text: str) -> str:
@@ -307,8 +312,21 @@ class StoreWriter:
     def _insert_events(self, connection: Connection, rows: list[dict[str, object]]) -> None:
         if not rows:
             return
-        insert = postgresql.insert(EVENTS) if self._postgresql else sqlite.insert(EVENTS)
-        connection.execute(insert.on_conflict_do_nothing(), rows)
+        if self._postgresql:
+            # one multi-row INSERT per page: a fraction of the server's work of a statement per row
+            cursor = connection.connection.cursor()
+            try:
+                execute_values(
+                    cursor,
+                    _PG_INSERT_EVENTS,
+                    rows,
+                    template="(%(run_id)s, %(seq)s, %(type)s, %(payload)s, %(time)s)",
+                    page_size=1000,
+                )
+            finally:
+                cursor.close()
+            return
+        connection.execute(sqlite.insert(EVENTS).on_conflict_do_nothing(), rows)
 
     @staticmethod
     def _mark_incomplete(connection: Connection, dropped: dict[str, int]) -> None:
