@@ -60,9 +60,13 @@ def _payloads(count: int) -> list[tuple[str, str]]:
     rows: list[tuple[str, str]] = [("agent_start", '{"type":"agent_start","runId":"r","conversationId":"c"}')]
     for n in range(1, count - 1):
         if n % 200 == 0:
-            rows.append(("tool_result", json.dumps({"type": "tool_result", "id": f"call_{n}", "output": "x" * 400})))
+            rows.append(
+                ("tool_result", json.dumps({"type": "tool_result", "id": f"call_{n}", "output": "x" * 400}))
+            )
         else:
-            rows.append(("content_delta", json.dumps({"type": "content_delta", "text": f"token {n} of the answer "})))
+            rows.append(
+                ("content_delta", json.dumps({"type": "content_delta", "text": f"token {n} of the answer "}))
+            )
     rows.append(("agent_finish", '{"type":"agent_finish","steps":3}'))
     return rows
 
@@ -161,7 +165,9 @@ def bench(driver: RunDriver, backend: str, events: int, repeats: int, rate: floa
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--events", type=int, default=10_000)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--rate", type=float, default=5000.0, help="events per second of the paced runs")

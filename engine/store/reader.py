@@ -145,9 +145,12 @@ class StoreReader:
             .label("runs")
         )
 
-    def _read(self, query: Callable[[Connection], T]) -> T:
+    def _read(self, query: Callable[[Connection], T], *, change: bool = False) -> T:
+        """Run ``query`` on a pooled connection (in a committed transaction when it is a
+        ``change``); any failure becomes a StoreError with a masked message."""
         try:
-            with self._engine.connect() as connection:
+            with self._engine.begin() if change else self._engine.connect() as connection:
                 return query(connection)
         except Exception as exc:
-            raise StoreError(f"the run store cannot answer: {describe(exc, self._secrets)}") from None
+            what = "refused the change" if change else "cannot answer"
+            raise StoreError(f"the run store {what}: {describe(exc, self._secrets)}") from None

@@ -18,7 +18,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -53,7 +52,6 @@ from engine.store.writer import StoreWriter
 
 log = logging.getLogger(__name__)
 
-T = TypeVar("T")
 TITLE_LENGTH = 120
 
 
@@ -356,7 +354,7 @@ class RunStore(StoreReader):
             .where(CONVERSATIONS.c.id == conversation_id)
             .values(title=_text(title[:TITLE_LENGTH]), updated=_now())
         )
-        return self._change(lambda c: c.execute(statement).rowcount > 0)
+        return self._read(lambda c: c.execute(statement).rowcount > 0, change=True)
 
     def delete_conversation(self, conversation_id: str) -> bool:
         """Delete a conversation with its runs, their events and approvals; False when unknown.
@@ -375,7 +373,7 @@ class RunStore(StoreReader):
                 > 0
             )
 
-        return self._change(apply)
+        return self._read(apply, change=True)
 
     # --- helpers -----------------------------------------------------------------------------------
     def _insert(self, table: sa.Table) -> postgresql.Insert | sqlite.Insert:
@@ -386,10 +384,3 @@ class RunStore(StoreReader):
         if self._closed:
             raise StoreError("the run store is closed")
         return self.writer.submit(apply, label=label)
-
-    def _change(self, change: Callable[[Connection], T]) -> T:
-        try:
-            with self._engine.begin() as connection:
-                return change(connection)
-        except Exception as exc:
-            raise StoreError(f"the run store refused the change: {describe(exc, self._secrets)}") from None

@@ -72,9 +72,7 @@ class _Write:
 
 _Item = _Event | _Write
 
-_PG_INSERT_EVENTS = (
-    f"INSERT INTO {EVENTS.name} (run_id, seq, type, payload, time) VALUES %s ON CONFLICT (run_id, seq) DO NOTHING"
-)
+_PG_INSERT_EVENTS = f"INSERT INTO {EVENTS.name} (run_id, seq, type, payload, time) VALUES %s ON CONFLICT (run_id, seq) DO NOTHING"
 
 
 def _clean(text: str) -> str:

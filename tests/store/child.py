@@ -38,7 +38,9 @@ def main() -> None:
         journal = store.start_run("run-2", "alice", "another", conversation_id=conversation.id)
         for _ in range(5):
             journal.append("content_delta", "{}")
-        store.request_approval("run-2", "req-1", "run_mutation_query", '{"sql":"DELETE FROM t"}', "DESTRUCTIVE")
+        store.request_approval(
+            "run-2", "req-1", "run_mutation_query", '{"sql":"DELETE FROM t"}', "DESTRUCTIVE"
+        )
         store.flush(10.0)
         say("ready")
     elif mode == "flushed":

@@ -103,7 +103,9 @@ def test_an_outage_is_retried_logged_once_and_loses_nothing(
     down = _messages(caplog, "run store unreachable")
     back = _messages(caplog, "run store reachable again")
     assert len(down) == 2 and len(back) == 2, (down, back)
-    assert all(record.levelno == logging.ERROR for record in caplog.records if "unreachable" in record.getMessage())
+    assert all(
+        record.levelno == logging.ERROR for record in caplog.records if "unreachable" in record.getMessage()
+    )
 
 
 def test_overflowing_the_queue_marks_the_run_incomplete(store_db: StoreDb, open_store: OpenStore) -> None:

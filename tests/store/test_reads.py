@@ -32,7 +32,9 @@ def history(store: RunStore) -> RunStore:
         ("r5", "bob", "b1", RunStatus.SUCCESS),
     ]
     for run_id, owner, conversation, status in plan:
-        journal = store.start_run(run_id, owner, f"question {run_id}", conversation_id=conversation, model="m1")
+        journal = store.start_run(
+            run_id, owner, f"question {run_id}", conversation_id=conversation, model="m1"
+        )
         for n in range(3):
             journal.append("content_delta", f'{{"n":{n}}}')
         if status is not None:
@@ -55,7 +57,13 @@ def test_list_runs_by_owner_status_conversation_and_page(history: RunStore) -> N
 
     run = history.get_run("r2")
     assert run is not None
-    assert (run.owner, run.conversation_id, run.status, run.error, run.steps) == ("alice", "c1", RunStatus.ERROR, "boom", 2)
+    assert (run.owner, run.conversation_id, run.status, run.error, run.steps) == (
+        "alice",
+        "c1",
+        RunStatus.ERROR,
+        "boom",
+        2,
+    )
     assert run.model == "m1" and run.last_seq == 3 and run.ended is not None and run.started.tzinfo is UTC
     assert history.get_run("missing") is None
 
@@ -115,7 +123,11 @@ def test_memory_survives_as_saved(open_store: OpenStore) -> None:
             "role": "assistant",
             "content": None,
             "tool_calls": [
-                {"id": "call_1", "type": "function", "function": {"name": "run_select_query", "arguments": "{}"}}
+                {
+                    "id": "call_1",
+                    "type": "function",
+                    "function": {"name": "run_select_query", "arguments": "{}"},
+                }
             ],
         },
         {"role": "tool", "tool_call_id": "call_1", "content": "42"},
@@ -215,7 +227,9 @@ def test_a_closed_store_refuses_writes(open_store: OpenStore) -> None:
 def statements(history: RunStore) -> Iterator[list[tuple[str, Any]]]:
     captured: list[tuple[str, Any]] = []
 
-    def capture(_conn: Any, _cursor: Any, statement: str, parameters: Any, _context: Any, _many: bool) -> None:
+    def capture(
+        _conn: Any, _cursor: Any, statement: str, parameters: Any, _context: Any, _many: bool
+    ) -> None:
         if statement.lstrip().upper().startswith("SELECT"):
             captured.append((statement, parameters))
 

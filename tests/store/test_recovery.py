@@ -103,7 +103,9 @@ def test_sigkill_leaves_runs_interrupted_and_approvals_expired(
     assert store_db.query("SELECT count(*) FROM instances")[0][0] == 1  # only the new engine's
 
 
-def test_sigkill_loses_only_what_was_not_flushed(store_db: StoreDb, open_store: OpenStore, child: type[Child]) -> None:
+def test_sigkill_loses_only_what_was_not_flushed(
+    store_db: StoreDb, open_store: OpenStore, child: type[Child]
+) -> None:
     writer = child(store_db.url, "flushed")
     assert writer.line() == "flushed 100"
     assert writer.line() == "queued 500"
@@ -135,7 +137,9 @@ def test_sigkill_while_streaming_loses_at_most_the_last_flush_interval(
     assert old_enough and run.last_seq >= old_enough[-1]
 
 
-def test_sigterm_writes_everything_queued(store_db: StoreDb, open_store: OpenStore, child: type[Child]) -> None:
+def test_sigterm_writes_everything_queued(
+    store_db: StoreDb, open_store: OpenStore, child: type[Child]
+) -> None:
     writer = child(store_db.url, "term")  # a 30 s flush interval: all 3000 are still queued
     assert writer.line() == "queued 3000"
     writer.process.send_signal(signal.SIGTERM)

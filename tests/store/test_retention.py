@@ -3,7 +3,7 @@ approvals, a bounded number per pass, in the background."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from engine.common.record import RunStatus
 from engine.store import RunStore

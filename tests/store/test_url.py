@@ -22,8 +22,14 @@ A = "kyuubi.engine.data.agent."
         ("postgresql://u:p@db:5433/runs", "postgresql+psycopg2://u:p@db:5433/runs"),
         ("postgres://u@db/runs", "postgresql+psycopg2://u@db/runs"),
         ("postgresql+psycopg2://u@db/runs", "postgresql+psycopg2://u@db/runs"),
-        ("jdbc:postgresql://db:5433/runs?user=u&password=p%40ss", "postgresql+psycopg2://u:p%40ss@db:5433/runs"),
-        ("jdbc:postgresql://u:p@db/runs;sslmode=require", "postgresql+psycopg2://u:p@db/runs?sslmode=require"),
+        (
+            "jdbc:postgresql://db:5433/runs?user=u&password=p%40ss",
+            "postgresql+psycopg2://u:p%40ss@db:5433/runs",
+        ),
+        (
+            "jdbc:postgresql://u:p@db/runs;sslmode=require",
+            "postgresql+psycopg2://u:p@db/runs?sslmode=require",
+        ),
         (
             "jdbc:postgresql://db/runs?user=u&currentSchema=agent",
             "postgresql+psycopg2://u@db/runs?options=-csearch_path%3Dagent",
@@ -70,7 +76,9 @@ def test_from_conf_opens_the_configured_store_or_the_work_dir_file(store_db: Sto
         work_dir = tmp_path / "work"
         assert default_store_url(work_dir).database == str(work_dir / "store.db")
     else:
-        conf = EngineConf.load([f"{A}store.retention=P7D"], environ={"KYUUBI_ENGINE_DATA_AGENT_STORE_URL": store_db.url})
+        conf = EngineConf.load(
+            [f"{A}store.retention=P7D"], environ={"KYUUBI_ENGINE_DATA_AGENT_STORE_URL": store_db.url}
+        )
         work_dir = tmp_path / "unused"
     store = RunStore.from_conf(conf, work_dir, options=options)
     try:

@@ -51,7 +51,9 @@ def test_a_quiet_run_is_committed_within_the_flush_interval(open_store: OpenStor
     assert [event.seq for event in store.events_after("r")] == [1]
 
 
-def test_sequence_numbers_are_ordered_and_unique_across_threads(store_db: StoreDb, open_store: OpenStore) -> None:
+def test_sequence_numbers_are_ordered_and_unique_across_threads(
+    store_db: StoreDb, open_store: OpenStore
+) -> None:
     store = open_store()
     journals = [store.start_run(f"run-{n}", "bob", f"question {n}") for n in range(8)]
     start = threading.Barrier(len(journals))
@@ -108,7 +110,9 @@ def test_run_and_sequence_are_unique_in_the_database(store_db: StoreDb, store: R
     assert [(event.seq, event.type) for event in store.events_after("r")] == [(1, "agent_start")]
 
 
-def test_the_barrier_commits_the_last_event_and_the_final_status(store_db: StoreDb, open_store: OpenStore) -> None:
+def test_the_barrier_commits_the_last_event_and_the_final_status(
+    store_db: StoreDb, open_store: OpenStore
+) -> None:
     store = open_store(options=StoreOptions(flush_interval=30.0))  # only the barrier can flush
     journal = store.start_run("r", "carol", "how many orders?", model="m1")
     for seq in range(1, 11):
@@ -153,4 +157,3 @@ def test_a_write_the_database_refuses_is_dropped_alone(store: RunStore) -> None:
     assert [event.seq for event in store.events_after("good")] == [1, 2]
     assert store.events_after("no-such-run") == []
     assert store.stats().write_errors >= 1
-
