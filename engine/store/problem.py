@@ -3,8 +3,10 @@ say it without leaking the URL's password or the rows being written."""
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterable
 
+import psycopg2
 from sqlalchemy import exc as sa_exc
 
 from engine.common.redaction import redact_text
@@ -15,6 +17,10 @@ _TRANSIENT = (
     sa_exc.DisconnectionError,
     sa_exc.TimeoutError,  # the pool had no connection to give
     OSError,
+    # the same, raised by a driver's own call (the writer's bulk insert on PostgreSQL)
+    psycopg2.OperationalError,
+    psycopg2.InterfaceError,
+    sqlite3.OperationalError,
 )
 
 

@@ -72,6 +72,9 @@ class _Write:
 
 _Item = _Event | _Write
 
+# what _retrying returns when the store stayed unreachable until the close deadline
+_ABANDONED = ConnectionAbortedError("the store stayed unreachable until the close deadline")
+
 _PG_INSERT_EVENTS = f"INSERT INTO {EVENTS.name} (run_id, seq, type, payload, time) VALUES %s ON CONFLICT (run_id, seq) DO NOTHING"
 
 
@@ -245,30 +248,61 @@ class StoreWriter:
                 return  # closing, and the store stayed unreachable until the close deadline
 
     def _write(self, batch: list[_Item], dropped: dict[str, int]) -> bool:
-        """Commit ``batch``; retries through an outage. False only when given up at close."""
+        """Commit ``batch``, retrying through an outage; when the database refuses its content,
+        item by item. False only when given up at close (what is left goes back to the queue)."""
+        refused = self._retrying(batch, dropped)
+        if refused is _ABANDONED:
+            self._requeue(batch)
+            return False
+        if refused is not None:
+            log.error(
+                "run store refused a write (%s); retrying its items one by one",
+                describe(refused, self._secrets),
+            )
+            for index, item in enumerate(batch):
+                problem = self._retrying([item], {})
+                if problem is _ABANDONED:
+                    self._requeue(batch[index:])
+                    return False
+                if problem is not None:
+                    label = (
+                        f"event {item.seq} of run {item.run_id}" if isinstance(item, _Event) else item.label
+                    )
+                    log.error("run store: dropped %s: %s", label, describe(problem, self._secrets))
+                    with self._cond:
+                        self._write_errors += 1
+            if dropped and self._retrying([], dropped) is not None:
+                log.error("run store: could not mark %d runs incomplete", len(dropped))
+        self._committed_batch(batch)
+        return True
+
+    def _retrying(self, items: list[_Item], dropped: dict[str, int]) -> BaseException | None:
+        """Commit ``items`` (and the ``dropped`` marks), retrying connection-level errors with
+        backoff. Returns None when committed, the error when the database refused the content,
+        or ``_ABANDONED`` when the store stayed unreachable past the close deadline."""
         delay = self._retry_initial
         attempt = 0
         while True:
             attempt += 1
             try:
-                self._commit(batch, dropped)
+                self._commit(items, dropped)
+                return None
             except Exception as exc:
                 self._disconnect()
                 if not is_transient(exc):
-                    self._write_one_by_one(batch, dropped, exc)
-                    return True
+                    return exc
                 if attempt == 1:
                     continue  # a connection that went stale while idle: one immediate retry
                 self._note_outage(exc)
-                with self._cond:
-                    if self._closing and time.monotonic() >= self._close_deadline:
-                        self._queue.extendleft(reversed(batch))
-                        return False
-                self._wake.wait(delay)
-                delay = min(delay * 2, self._retry_max)
-                continue
-            self._committed_batch(batch)
-            return True
+            with self._cond:
+                if self._closing and time.monotonic() >= self._close_deadline:
+                    return _ABANDONED
+            self._wake.wait(delay)
+            delay = min(delay * 2, self._retry_max)
+
+    def _requeue(self, items: list[_Item]) -> None:
+        with self._cond:
+            self._queue.extendleft(reversed(items))
 
     def _connect(self) -> Connection:
         if self._connection is None:
@@ -365,24 +399,3 @@ class StoreWriter:
             describe(exc, self._secrets),
             self._capacity,
         )
-
-    def _write_one_by_one(self, batch: list[_Item], dropped: dict[str, int], first: BaseException) -> None:
-        """The database rejected the batch's content: keep what it accepts, count what it refuses."""
-        log.error(
-            "run store refused a write (%s); retrying its items one by one", describe(first, self._secrets)
-        )
-        for item in batch:
-            try:
-                self._commit([item], {})
-            except Exception as exc:
-                self._disconnect()
-                label = f"event {item.seq} of run {item.run_id}" if isinstance(item, _Event) else item.label
-                log.error("run store: dropped %s: %s", label, describe(exc, self._secrets))
-                with self._cond:
-                    self._write_errors += 1
-        try:
-            self._commit([], dropped)
-        except Exception as exc:
-            self._disconnect()
-            log.error("run store: could not mark runs incomplete: %s", describe(exc, self._secrets))
-        self._committed_batch(batch)
