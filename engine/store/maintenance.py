@@ -81,13 +81,15 @@ class Maintenance:
 
     # --- lifecycle -------------------------------------------------------------------------------
     def register(self) -> None:
-        now = _now()
         with self._engine.begin() as connection:
-            connection.execute(
-                sa.insert(INSTANCES).values(
-                    id=self.instance_id, host=self._host, pid=os.getpid(), started=now, heartbeat=now
-                )
+            self._register(connection, _now())
+
+    def _register(self, connection: Connection, now: datetime) -> None:
+        connection.execute(
+            sa.insert(INSTANCES).values(
+                id=self.instance_id, host=self._host, pid=os.getpid(), started=now, heartbeat=now
             )
+        )
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="store-maintenance", daemon=True)
@@ -107,10 +109,13 @@ class Maintenance:
 
     # --- one pass of each job ----------------------------------------------------------------------
     def heartbeat(self) -> None:
+        """Show this process alive; re-register if another engine took it for gone (a long
+        outage) and removed its row."""
+        now = _now()
         with self._engine.begin() as connection:
-            connection.execute(
-                sa.update(INSTANCES).where(INSTANCES.c.id == self.instance_id).values(heartbeat=_now())
-            )
+            beat = sa.update(INSTANCES).where(INSTANCES.c.id == self.instance_id).values(heartbeat=now)
+            if connection.execute(beat).rowcount == 0:
+                self._register(connection, now)
 
     def recover(self) -> Recovered:
         """Interrupt the runs of engine processes that are gone."""

@@ -199,3 +199,18 @@ def test_an_engine_whose_heartbeat_stops_is_recovered_by_another(
 
     assert wait_until(interrupted, 20.0)  # by the maintenance thread, not only at start-up
     assert store_db.query("SELECT id FROM instances WHERE id = 'elsewhere'") == []
+
+
+def test_an_engine_taken_for_gone_registers_again(store_db: StoreDb, open_store: OpenStore) -> None:
+    store = open_store()  # heartbeat every 0.2 s
+    engine = sa.create_engine(store_db.url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.begin() as connection:  # what a peer does after a long outage of this engine
+            connection.execute(sa.delete(INSTANCES).where(INSTANCES.c.id == store.instance_id))
+    finally:
+        engine.dispose()
+    assert wait_until(lambda: len(store_db.query("SELECT id FROM instances")) == 1, 20.0)
+    journal = store.start_run("after", "alice", "q")
+    assert journal.wait_committed(10.0)
+    other = open_store()
+    assert other.recovered.runs == 0
