@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import threading
+import time
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
@@ -48,7 +49,7 @@ class RunJournal:
         store (the run becomes ``incomplete``), never from the caller's own stream."""
         seq = next(self._seq)
         self._last_seq = seq
-        self._writer.append_event(self.run_id, seq, event_type, payload, datetime.now(UTC))
+        self._writer.append_event(self.run_id, seq, event_type, payload, time.time())
         return seq
 
     def finish(

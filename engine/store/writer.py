@@ -34,7 +34,8 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import Final
 
 import sqlalchemy as sa
 from psycopg2.extras import execute_values
@@ -49,15 +50,16 @@ log = logging.getLogger(__name__)
 Apply = Callable[[Connection], object]
 
 
-@dataclass(slots=True)
-class _Event:
-    run_id: str
-    seq: int
-    type: str
-    payload: str
-    time: datetime
-    queued: float  # monotonic time of the append
-    ticket: int
+# An event waits in the queue as a plain tuple, the cheapest thing to build on the fetch path:
+# (run_id, seq, type, payload, epoch seconds of the event, monotonic time of the append, ticket)
+_Event = tuple[str, int, str, str, float, float, int]
+_RUN: Final = 0
+_SEQ: Final = 1
+_TYPE: Final = 2
+_PAYLOAD: Final = 3
+_AT: Final = 4
+_QUEUED: Final = 5
+_TICKET: Final = 6
 
 
 @dataclass(slots=True)
@@ -70,6 +72,15 @@ class _Write:
 
 
 _Item = _Event | _Write
+
+
+def _queued(item: _Item) -> float:
+    return item.queued if isinstance(item, _Write) else item[_QUEUED]
+
+
+def _ticket(item: _Item) -> int:
+    return item.ticket if isinstance(item, _Write) else item[_TICKET]
+
 
 # what _retrying returns when the store stayed unreachable until the close deadline
 _ABANDONED = ConnectionAbortedError("the store stayed unreachable until the close deadline")
@@ -110,12 +121,14 @@ class StoreWriter:
         self._retry_initial = retry_initial
         self._retry_max = retry_max
         self._secrets = tuple(secrets)
-        self._cond = threading.Condition(threading.Lock())
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
         self._queue: deque[_Item] = deque()
         self._queued_events = 0
         self._ticket = 0  # last ticket handed out
         self._committed = 0  # every ticket up to this one is written (or given up)
-        self._urgent = False
+        self._urgent = 0  # urgent writes queued (a run's end): flush at once
+        self._flush_requested = False  # flush(): write what is queued at once
         self._dropped: dict[str, int] = {}  # run id -> events dropped, not yet marked
         self._closing = False
         self._close_deadline = float("inf")
@@ -159,17 +172,18 @@ class StoreWriter:
         return lost == 0 and self._committed == self._ticket
 
     # --- producers ---------------------------------------------------------------------------------
-    def append_event(self, run_id: str, seq: int, event_type: str, payload: str, at: datetime) -> bool:
-        """Queue one event; never blocks. False when the queue is full and the event was dropped."""
-        with self._cond:
+    def append_event(self, run_id: str, seq: int, event_type: str, payload: str, at: float) -> bool:
+        """Queue one event (``at``: its time, epoch seconds); never blocks. False when the queue is
+        full and the event was dropped."""
+        with self._lock:  # the condition's lock, taken directly: cheaper than the Condition
             if self._queued_events >= self._capacity or self._closing:
                 self._dropped[run_id] = self._dropped.get(run_id, 0) + 1
                 self._events_dropped += 1
                 return False
             self._ticket += 1
-            self._queue.append(_Event(run_id, seq, event_type, payload, at, time.monotonic(), self._ticket))
+            self._queue.append((run_id, seq, event_type, payload, at, time.monotonic(), self._ticket))
             self._queued_events += 1
-            if len(self._queue) == 1 or self._queued_events == self._flush_events:
+            if self._queued_events == 1 or self._queued_events == self._flush_events:
                 self._cond.notify()
             return True
 
@@ -179,8 +193,7 @@ class StoreWriter:
         with self._cond:
             self._ticket += 1
             self._queue.append(_Write(apply, label, urgent, time.monotonic(), self._ticket))
-            if urgent:
-                self._urgent = True
+            self._urgent += urgent
             if urgent or len(self._queue) == 1:
                 self._cond.notify()
             return self._ticket
@@ -205,7 +218,7 @@ class StoreWriter:
         """Wait until everything queued so far is committed."""
         with self._cond:
             ticket = self._ticket
-            self._urgent = True
+            self._flush_requested = True
             self._cond.notify_all()
         return self.wait(ticket, timeout)
 
@@ -240,15 +253,22 @@ class StoreWriter:
                     self._cond.wait(1.0)
                 if not self._queue:
                     return  # closing and drained
-                deadline = self._queue[0].queued + self._flush_interval
-                while not (self._closing or self._urgent or self._queued_events >= self._flush_events):
+                deadline = _queued(self._queue[0]) + self._flush_interval
+                while not (
+                    self._closing
+                    or self._urgent
+                    or self._flush_requested
+                    or self._queued_events >= self._flush_events
+                ):
                     remaining = deadline - time.monotonic()
                     if remaining <= 0:
                         break
                     self._cond.wait(remaining)
                 batch = [self._queue.popleft() for _ in range(min(self._max_batch, len(self._queue)))]
-                self._queued_events -= sum(1 for item in batch if isinstance(item, _Event))
-                self._urgent = any(isinstance(item, _Write) and item.urgent for item in self._queue)
+                writes = [item for item in batch if isinstance(item, _Write)]
+                self._queued_events -= len(batch) - len(writes)
+                self._urgent -= sum(write.urgent for write in writes)
+                self._flush_requested = self._flush_requested and bool(self._queue)
                 dropped, self._dropped = self._dropped, {}
             if not self._write(batch, dropped):
                 return  # closing, and the store stayed unreachable until the close deadline
@@ -272,7 +292,7 @@ class StoreWriter:
                     return False
                 if problem is not None:
                     label = (
-                        f"event {item.seq} of run {item.run_id}" if isinstance(item, _Event) else item.label
+                        item.label if isinstance(item, _Write) else f"event {item[_SEQ]} of run {item[_RUN]}"
                     )
                     log.error("run store: dropped %s: %s", label, describe(problem, self._secrets))
                     with self._cond:
@@ -331,9 +351,10 @@ class StoreWriter:
             bind_time = self._bind_time
             events: list[tuple[object, ...]] = []
             for item in batch:
-                if isinstance(item, _Event):
+                if not isinstance(item, _Write):
+                    at = datetime.fromtimestamp(item[_AT], UTC)
                     events.append(
-                        (item.run_id, item.seq, item.type, _clean(item.payload), bind_time(item.time))
+                        (item[_RUN], item[_SEQ], item[_TYPE], _clean(item[_PAYLOAD]), bind_time(at))
                     )
                     continue
                 self._insert_events(connection, events)
@@ -372,14 +393,14 @@ class StoreWriter:
             self._outage_since = None
         if back_after is not None:  # logged before any waiter is released
             log.warning("run store reachable again after %.1f s; queued writes are being written", back_after)
-        events = [item for item in batch if isinstance(item, _Event)]
+        events = [item for item in batch if not isinstance(item, _Write)]
         with self._cond:
             self._transactions += 1
             self._events_committed += len(events)
             if events:
                 self._batch_sizes.append(len(events))
-                self._latencies.extend(now - item.queued for item in events)
-            self._committed = max(self._committed, batch[-1].ticket)
+                self._latencies.extend(now - item[_QUEUED] for item in events)
+            self._committed = max(self._committed, _ticket(batch[-1]))
             self._cond.notify_all()
 
     def _note_outage(self, exc: BaseException) -> None:

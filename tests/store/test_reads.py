@@ -226,11 +226,14 @@ def test_a_closed_store_refuses_writes(open_store: OpenStore) -> None:
 @pytest.fixture
 def statements(history: RunStore) -> Iterator[list[tuple[str, Any]]]:
     captured: list[tuple[str, Any]] = []
+    mine = (
+        threading.current_thread()
+    )  # not the maintenance thread's (it reads the tiny instances table whole)
 
     def capture(
         _conn: Any, _cursor: Any, statement: str, parameters: Any, _context: Any, _many: bool
     ) -> None:
-        if statement.lstrip().upper().startswith("SELECT"):
+        if threading.current_thread() is mine and statement.lstrip().upper().startswith("SELECT"):
             captured.append((statement, parameters))
 
     sa.event.listen(history.engine, "before_cursor_execute", capture)
