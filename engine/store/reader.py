@@ -38,6 +38,7 @@ class StoreReader:
     def __init__(self, engine: Engine, secrets: tuple[str, ...]) -> None:
         self._engine = engine
         self._secrets = secrets
+        self._closed = False
 
     @property
     def engine(self) -> Engine:
@@ -148,6 +149,8 @@ class StoreReader:
     def _read(self, query: Callable[[Connection], T], *, change: bool = False) -> T:
         """Run ``query`` on a pooled connection (in a committed transaction when it is a
         ``change``); any failure becomes a StoreError with a masked message."""
+        if self._closed:
+            raise StoreError("the run store is closed")
         try:
             with self._engine.begin() if change else self._engine.connect() as connection:
                 return query(connection)

@@ -95,7 +95,6 @@ class RunStore(StoreReader):
         self.display_url = engine.url.render_as_string(hide_password=True)
         self.instance_id = instance_id or uuid.uuid4().hex
         self._close_timeout = options.close_timeout
-        self._closed = False
         self.writer = StoreWriter(
             engine,
             capacity=capacity,
@@ -381,6 +380,5 @@ class RunStore(StoreReader):
         return postgresql.insert(table) if self._engine.dialect.name == "postgresql" else sqlite.insert(table)
 
     def _submit(self, apply: Callable[[Connection], object], label: str) -> int:
-        if self._closed:
-            raise StoreError("the run store is closed")
+        """Queue a write; never raises (after close it is ignored: see StoreWriter.submit)."""
         return self.writer.submit(apply, label=label)

@@ -131,6 +131,7 @@ class StoreWriter:
         self._flush_requested = False  # flush(): write what is queued at once
         self._dropped: dict[str, int] = {}  # run id -> events dropped, not yet marked
         self._closing = False
+        self._stopped = False  # the thread has ended
         self._close_deadline = float("inf")
         self._wake = threading.Event()  # interrupts a retry backoff at close
         self._thread: threading.Thread | None = None
@@ -189,8 +190,12 @@ class StoreWriter:
 
     def submit(self, apply: Apply, *, label: str, urgent: bool = False) -> int:
         """Queue a write (a function of the writer's connection, run in its transaction); returns
-        its ticket for :meth:`wait`. Never blocks and is never dropped."""
+        its ticket for :meth:`wait`. Never blocks, and is never dropped while the writer runs;
+        after :meth:`close` it is ignored (its ticket is never committed)."""
         with self._cond:
+            if self._closing:
+                log.debug("run store closed: %s not written", label)
+                return self._ticket + 1
             self._ticket += 1
             self._queue.append(_Write(apply, label, urgent, time.monotonic(), self._ticket))
             self._urgent += urgent
@@ -204,15 +209,16 @@ class StoreWriter:
             return self._ticket
 
     def wait(self, ticket: int, timeout: float) -> bool:
-        """Wait until ``ticket`` (and so everything queued before it) is committed."""
+        """Wait until ``ticket`` (and so everything queued before it) is committed; False after
+        ``timeout``, or at once when the writer has stopped short of it."""
         deadline = time.monotonic() + max(0.0, timeout)
         with self._cond:
-            while self._committed < ticket:
+            while self._committed < ticket and not self._stopped:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return False
                 self._cond.wait(remaining)
-            return True
+            return self._committed >= ticket
 
     def flush(self, timeout: float) -> bool:
         """Wait until everything queued so far is committed."""
@@ -247,6 +253,14 @@ class StoreWriter:
 
     # --- the thread --------------------------------------------------------------------------------
     def _run(self) -> None:
+        try:
+            self._loop()
+        finally:
+            with self._cond:
+                self._stopped = True
+                self._cond.notify_all()
+
+    def _loop(self) -> None:
         while True:
             with self._cond:
                 while not self._queue and not self._closing:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import signal
 import sys
-import threading
 import time
 
 from engine.store import RunStore
@@ -28,10 +27,11 @@ def say(text: str) -> None:
 
 def main() -> None:
     url, mode = sys.argv[1], sys.argv[2]
+    # SIGTERM is taken with sigtimedwait below, not by a handler: a handler that sets an Event can
+    # deadlock on the Event's own lock. Blocked before any thread starts, so all inherit the mask.
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
     slow = mode in ("term", "flushed")
     store = RunStore.open(url, options=StoreOptions(flush_interval=30.0 if slow else 0.05))
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
     journal = store.start_run("run-1", "alice", "a question", conversation_id=None)
     if mode == "park":
         conversation = store.create_conversation("alice", "ds-0011223344556677", conversation_id="conv-1")
@@ -52,7 +52,7 @@ def main() -> None:
             journal.append("content_delta", "{}")
         say("queued 500")
     elif mode == "stream":
-        while not stop.is_set():
+        while True:  # until SIGKILL
             seq = journal.append("content_delta", "{}")
             if seq % 50 == 0:
                 say(f"{seq} {time.monotonic()}")
@@ -62,7 +62,7 @@ def main() -> None:
         for _ in range(3000):
             journal.append("content_delta", "{}")
         say("queued 3000")
-    stop.wait(60.0)
+    signal.sigtimedwait({signal.SIGTERM}, 60.0)
     store.close()
     say("closed")
 

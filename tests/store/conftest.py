@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -28,12 +29,12 @@ class StoreDb:
         """The same PostgreSQL database reached through another local port (a proxy)."""
         return f"postgresql+psycopg2://postgres@127.0.0.1:{port}/{self.database}"
 
-    def query(self, sql: str, **params: object) -> list[sa.Row[tuple[object, ...]]]:
+    def query(self, sql: str, **params: object) -> list[tuple[Any, ...]]:
         """Read the store's tables with a connection of the test's own, never the store's."""
         engine = sa.create_engine(self.url, poolclass=sa.pool.NullPool)
         try:
             with engine.connect() as connection:
-                return list(connection.execute(sa.text(sql), params).all())
+                return [tuple(row) for row in connection.execute(sa.text(sql), params).all()]
         finally:
             engine.dispose()
 

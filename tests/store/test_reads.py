@@ -213,11 +213,15 @@ def test_many_threads_read_while_the_writer_writes(history: RunStore) -> None:
     assert history.get_run("busy").last_seq == 2000  # type: ignore[union-attr]
 
 
-def test_a_closed_store_refuses_writes(open_store: OpenStore) -> None:
+def test_a_closed_store_ignores_writes_and_says_so(open_store: OpenStore) -> None:
     store = open_store()
     store.close()
-    with pytest.raises(StoreError):
-        store.start_run("r", "alice", "q")
+    journal = store.start_run("r", "alice", "q")  # never raises on the fetch path
+    journal.append("agent_start", "{}")
+    journal.finish(RunStatus.SUCCESS)
+    assert not journal.wait_committed(5.0)  # at once: the writer has stopped
+    with pytest.raises(StoreError, match="closed"):
+        store.list_runs("alice")
 
 
 # --- every read is served by an index ---------------------------------------------------------------

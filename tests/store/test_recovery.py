@@ -10,7 +10,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -29,14 +29,16 @@ ROOT = Path(__file__).resolve().parents[2]
 class Child:
     """``python -m tests.store.child URL MODE``, read line by line with a timeout."""
 
-    def __init__(self, url: str, mode: str) -> None:
+    def __init__(self, url: str, mode: str, log: Path) -> None:
         env = dict(os.environ, PYTHONPATH=str(ROOT))
+        self._log = log
+        self._stderr = log.open("wb")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "tests.store.child", url, mode],
             cwd=ROOT,
             env=env,
             stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
+            stderr=self._stderr,
         )
         self._buffer = b""
         self._selector = selectors.DefaultSelector()
@@ -48,13 +50,16 @@ class Child:
         deadline = time.monotonic() + timeout
         while b"\n" not in self._buffer:
             if not self._selector.select(max(0.0, deadline - time.monotonic())):
-                raise TimeoutError("the child said nothing")
+                raise TimeoutError(f"the child said nothing; its stderr: {self.stderr()}")
             chunk = os.read(self.process.stdout.fileno(), 65536)
             if not chunk:
-                raise EOFError(f"the child ended (exit {self.process.poll()})")
+                raise EOFError(f"the child ended (exit {self.process.poll()}); its stderr: {self.stderr()}")
             self._buffer += chunk
         text, _, self._buffer = self._buffer.partition(b"\n")
         return text.decode().strip()
+
+    def stderr(self) -> str:
+        return self._log.read_text(errors="replace")[-2000:]
 
     def signal(self, signum: int) -> None:
         self.process.send_signal(signum)
@@ -67,15 +72,16 @@ class Child:
         self._selector.close()
         if self.process.stdout is not None:
             self.process.stdout.close()
+        self._stderr.close()
 
 
 @pytest.fixture
-def child(store_db: StoreDb) -> Iterator[type[Child]]:
+def child(store_db: StoreDb, tmp_path: Path) -> Iterator[Callable[[str, str], Child]]:
     started: list[Child] = []
 
     class Tracked(Child):
         def __init__(self, url: str, mode: str) -> None:
-            super().__init__(url, mode)
+            super().__init__(url, mode, tmp_path / f"child-{len(started)}.stderr")
             started.append(self)
 
     yield Tracked
@@ -84,7 +90,7 @@ def child(store_db: StoreDb) -> Iterator[type[Child]]:
 
 
 def test_sigkill_leaves_runs_interrupted_and_approvals_expired(
-    store_db: StoreDb, open_store: OpenStore, child: type[Child]
+    store_db: StoreDb, open_store: OpenStore, child: Callable[[str, str], Child]
 ) -> None:
     writer = child(store_db.url, "park")
     assert writer.line() == "ready"
@@ -104,7 +110,7 @@ def test_sigkill_leaves_runs_interrupted_and_approvals_expired(
 
 
 def test_sigkill_loses_only_what_was_not_flushed(
-    store_db: StoreDb, open_store: OpenStore, child: type[Child]
+    store_db: StoreDb, open_store: OpenStore, child: Callable[[str, str], Child]
 ) -> None:
     writer = child(store_db.url, "flushed")
     assert writer.line() == "flushed 100"
@@ -117,7 +123,7 @@ def test_sigkill_loses_only_what_was_not_flushed(
 
 
 def test_sigkill_while_streaming_loses_at_most_the_last_flush_interval(
-    store_db: StoreDb, open_store: OpenStore, child: type[Child]
+    store_db: StoreDb, open_store: OpenStore, child: Callable[[str, str], Child]
 ) -> None:
     writer = child(store_db.url, "stream")
     appended: list[tuple[int, float]] = []
@@ -138,7 +144,7 @@ def test_sigkill_while_streaming_loses_at_most_the_last_flush_interval(
 
 
 def test_sigterm_writes_everything_queued(
-    store_db: StoreDb, open_store: OpenStore, child: type[Child]
+    store_db: StoreDb, open_store: OpenStore, child: Callable[[str, str], Child]
 ) -> None:
     writer = child(store_db.url, "term")  # a 30 s flush interval: all 3000 are still queued
     assert writer.line() == "queued 3000"
