@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any
+from dataclasses import fields
+from typing import Any, TypeVar
 
 from sqlalchemy.engine import Row
 
@@ -34,56 +35,33 @@ def _object(text: str | None) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+R = TypeVar("R")
+
+
+def _record(kind: type[R], row: Row[Any], **converted: object) -> R:
+    """``kind`` built from the row's columns of the same names; ``converted`` wins over them."""
+    columns = row._mapping
+    names = [field.name for field in fields(kind)]  # type: ignore[arg-type]
+    values = {name: columns[name] for name in names if name in columns and name not in converted}
+    return kind(**values, **converted)
+
+
 def conversation(row: Row[Any], runs: int = 0) -> ConversationRecord:
-    return ConversationRecord(
-        id=row.id,
-        owner=row.owner,
-        datasource=row.datasource,
-        title=row.title,
-        created=row.created,
-        updated=row.updated,
-        settings=_object(row.settings),
-        runs=runs,
-    )
+    return _record(ConversationRecord, row, settings=_object(row.settings), runs=runs)
 
 
 def run(row: Row[Any], last_seq: int | None = None) -> RunRecord:
-    return RunRecord(
-        id=row.id,
-        conversation_id=row.conversation_id,
-        owner=row.owner,
-        question=row.question,
-        status=RunStatus(row.status),
-        started=row.started,
-        ended=row.ended,
-        error=row.error,
-        steps=row.steps,
-        prompt_tokens=row.prompt_tokens,
-        completion_tokens=row.completion_tokens,
-        model=row.model,
-        incomplete=bool(row.incomplete),
-        events_dropped=row.events_dropped,
-        last_seq=last_seq or 0,
+    return _record(
+        RunRecord, row, status=RunStatus(row.status), incomplete=bool(row.incomplete), last_seq=last_seq or 0
     )
 
 
 def event(row: Row[Any]) -> EventRecord:
-    return EventRecord(run_id=row.run_id, seq=row.seq, type=row.type, payload=row.payload, time=row.time)
+    return _record(EventRecord, row)
 
 
 def approval(row: Row[Any]) -> ApprovalRecord:
-    return ApprovalRecord(
-        request_id=row.request_id,
-        run_id=row.run_id,
-        tool=row.tool,
-        arguments=row.arguments,
-        risk=row.risk,
-        status=ApprovalStatus(row.status),
-        requested=row.requested,
-        decided_by=row.decided_by,
-        reason=row.reason,
-        decided=row.decided,
-    )
+    return _record(ApprovalRecord, row, status=ApprovalStatus(row.status))
 
 
 def memory_text(memory: MemoryRecord) -> str:
