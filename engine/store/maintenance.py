@@ -103,7 +103,7 @@ class Maintenance:
     def retire(self) -> Recovered:
         """This process is leaving cleanly: whatever it still runs is interrupted, its row goes."""
         with self._engine.begin() as connection:
-            recovered = self._interrupt(connection, [self.instance_id], _now())
+            recovered = self._interrupt(connection, RUNS.c.instance == self.instance_id, _now())
             connection.execute(sa.delete(INSTANCES).where(INSTANCES.c.id == self.instance_id))
         return recovered
 
@@ -121,21 +121,21 @@ class Maintenance:
         """Interrupt the runs of engine processes that are gone."""
         now = _now()
         with self._engine.begin() as connection:
-            instances = connection.execute(sa.select(INSTANCES)).all()
-            alive = {self.instance_id}
-            gone = []
-            for row in instances:
-                stale = row.heartbeat < now - self._stale
-                dead_here = row.host == self._host and not _pid_alive(row.pid)
-                if row.id != self.instance_id and (stale or dead_here):
-                    gone.append(row.id)
-                elif not stale:
-                    alive.add(row.id)
-            running = connection.execute(
-                sa.select(RUNS.c.instance).where(RUNS.c.status == RunStatus.RUNNING.value).distinct()
-            ).scalars()
-            orphans = sorted({instance for instance in running if instance not in alive} | set(gone))
-            recovered = self._interrupt(connection, orphans, now) if orphans else Recovered(0, 0)
+            gone = [
+                row.id
+                for row in connection.execute(sa.select(INSTANCES)).all()
+                if row.id != self.instance_id
+                and (
+                    row.heartbeat < now - self._stale or (row.host == self._host and not _pid_alive(row.pid))
+                )
+            ]
+            # one statement decides which runs are orphans, so an engine that registers meanwhile
+            # (its row is committed before any of its runs) is never taken for gone
+            unregistered = ~sa.exists().where(INSTANCES.c.id == RUNS.c.instance)
+            orphans = sa.and_(
+                RUNS.c.instance != self.instance_id, sa.or_(RUNS.c.instance.in_(gone), unregistered)
+            )
+            recovered = self._interrupt(connection, orphans, now)
             if gone:
                 connection.execute(sa.delete(INSTANCES).where(INSTANCES.c.id.in_(gone)))
         if recovered.runs or recovered.approvals:
@@ -201,10 +201,10 @@ class Maintenance:
 
     # --- helpers -----------------------------------------------------------------------------------
     @staticmethod
-    def _interrupt(connection: Connection, instances: list[str], now: datetime) -> Recovered:
-        runs = sa.select(RUNS.c.id).where(
-            RUNS.c.instance.in_(instances), RUNS.c.status == RunStatus.RUNNING.value
-        )
+    def _interrupt(connection: Connection, which: sa.ColumnElement[bool], now: datetime) -> Recovered:
+        """Interrupt the running runs ``which`` selects, expiring their pending approvals first."""
+        running = sa.and_(which, RUNS.c.status == RunStatus.RUNNING.value)
+        runs = sa.select(RUNS.c.id).where(running)
         approvals = connection.execute(
             sa.update(APPROVALS)
             .where(APPROVALS.c.status == ApprovalStatus.PENDING.value, APPROVALS.c.run_id.in_(runs))
@@ -212,7 +212,7 @@ class Maintenance:
         ).rowcount
         interrupted = connection.execute(
             sa.update(RUNS)
-            .where(RUNS.c.instance.in_(instances), RUNS.c.status == RunStatus.RUNNING.value)
+            .where(running)
             .values(status=RunStatus.INTERRUPTED.value, ended=now, error=INTERRUPTED_ERROR)
         ).rowcount
         return Recovered(interrupted or 0, approvals or 0)

@@ -206,7 +206,7 @@ def test_an_engine_whose_heartbeat_stops_is_recovered_by_another(
         return run is not None and run.status is RunStatus.INTERRUPTED
 
     assert wait_until(interrupted, 20.0)  # by the maintenance thread, not only at start-up
-    assert store_db.query("SELECT id FROM instances WHERE id = 'elsewhere'") == []
+    assert wait_until(lambda: store_db.query("SELECT id FROM instances WHERE id = 'elsewhere'") == [], 20.0)
 
 
 def test_an_engine_taken_for_gone_registers_again(store_db: StoreDb, open_store: OpenStore) -> None:
