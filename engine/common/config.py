@@ -299,6 +299,40 @@ AUDIT_LOG = str_entry(
     "File that receives one JSON line per approval decision. Unset: the work dir's audit.log.",
 )
 
+# --- run registry (engine.store) -------------------------------------------------------------
+STORE_URL = str_entry(
+    AGENT + "store.url",
+    None,
+    "Where runs, their events, approvals and conversations are kept: a SQLAlchemy URL "
+    "(sqlite:///path, postgresql://user@host/db) or jdbc:postgresql://host/db?user=u. Unset: a "
+    "SQLite file store.db under work.dir (opened in WAL mode); without a work.dir that is a "
+    "temporary directory, so nothing outlives the engine. Secret: it may carry a password.",
+    secret=True,
+    env=("KYUUBI_ENGINE_DATA_AGENT_STORE_URL",),
+)
+STORE_RETENTION = duration_entry(
+    AGENT + "store.retention",
+    "P30D",
+    "Runs that ended longer ago than this are deleted in the background, with their events and "
+    "approvals; so are conversations left without runs and not updated for as long.",
+    minimum=1.0,
+)
+STORE_QUEUE_CAPACITY = int_entry(
+    AGENT + "store.queue.capacity",
+    "100000",
+    "Events waiting to be written to the store at most (during an outage). Beyond it new events "
+    "are dropped from the store (never from the client's stream) and their run is marked incomplete.",
+    minimum=1000,
+    maximum=10_000_000,
+)
+STORE_COMMIT_TIMEOUT = duration_entry(
+    AGENT + "store.commit.timeout",
+    "PT10S",
+    "How long a finishing run waits for its last event and final status to be committed before "
+    "its operation reports the end anyway (the writes stay queued and retried).",
+    minimum=0.0,
+)
+
 # --- frontend --------------------------------------------------------------------------------
 BIND_HOST = str_entry(
     "kyuubi.frontend.thrift.binary.bind.host",

@@ -108,3 +108,10 @@ class FetchWindowError(InvalidStateError):
 class AuthenticationError(EngineError):
     sqlstate = "28000"  # invalid authorization specification
     vendor_code = 10013
+
+
+class StoreError(EngineError):
+    """The run registry cannot answer: its database is unreachable or refused a read or change."""
+
+    sqlstate = "08000"
+    vendor_code = 10030
