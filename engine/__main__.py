@@ -17,6 +17,8 @@ from engine.common.redaction import redact_text
 
 log = logging.getLogger("engine")
 
+STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
+
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="data-agent-engine", description=__doc__.splitlines()[0])
@@ -43,12 +45,11 @@ def main(argv: list[str] | None = None) -> int:
 
     configure_logging(conf.get(LOG_LEVEL), secrets_of(conf))
     app = EngineApp(conf)
-
-    def on_signal(signum: int, _frame: object) -> None:
-        app.request_stop(f"signal {signal.Signals(signum).name}")
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    # SIGTERM and SIGINT are taken synchronously by the main thread (sigtimedwait) rather than by a
+    # handler: a handler runs between two bytecodes of the main thread, possibly while it holds the
+    # very lock request_stop() needs, and the engine would never stop. Blocked before any thread
+    # starts, so that every thread inherits the mask and the signals wait for the main thread.
+    signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
     try:
         app.start()
     except ConfigError as exc:
@@ -61,7 +62,10 @@ def main(argv: list[str] | None = None) -> int:
         log.error("cannot start: %s", exc)
         return 1
     try:
-        app.wait()
+        while not app.stop_requested:
+            received = signal.sigtimedwait(STOP_SIGNALS, 1.0)
+            if received is not None:
+                app.request_stop(f"signal {signal.Signals(received.si_signo).name}")
     finally:
         app.stop()
     return 0

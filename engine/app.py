@@ -153,6 +153,10 @@ class EngineApp:
     def stop_reason(self) -> str:
         return self._stop_reason
 
+    @property
+    def stop_requested(self) -> bool:
+        return self._stop_requested.is_set()
+
     def wait(self, timeout: float | None = None) -> bool:
         """Block until a stop is requested (checking every second); True when requested."""
         deadline = None if timeout is None else time.monotonic() + timeout
