@@ -13,6 +13,7 @@ from engine.agent.service import build_provider
 from engine.agent.settings import SettingsPolicy
 from engine.backend import BackendService
 from engine.common.config import ENGINE_IDLE_TIMEOUT, HA_ADDRESSES, SHARE_LEVEL, EngineConf
+from engine.common.deadline import DeadlineScheduler
 from engine.common.redaction import SecretRegistry
 from engine.datasource import Datasource
 from engine.datasource.catalog import Catalog
@@ -37,7 +38,8 @@ class EngineApp:
 
     ``provider`` and ``datasource`` may be handed in (tests, benchmarks); otherwise they are built
     from the configuration: the datasource (or the bundled demo), its catalog, the tool registry
-    and the agent provider.
+    and the agent provider. The app owns the engine's one deadline scheduler and passes it to
+    everything that imposes a timeout.
     """
 
     def __init__(
@@ -51,6 +53,8 @@ class EngineApp:
         self._provider = provider
         self._datasource = datasource
         self._own_datasource = datasource is None
+        self.scheduler = DeadlineScheduler("deadline-scheduler")
+        self.operations: OperationManager | None = None
         self.tools: Toolbox | None = None
         self.catalog: Catalog | None = None
         self.sessions: SessionManager | None = None
@@ -84,21 +88,26 @@ class EngineApp:
     def _start(self) -> None:
         conf = self.conf
         if self._datasource is None:
-            self._datasource = Datasource.from_conf(conf)
+            self._datasource = Datasource.from_conf(conf, self.scheduler)
         datasource = self._datasource
         # One catalog (and one cache) serves metadata RPCs and the schema tools alike.
         self.catalog = Catalog(datasource, conf)
         known_tools: tuple[str, ...] = DEFAULT_TOOL_NAMES
         if self._provider is None:
             registry = ToolRegistry.default(
-                datasource, self.catalog, conf, secrets=self.conf.secret_values().values()
+                datasource,
+                self.catalog,
+                conf,
+                scheduler=self.scheduler,
+                secrets=self.conf.secret_values().values(),
             )
             self.tools = registry
             known_tools = tuple(registry.names())
             self._provider = build_provider(conf, datasource, registry)
         policy = SettingsPolicy.from_conf(conf, known_tools)
         policy.check(conf)  # the engine's own settings obey the floor too
-        operations = OperationManager(conf)
+        operations = OperationManager(conf, self.scheduler)
+        self.operations = operations
         self.sessions = SessionManager(
             conf, self._provider, operations, datasource=datasource, catalog=self.catalog, policy=policy
         )
@@ -172,6 +181,10 @@ class EngineApp:
                 self.registration.stop()
             except Exception:
                 log.warning("deregistration failed", exc_info=True)
+        if self.operations is not None:
+            # first: cancelling with SHUTDOWN releases every FetchResults waiting for rows, so the
+            # connections' threads are free when the server closes them
+            self.operations.stop()
         if self.server is not None:
             self.server.stop()
         if self.sessions is not None:
@@ -185,4 +198,5 @@ class EngineApp:
             self.tools.close()
         if self._own_datasource and self._datasource is not None:
             self._datasource.close()
+        self.scheduler.close()
         log.info("engine stopped")

@@ -23,6 +23,7 @@ from engine.agent.events import (
 from engine.agent.provider import AgentSession, RunRequest
 from engine.backend import BackendService
 from engine.common.config import EngineConf
+from engine.common.deadline import DeadlineScheduler
 from engine.common.errors import (
     BusyError,
     ConfigError,
@@ -34,6 +35,7 @@ from engine.common.errors import (
 )
 from engine.common.handle import OperationHandle, SessionHandle
 from engine.operation.fetch_buffer import FetchOrientation
+from engine.operation.manager import OperationManager
 from engine.operation.state import OperationState
 from engine.session.manager import SessionManager
 
@@ -82,22 +84,25 @@ class GatedProvider:
         pass
 
 
-def make_backend(tmp_path: Path, provider: object, *pairs: str) -> BackendService:
+def make_backend(
+    tmp_path: Path, provider: object, *pairs: str, scheduler: DeadlineScheduler
+) -> BackendService:
     conf = EngineConf.load([f"kyuubi.engine.data.agent.work.dir={tmp_path}", *pairs], environ={})
-    return BackendService(conf, SessionManager(conf, provider))  # type: ignore[arg-type]
+    operations = OperationManager(conf, scheduler)
+    return BackendService(conf, SessionManager(conf, provider, operations))  # type: ignore[arg-type]
 
 
 @pytest.fixture
-def echo_backend(tmp_path: Path) -> Iterator[BackendService]:
-    backend = make_backend(tmp_path, EchoProvider())
+def echo_backend(tmp_path: Path, scheduler: DeadlineScheduler) -> Iterator[BackendService]:
+    backend = make_backend(tmp_path, EchoProvider(), scheduler=scheduler)
     yield backend
     backend.stop()
 
 
 @pytest.fixture
-def gated(tmp_path: Path) -> Iterator[tuple[BackendService, GatedProvider]]:
+def gated(tmp_path: Path, scheduler: DeadlineScheduler) -> Iterator[tuple[BackendService, GatedProvider]]:
     provider = GatedProvider()
-    backend = make_backend(tmp_path, provider)
+    backend = make_backend(tmp_path, provider, scheduler=scheduler)
     yield backend, provider
     backend.stop()
 
@@ -288,12 +293,13 @@ def test_bad_session_configuration_is_a_clear_error(echo_backend: BackendService
         )
 
 
-def test_idle_sessions_are_reaped(tmp_path: Path) -> None:
+def test_idle_sessions_are_reaped(tmp_path: Path, scheduler: DeadlineScheduler) -> None:
     backend = make_backend(
         tmp_path,
         EchoProvider(),
         "kyuubi.session.idle.timeout=PT0.05S",
         "kyuubi.operation.idle.timeout=PT0.05S",
+        scheduler=scheduler,
     )
     try:
         session, _, _ = backend.open_session(5, "alice", None, "127.0.0.1", {})

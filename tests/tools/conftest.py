@@ -13,6 +13,7 @@ import pytest
 
 from engine.common.cancel import CancelToken
 from engine.common.config import EngineConf
+from engine.common.deadline import DeadlineScheduler
 from engine.datasource import Datasource
 from engine.datasource.catalog import Catalog
 from engine.tools import ToolContext, ToolRegistry
@@ -60,11 +61,13 @@ class Target:
         return self.admin(sql)
 
 
-def _target(kind: str, url: str, name: str, admin: Any, tmp_path: Path) -> Iterator[Target]:
+def _target(
+    kind: str, url: str, name: str, admin: Any, tmp_path: Path, scheduler: DeadlineScheduler
+) -> Iterator[Target]:
     """A registry over the database at ``url``; closed when the fixture ends."""
     conf = make_conf(**{"jdbc.url": url})
-    datasource = Datasource.from_conf(conf)
-    registry = ToolRegistry.default(datasource, Catalog(datasource, conf), conf)
+    datasource = Datasource.from_conf(conf, scheduler)
+    registry = ToolRegistry.default(datasource, Catalog(datasource, conf), conf, scheduler=scheduler)
     yield Target(kind, datasource, registry, tmp_path / "work", name, admin, conf)
     registry.close()
     datasource.close()
@@ -72,7 +75,7 @@ def _target(kind: str, url: str, name: str, admin: Any, tmp_path: Path) -> Itera
 
 # --- SQLite --------------------------------------------------------------------------------------
 @pytest.fixture
-def sqlite_target(tmp_path: Path) -> Iterator[Target]:
+def sqlite_target(tmp_path: Path, scheduler: DeadlineScheduler) -> Iterator[Target]:
     (tmp_path / "db").mkdir()
     path = tmp_path / "db" / "shop.db"  # alone in its folder: the corpus checks no file appears
     with sqlite3.connect(path) as connection:
@@ -83,7 +86,7 @@ def sqlite_target(tmp_path: Path) -> Iterator[Target]:
         with sqlite3.connect(path) as connection:
             return list(connection.execute(sql).fetchall())
 
-    yield from _target("sqlite", f"jdbc:sqlite:{path}", str(path), admin, tmp_path)
+    yield from _target("sqlite", f"jdbc:sqlite:{path}", str(path), admin, tmp_path, scheduler)
 
 
 # --- PostgreSQL ----------------------------------------------------------------------------------
@@ -94,9 +97,9 @@ def pg_schema() -> Iterator[str]:
 
 
 @pytest.fixture
-def pg_target(pg_schema: str, tmp_path: Path) -> Iterator[Target]:
+def pg_target(pg_schema: str, tmp_path: Path, scheduler: DeadlineScheduler) -> Iterator[Target]:
     url = databases.pg_jdbc_url(pg_schema)
-    yield from _target("postgresql", url, pg_schema, databases.pg_query, tmp_path)
+    yield from _target("postgresql", url, pg_schema, databases.pg_query, tmp_path, scheduler)
 
 
 # --- MariaDB -------------------------------------------------------------------------------------
@@ -107,9 +110,9 @@ def mysql_db() -> Iterator[str]:
 
 
 @pytest.fixture
-def mysql_target(mysql_db: str, tmp_path: Path) -> Iterator[Target]:
+def mysql_target(mysql_db: str, tmp_path: Path, scheduler: DeadlineScheduler) -> Iterator[Target]:
     url = databases.mariadb_jdbc_url(mysql_db)
-    yield from _target("mysql", url, mysql_db, databases.mysql_query, tmp_path)
+    yield from _target("mysql", url, mysql_db, databases.mysql_query, tmp_path, scheduler)
 
 
 @pytest.fixture(params=["sqlite", "pg", "mysql"])
