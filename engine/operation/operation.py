@@ -255,7 +255,7 @@ class Operation:
         started = time.monotonic()
         schema = self._wait_for_schema(self.ctx.fetch_wait)
         if schema is None:  # still no columns when the cap passed (or the run ended without any)
-            return RowBatch([[]], self.buffer.position, not self._done.is_set(), protocol=self.ctx.protocol)
+            return RowBatch([[]], self.buffer.position, not self.state.terminal, protocol=self.ctx.protocol)
         wait = max(0.0, self.ctx.fetch_wait - (time.monotonic() - started))
         chunk = self.buffer.fetch(orientation, max_rows, wait)
         width = len(schema.columns)

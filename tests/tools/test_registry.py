@@ -35,6 +35,7 @@ class Probe:
         self.cancelled = threading.Event()
         self.started = threading.Event()
         self.release = threading.Event()
+        self.busy_entered = threading.Event()
         self.running = 0
         self.peak = 0
         self.lock = threading.Lock()
@@ -56,6 +57,7 @@ class Probe:
         with self.lock:
             self.running += 1
             self.peak = max(self.peak, self.running)
+        self.busy_entered.set()
         try:
             self.release.wait(10)
         finally:
@@ -278,3 +280,60 @@ def test_closed_registry_answers_with_an_error(
     registry.close()
     result = registry.call("echo", {"text": "x"}, context(tmp_path))
     assert result.is_error and "closed" in result.output
+
+
+def test_a_cancel_ends_the_wait_for_a_free_tool_thread(
+    probe: Probe, tmp_path: Path, scheduler: DeadlineScheduler
+) -> None:
+    registry = registry_with(probe, scheduler, pool_size=1)
+    holder = threading.Thread(target=lambda: registry.call("busy", {}, context(tmp_path)), name="test-holder")
+    holder.start()
+    try:
+        assert probe.busy_entered.wait(5)  # the only pool thread is taken
+        cancel = CancelToken()
+        threading.Timer(0.2, cancel.cancel).start()
+        started = time.monotonic()
+        result = registry.call("echo", {"text": "x"}, context(tmp_path, cancel))
+        assert result.is_error and "was cancelled" in result.output
+        assert time.monotonic() - started < 2
+        assert probe.threads == []  # it never ran
+    finally:
+        probe.release.set()
+        holder.join(10)
+        registry.close()
+
+
+def test_the_call_timeout_covers_the_wait_for_a_free_tool_thread(
+    probe: Probe, tmp_path: Path, scheduler: DeadlineScheduler
+) -> None:
+    registry = registry_with(probe, scheduler, pool_size=1)
+    holder = threading.Thread(target=lambda: registry.call("busy", {}, context(tmp_path)), name="test-holder")
+    holder.start()
+    try:
+        assert probe.busy_entered.wait(5)
+        result = registry.call("echo", {"text": "x"}, context(tmp_path, **{"tool.call.timeout": "PT0.3S"}))
+        assert result.is_error
+        assert result.output == (
+            "Tool call echo timed out after 0.3 s (tool.call.timeout) while waiting for a free tool thread"
+        )
+    finally:
+        probe.release.set()
+        holder.join(10)
+        registry.close()
+
+
+def test_the_callers_deadline_reaches_the_call_with_the_callers_message(
+    probe: Probe, tmp_path: Path, scheduler: DeadlineScheduler
+) -> None:
+    """The run's deadline comes before tool.call.timeout: the call stops, naming run.timeout."""
+    registry = registry_with(probe, scheduler)
+    run = CancelToken(
+        scheduler, deadline=time.monotonic() + 0.3, timeout_message="the statement timed out (run.timeout)"
+    )
+    try:
+        result = registry.call("block", {}, context(tmp_path, run))
+        assert result.is_error and result.output == "the statement timed out (run.timeout)"
+        assert probe.cancelled.is_set()
+        assert run.reason is CancelReason.TIMEOUT
+    finally:
+        registry.close()
