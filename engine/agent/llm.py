@@ -34,7 +34,7 @@ import openai
 from openai.types.chat import ChatCompletionChunk
 
 from engine.common.cancel import CancelToken
-from engine.common.errors import AgentError
+from engine.common.errors import AgentError, OperationCanceledError, OperationTimeoutError
 from engine.common.redaction import redact_text
 
 log = logging.getLogger(__name__)
@@ -400,11 +400,14 @@ class LlmClient:
             "timeout": self._timeout(options.request_timeout),
             "temperature": 0.0,
         }
+        backstop = options.request_timeout + self._connect_timeout + 5.0  # as for streams
         attempt = 0
         while True:
             cancel.raise_if_cancelled()
             try:
-                response = self._client.chat.completions.create(**kwargs)
+                response = self._request(kwargs, cancel, backstop)
+            except (OperationCanceledError, OperationTimeoutError):
+                raise
             except Exception as exc:
                 error = self._translate(exc)
                 if error.retryable and attempt < options.max_retries:
@@ -417,3 +420,30 @@ class LlmClient:
             if not response.choices or not response.choices[0].message.content:
                 raise LlmError("the LLM returned an empty completion")
             return str(response.choices[0].message.content)
+
+    def _request(self, kwargs: dict[str, Any], cancel: CancelToken, backstop: float) -> Any:
+        """One non-streaming request on a named thread. The caller waits on a queue that the cancel
+        token also wakes; a cancelled request is abandoned (its thread ends with the request, within
+        ``llm.request.timeout``)."""
+        box: queue.Queue[tuple[Any, BaseException | None] | None] = queue.Queue()
+
+        def run() -> None:
+            try:
+                box.put((self._client.chat.completions.create(**kwargs), None))
+            except BaseException as exc:  # handed to the caller's thread
+                box.put((None, exc))
+
+        threading.Thread(target=run, name=f"llm-call-{next(_reader_ids)}", daemon=True).start()
+        unregister = cancel.on_cancel(lambda: box.put(None))
+        try:
+            item = box.get(timeout=backstop)
+        except queue.Empty:
+            raise LlmError(f"the LLM sent nothing for {backstop:g} s", retryable=True) from None
+        finally:
+            unregister()
+        if item is None:  # woken by the cancel
+            raise cancel.error()
+        response, error = item
+        if error is not None:
+            raise error
+        return response
