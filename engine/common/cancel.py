@@ -71,7 +71,7 @@ class CancelToken:
         if deadline is not None:
             self.arm(deadline, timeout_message)
 
-    # --- state ---------------------------------------------------------------------------------
+    # --- state (each a single reference, read without the lock; writes happen under it) --------
     @property
     def cancelled(self) -> bool:
         return self._event.is_set()
@@ -79,31 +79,26 @@ class CancelToken:
     @property
     def reason(self) -> CancelReason | None:
         """Why the token was cancelled; None while it is not."""
-        with self._lock:
-            return self._reason
+        return self._reason
 
     @property
     def message(self) -> str:
         """The human text of the cancellation ("" while not cancelled)."""
-        with self._lock:
-            return self._message
+        return self._message
 
     @property
     def deadline(self) -> float | None:
         """When the token times out (own or inherited), as a value of the scheduler's clock."""
-        with self._lock:
-            return self._deadline
+        return self._deadline
 
     @property
     def timeout_message(self) -> str:
         """The message the token will carry if its deadline fires (names the key that owns it)."""
-        with self._lock:
-            return self._timeout_message
+        return self._timeout_message
 
     @property
     def scheduler(self) -> DeadlineScheduler | None:
-        with self._lock:
-            return self._scheduler
+        return self._scheduler
 
     def remaining(self) -> float | None:
         """Seconds until the deadline (never negative), or None without a deadline."""

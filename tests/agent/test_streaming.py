@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -67,15 +67,23 @@ def assert_complete(events: list[dict[str, Any]]) -> None:
     assert kinds.count("step_start") == kinds.count("step_end") == 2, kinds
 
 
-@pytest.mark.parametrize("client", ["pyhive", "impyla"])
+CLIENTS = ["pyhive", "impyla"]
+COUNT_AFTER_A_STALL = (
+    tool("run_select_query", {"sql": "SELECT COUNT(*) AS n FROM orders"}),
+    Reply(text=("There are ", "3 orders."), first_delay=STALL),
+)
+INSERT_AFTER_APPROVAL = (
+    tool("run_mutation_query", {"sql": "INSERT INTO orders (customer, amount) VALUES ('zoe', 99.0)"}),
+    text("Added zoe."),
+)
+
+
+@pytest.mark.parametrize("client", CLIENTS)
 def test_fetchall_reads_every_event_across_a_long_llm_stall(
     agent_engine: Callable[..., Any], llm: FakeOpenAIServer, client: str
 ) -> None:
+    llm.add(*COUNT_AFTER_A_STALL)
     engine = agent_engine()
-    llm.add(
-        tool("run_select_query", {"sql": "SELECT COUNT(*) AS n FROM orders"}),
-        Reply(text=("There are ", "3 orders."), first_delay=STALL),
-    )
     started = time.monotonic()
     events = fetch_all_async(engine, client, "How many orders are there?")
     assert time.monotonic() - started >= STALL  # the stall happened while the client was reading
@@ -128,15 +136,13 @@ def approve_later(engine: Any, delay: float, replies: list[dict[str, Any]]) -> t
     return thread
 
 
-@pytest.mark.parametrize("client", ["pyhive", "impyla"])
+@pytest.mark.parametrize("client", CLIENTS)
 def test_fetchall_reads_every_event_across_a_parked_approval(
     agent_engine: Callable[..., Any], llm: FakeOpenAIServer, client: str
 ) -> None:
+    """Approved from another connection a few seconds after the call parked (NORMAL mode)."""
+    llm.add(*INSERT_AFTER_APPROVAL)
     engine = agent_engine()
-    llm.add(
-        tool("run_mutation_query", {"sql": "INSERT INTO orders (customer, amount) VALUES ('zoe', 99.0)"}),
-        text("Added zoe."),
-    )
     replies: list[dict[str, Any]] = []
     approver = approve_later(engine, 3.0, replies)
     try:
@@ -191,45 +197,44 @@ class BlockedReader:
             pass
 
 
+@pytest.fixture
+def blocked(agent_engine: Callable[..., Any], llm: FakeOpenAIServer) -> Iterator[tuple[Any, BlockedReader]]:
+    """An engine and a PyHive ``fetchall()`` blocked on a run whose model stalls until the test ends."""
+    engine = agent_engine()
+    gate = threading.Event()
+    reader = BlockedReader(engine, llm, gate)
+    try:
+        yield engine, reader
+    finally:
+        gate.set()
+        reader.close()
+
+
 def test_a_cancel_from_another_connection_releases_a_blocked_fetch_at_once(
-    agent_engine: Callable[..., Any], llm: FakeOpenAIServer
+    blocked: tuple[Any, BlockedReader],
 ) -> None:
-    engine = agent_engine()
-    gate = threading.Event()
-    reader = BlockedReader(engine, llm, gate)
-    try:
-        with hive.connect(engine.host, engine.port, username="alice") as other:
-            cancelled_at = time.monotonic()
-            response = other.client.CancelOperation(
-                ttypes.TCancelOperationReq(operationHandle=reader.cursor._operationHandle)
-            )
-            assert response.status.statusCode == ttypes.TStatusCode.SUCCESS_STATUS
-            assert reader.done.wait(2), "the cancel did not release the blocked fetch"
-            assert time.monotonic() - cancelled_at < 2
-        assert reader.error is None
+    engine, reader = blocked
+    with hive.connect(engine.host, engine.port, username="alice") as other:
+        cancelled_at = time.monotonic()
+        response = other.client.CancelOperation(
+            ttypes.TCancelOperationReq(operationHandle=reader.cursor._operationHandle)
+        )
+        assert response.status.statusCode == ttypes.TStatusCode.SUCCESS_STATUS
+        assert reader.done.wait(2), "the cancel did not release the blocked fetch"
+        assert time.monotonic() - cancelled_at < 2
+    assert reader.error is None
+    assert [json.loads(row[0])["type"] for row in reader.rows][:2] == ["agent_start", "step_start"]
+    assert reader.cursor.poll().operationState == CANCELED
+
+
+def test_the_engine_stopping_releases_a_blocked_fetch_at_once(blocked: tuple[Any, BlockedReader]) -> None:
+    engine, reader = blocked
+    started = time.monotonic()
+    engine.stop()
+    assert reader.done.wait(2), "the engine stopped without releasing the blocked fetch"
+    assert time.monotonic() - started < 4  # the server did not wait for the fetch to time out
+    if reader.error is None:  # the fetch answered before the connection closed
         assert [json.loads(row[0])["type"] for row in reader.rows][:2] == ["agent_start", "step_start"]
-        assert reader.cursor.poll().operationState == CANCELED
-    finally:
-        gate.set()
-        reader.close()
-
-
-def test_the_engine_stopping_releases_a_blocked_fetch_at_once(
-    agent_engine: Callable[..., Any], llm: FakeOpenAIServer
-) -> None:
-    engine = agent_engine()
-    gate = threading.Event()
-    reader = BlockedReader(engine, llm, gate)
-    try:
-        started = time.monotonic()
-        engine.stop()
-        assert reader.done.wait(2), "the engine stopped without releasing the blocked fetch"
-        assert time.monotonic() - started < 4  # the server did not wait for the fetch to time out
-        if reader.error is None:  # the fetch answered before the connection closed
-            assert [json.loads(row[0])["type"] for row in reader.rows][:2] == ["agent_start", "step_start"]
-    finally:
-        gate.set()
-        reader.close()
 
 
 def test_approval_timeout_must_stay_below_fetch_wait(

@@ -134,14 +134,15 @@ def test_conf_example_is_generated_from_the_registry() -> None:
         assert f"#{entry.key}=" in example
 
 
-def test_engine_rejects_a_bad_value_at_start() -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "engine", "--conf", "kyuubi.engine.data.agent.approval.mode=maybe"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
+def start_engine_with(pair: str) -> subprocess.CompletedProcess[str]:
+    """``python -m engine --conf pair``, expected to refuse to start."""
+    return subprocess.run(
+        [sys.executable, "-m", "engine", "--conf", pair], cwd=ROOT, capture_output=True, text=True, timeout=60
     )
+
+
+def test_engine_rejects_a_bad_value_at_start() -> None:
+    result = start_engine_with("kyuubi.engine.data.agent.approval.mode=maybe")
     assert result.returncode == 2
     assert "kyuubi.engine.data.agent.approval.mode" in result.stderr
     assert "AUTO_APPROVE, NORMAL, STRICT" in result.stderr
@@ -177,11 +178,5 @@ def test_fetch_wait_must_outlast_approval_timeout() -> None:
     )
     with pytest.raises(ConfigError, match=r"approval\.timeout \(20 s\)"):
         short.with_overlay({"set:hiveconf:kyuubi.engine.data.agent.approval.timeout": "PT20S"})
-    result = subprocess.run(
-        [sys.executable, "-m", "engine", "--conf", "kyuubi.engine.data.agent.fetch.wait=PT1M"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = start_engine_with("kyuubi.engine.data.agent.fetch.wait=PT1M")
     assert result.returncode == 2 and "kyuubi.engine.data.agent.fetch.wait" in result.stderr

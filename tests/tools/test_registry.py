@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -282,44 +283,43 @@ def test_closed_registry_answers_with_an_error(
     assert result.is_error and "closed" in result.output
 
 
-def test_a_cancel_ends_the_wait_for_a_free_tool_thread(
-    probe: Probe, tmp_path: Path, scheduler: DeadlineScheduler
-) -> None:
-    registry = registry_with(probe, scheduler, pool_size=1)
-    holder = threading.Thread(target=lambda: registry.call("busy", {}, context(tmp_path)), name="test-holder")
-    holder.start()
-    try:
-        assert probe.busy_entered.wait(5)  # the only pool thread is taken
-        cancel = CancelToken()
-        threading.Timer(0.2, cancel.cancel).start()
-        started = time.monotonic()
-        result = registry.call("echo", {"text": "x"}, context(tmp_path, cancel))
-        assert result.is_error and "was cancelled" in result.output
-        assert time.monotonic() - started < 2
-        assert probe.threads == []  # it never ran
-    finally:
-        probe.release.set()
-        holder.join(10)
-        registry.close()
-
-
-def test_the_call_timeout_covers_the_wait_for_a_free_tool_thread(
-    probe: Probe, tmp_path: Path, scheduler: DeadlineScheduler
-) -> None:
+@pytest.fixture
+def one_thread_taken(probe: Probe, tmp_path: Path, scheduler: DeadlineScheduler) -> Iterator[ToolRegistry]:
+    """A registry whose only pool thread runs a ``busy`` call until the test ends."""
     registry = registry_with(probe, scheduler, pool_size=1)
     holder = threading.Thread(target=lambda: registry.call("busy", {}, context(tmp_path)), name="test-holder")
     holder.start()
     try:
         assert probe.busy_entered.wait(5)
-        result = registry.call("echo", {"text": "x"}, context(tmp_path, **{"tool.call.timeout": "PT0.3S"}))
-        assert result.is_error
-        assert result.output == (
-            "Tool call echo timed out after 0.3 s (tool.call.timeout) while waiting for a free tool thread"
-        )
+        yield registry
     finally:
         probe.release.set()
         holder.join(10)
         registry.close()
+
+
+def test_a_cancel_ends_the_wait_for_a_free_tool_thread(
+    one_thread_taken: ToolRegistry, probe: Probe, tmp_path: Path
+) -> None:
+    cancel = CancelToken()
+    threading.Timer(0.2, cancel.cancel).start()
+    started = time.monotonic()
+    result = one_thread_taken.call("echo", {"text": "x"}, context(tmp_path, cancel))
+    assert result.is_error and "was cancelled" in result.output
+    assert time.monotonic() - started < 2
+    assert probe.threads == []  # it never ran
+
+
+def test_the_call_timeout_covers_the_wait_for_a_free_tool_thread(
+    one_thread_taken: ToolRegistry, tmp_path: Path
+) -> None:
+    result = one_thread_taken.call(
+        "echo", {"text": "x"}, context(tmp_path, **{"tool.call.timeout": "PT0.3S"})
+    )
+    assert result.is_error
+    assert result.output == (
+        "Tool call echo timed out after 0.3 s (tool.call.timeout) while waiting for a free tool thread"
+    )
 
 
 def test_the_callers_deadline_reaches_the_call_with_the_callers_message(
