@@ -61,7 +61,6 @@ def start_engine(tmp: Path, llm: FakeOpenAIServer) -> EngineApp:
         A + "openai.api.key": "sk-bench-0123456789abcdefghij",
         A + "model": "fake-model",
         A + "jdbc.url": f"jdbc:sqlite:{db}",
-        A + "fetch.wait": "PT10S",
     }
     conf = EngineConf.load([f"{k}={v}" for k, v in values.items()], environ={})
     app = EngineApp(conf)  # the datasource, catalog and tool registry come from jdbc.url

@@ -57,7 +57,6 @@ def start_engine(work: Path, db: Path, llm_url: str) -> tuple[subprocess.Popen[s
         AGENT + "provider": "OPENAI_COMPATIBLE",
         AGENT + "openai.endpoint": llm_url,
         AGENT + "model": "bench-model",
-        AGENT + "fetch.wait": "PT10S",
     }
     argv = [sys.executable, "-m", "engine"] + [x for k, v in conf.items() for x in ("--conf", f"{k}={v}")]
     env = child_env(

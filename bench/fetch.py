@@ -68,6 +68,7 @@ def serve(auth: str) -> None:
     logging.basicConfig(level=logging.WARNING)
     from engine.backend import BackendService
     from engine.common.config import EngineConf
+    from engine.common.deadline import DeadlineScheduler
     from engine.frontend.server import ThriftServer
     from engine.operation.manager import OperationManager
     from engine.session.manager import SessionManager
@@ -80,7 +81,9 @@ def serve(auth: str) -> None:
         ],
         environ={},
     )
-    sessions = SessionManager(conf, BenchProvider(), OperationManager(conf))  # type: ignore[arg-type]
+    scheduler = DeadlineScheduler("bench-deadline-scheduler")
+    operations = OperationManager(conf, scheduler)
+    sessions = SessionManager(conf, BenchProvider(), operations)  # type: ignore[arg-type]
     backend = BackendService(conf, sessions)
     server = ThriftServer(conf, backend)
     _, port = server.start()
@@ -88,6 +91,7 @@ def serve(auth: str) -> None:
     sys.stdin.read()  # until the parent closes our stdin
     server.stop()
     backend.stop()
+    scheduler.close()
 
 
 # --- the client side --------------------------------------------------------------------------

@@ -45,7 +45,6 @@ def start_engine(url: str, work: Path) -> Any:
         "kyuubi.frontend.thrift.binary.bind.port": "0",
         AGENT + "work.dir": str(work),
         AGENT + "jdbc.url": url,
-        AGENT + "fetch.wait": "PT10S",
     }
     conf = EngineConf.load([f"{k}={v}" for k, v in values.items()], environ={})
     app = EngineApp(conf)

@@ -34,6 +34,7 @@ import sqlalchemy  # noqa: E402
 
 from engine.common.cancel import CancelToken  # noqa: E402
 from engine.common.config import EngineConf  # noqa: E402
+from engine.common.deadline import DeadlineScheduler  # noqa: E402
 from engine.common.result import QueryResult  # noqa: E402
 from engine.common.types import ColumnSpec, HiveType  # noqa: E402
 from engine.datasource import Datasource  # noqa: E402
@@ -64,8 +65,9 @@ def show(label: str, samples: list[float]) -> float:
 def overhead(name: str, jdbc_url: str, sa_url: str, dialect: str, calls: int, work: Path) -> None:
     print(f"\nSELECT 1 on {name} ({calls} calls each)")
     conf = EngineConf.load([f"{AGENT}jdbc.url={jdbc_url}"], environ={})
-    datasource = Datasource.from_conf(conf)
-    registry = ToolRegistry.default(datasource, Catalog(datasource, conf), conf)
+    scheduler = DeadlineScheduler("bench-deadline-scheduler")
+    datasource = Datasource.from_conf(conf, scheduler)
+    registry = ToolRegistry.default(datasource, Catalog(datasource, conf), conf, scheduler=scheduler)
     raw_engine = sqlalchemy.create_engine(sa_url)
     ctx = ToolContext("bench", work, CancelToken(), conf)
     try:
@@ -95,6 +97,7 @@ def overhead(name: str, jdbc_url: str, sa_url: str, dialect: str, calls: int, wo
     finally:
         registry.close()
         datasource.close()
+        scheduler.close()
         raw_engine.dispose()
 
 
@@ -132,8 +135,9 @@ def end_to_end(rows: int, work: Path) -> None:
     conf = EngineConf.load(
         [f"{AGENT}jdbc.url=jdbc:sqlite:{path}", f"{AGENT}query.max.rows={rows}"], environ={}
     )
-    datasource = Datasource.from_conf(conf)
-    registry = ToolRegistry.default(datasource, Catalog(datasource, conf), conf)
+    scheduler = DeadlineScheduler("bench-deadline-scheduler")
+    datasource = Datasource.from_conf(conf, scheduler)
+    registry = ToolRegistry.default(datasource, Catalog(datasource, conf), conf, scheduler=scheduler)
     try:
         ctx = ToolContext("bench", work / "session", CancelToken(), conf)
         started = time.perf_counter()
@@ -147,6 +151,7 @@ def end_to_end(rows: int, work: Path) -> None:
     finally:
         registry.close()
         datasource.close()
+        scheduler.close()
 
 
 def main() -> None:

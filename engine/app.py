@@ -13,6 +13,7 @@ from engine.agent.service import build_provider
 from engine.agent.settings import SettingsPolicy
 from engine.backend import BackendService
 from engine.common.config import ENGINE_IDLE_TIMEOUT, HA_ADDRESSES, SHARE_LEVEL, EngineConf
+from engine.common.deadline import DeadlineScheduler, Timer
 from engine.common.redaction import SecretRegistry
 from engine.datasource import Datasource
 from engine.datasource.catalog import Catalog
@@ -37,7 +38,8 @@ class EngineApp:
 
     ``provider`` and ``datasource`` may be handed in (tests, benchmarks); otherwise they are built
     from the configuration: the datasource (or the bundled demo), its catalog, the tool registry
-    and the agent provider.
+    and the agent provider. The app owns the engine's one deadline scheduler and passes it to
+    everything that imposes a timeout.
     """
 
     def __init__(
@@ -51,6 +53,8 @@ class EngineApp:
         self._provider = provider
         self._datasource = datasource
         self._own_datasource = datasource is None
+        self.scheduler = DeadlineScheduler("deadline-scheduler")
+        self.operations: OperationManager | None = None
         self.tools: Toolbox | None = None
         self.catalog: Catalog | None = None
         self.sessions: SessionManager | None = None
@@ -63,7 +67,8 @@ class EngineApp:
         self._stop_reason = ""
         self._stopped = threading.Event()
         self._stop_lock = threading.Lock()
-        self._idle_thread: threading.Thread | None = None
+        self._idle_lock = threading.Lock()
+        self._idle_timer: Timer | None = None
 
     @property
     def datasource(self) -> Datasource | None:
@@ -84,21 +89,26 @@ class EngineApp:
     def _start(self) -> None:
         conf = self.conf
         if self._datasource is None:
-            self._datasource = Datasource.from_conf(conf)
+            self._datasource = Datasource.from_conf(conf, self.scheduler)
         datasource = self._datasource
         # One catalog (and one cache) serves metadata RPCs and the schema tools alike.
         self.catalog = Catalog(datasource, conf)
         known_tools: tuple[str, ...] = DEFAULT_TOOL_NAMES
         if self._provider is None:
             registry = ToolRegistry.default(
-                datasource, self.catalog, conf, secrets=self.conf.secret_values().values()
+                datasource,
+                self.catalog,
+                conf,
+                scheduler=self.scheduler,
+                secrets=self.conf.secret_values().values(),
             )
             self.tools = registry
             known_tools = tuple(registry.names())
             self._provider = build_provider(conf, datasource, registry)
         policy = SettingsPolicy.from_conf(conf, known_tools)
         policy.check(conf)  # the engine's own settings obey the floor too
-        operations = OperationManager(conf)
+        operations = OperationManager(conf, self.scheduler)
+        self.operations = operations
         self.sessions = SessionManager(
             conf, self._provider, operations, datasource=datasource, catalog=self.catalog, policy=policy
         )
@@ -125,22 +135,41 @@ class EngineApp:
                 session_count=self.sessions.session_count,
             )
             self.registration.start()
-        self._idle_thread = threading.Thread(target=self._watch_idle, name="engine-idle-monitor", daemon=True)
-        self._idle_thread.start()
+        self.sessions.on_session_closed(self._arm_idle_stop_when_idle)
+        self._arm_idle_stop()
 
     def _stop_when_last_session_closes(self, remaining: int) -> None:
         if remaining == 0:
             self.request_stop("CONNECTION share level: its session closed")
 
-    def _watch_idle(self) -> None:
+    # --- idle stop: a timer on the scheduler from the moment the engine has no session ----------
+    def _arm_idle_stop_when_idle(self, remaining: int) -> None:
+        if remaining == 0:
+            self._arm_idle_stop()
+
+    def _arm_idle_stop(self) -> None:
+        """Stop after kyuubi.session.engine.idle.timeout without sessions: a timer armed when the
+        engine starts and whenever its last session closes; it checks again when it fires."""
+        sessions = self.sessions
+        since = sessions.idle_since if sessions is not None else None
+        if since is None or self._stop_requested.is_set():
+            return
+        timer = self.scheduler.call_at(since + self.conf.get(ENGINE_IDLE_TIMEOUT), self._idle_due)
+        with self._idle_lock:
+            previous, self._idle_timer = self._idle_timer, timer
+        if previous is not None:
+            previous.cancel()
+
+    def _idle_due(self) -> None:  # on the scheduler thread: quick
+        sessions = self.sessions
+        if sessions is None or sessions.session_count() > 0:
+            return  # a session opened meanwhile; its closing arms the timer again
+        since = sessions.idle_since
         limit = self.conf.get(ENGINE_IDLE_TIMEOUT)
-        while not self._stop_requested.wait(min(1.0, limit / 4)):
-            sessions = self.sessions
-            if sessions is None:
-                continue
-            since = sessions.idle_since
-            if since is not None and sessions.session_count() == 0 and time.monotonic() - since >= limit:
-                self.request_stop(f"idle for {limit:g} s with no sessions")
+        if since is not None and time.monotonic() - since >= limit:
+            self.request_stop(f"idle for {limit:g} s with no sessions")
+        else:
+            self._arm_idle_stop()  # idle again since a later close
 
     def request_stop(self, reason: str = "requested") -> None:
         """Ask the engine to stop; safe from any thread, signal handlers and ZooKeeper listeners."""
@@ -176,6 +205,10 @@ class EngineApp:
                 self.registration.stop()
             except Exception:
                 log.warning("deregistration failed", exc_info=True)
+        if self.operations is not None:
+            # first: cancelling with SHUTDOWN releases every FetchResults waiting for rows, so the
+            # connections' threads are free when the server closes them
+            self.operations.stop()
         if self.server is not None:
             self.server.stop()
         if self.sessions is not None:
@@ -189,4 +222,5 @@ class EngineApp:
             self.tools.close()
         if self._own_datasource and self._datasource is not None:
             self._datasource.close()
+        self.scheduler.close()
         log.info("engine stopped")

@@ -15,6 +15,7 @@ from kazoo.client import KazooClient
 
 from engine.app import EngineApp
 from engine.common.config import EngineConf
+from engine.common.deadline import DeadlineScheduler
 from tests.support.zookeeper import ZooKeeper, ZooKeeperError, start_zookeeper
 
 os.environ.setdefault("PYTHONHASHSEED", "0")
@@ -71,6 +72,14 @@ def start_engine(tmp_path: Path) -> Iterator[Any]:
 def engine(start_engine: Any) -> RunningEngine:
     """A default engine: SASL PLAIN (kyuubi.authentication=NONE), ECHO provider, demo database."""
     return start_engine()
+
+
+@pytest.fixture(scope="session")
+def scheduler() -> Iterator[DeadlineScheduler]:
+    """The deadline scheduler of components a test builds by hand (an engine makes its own)."""
+    clock = DeadlineScheduler("test-deadline-scheduler")
+    yield clock
+    clock.close()
 
 
 def free_port() -> int:

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine.common.cancel import CancelToken
+from engine.common.cancel import CancelReason, CancelToken
 from engine.common.config import APPROVAL_MODE, APPROVAL_MODE_MIN, APPROVAL_MODES
 from engine.common.errors import ConfigError
 
@@ -128,23 +128,32 @@ class ApprovalRegistry:
         return pending
 
     def wait(self, pending: PendingApproval, timeout: float, cancel: CancelToken) -> ApprovalDecision:
-        """Block until decided, the timeout passes (a deny) or ``cancel`` fires (a deny)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            remaining = deadline - time.monotonic()
-            if pending._done.wait(min(0.1, max(0.0, remaining))):
-                assert pending.decision is not None
-                return pending.decision
-            if cancel.cancelled:
-                self._resolve(pending, ApprovalDecision(False, "the operation was cancelled"), "system")
-            elif cancel.expired():
-                self._resolve(pending, ApprovalDecision(False, "the run passed its deadline"), "system")
-            elif remaining <= 0:
-                self._resolve(
-                    pending,
-                    ApprovalDecision(False, f"no decision within {timeout:g} s", timed_out=True),
-                    "system",
-                )
+        """Block until decided, ``approval.timeout`` passes (a deny) or ``cancel`` fires (a deny).
+
+        One wait on the request's event: a decision sets it, and so does ``cancel`` (through a
+        callback, the run's deadline included), so nothing polls.
+        """
+        unregister = cancel.on_cancel(pending._done.set)
+        try:
+            pending._done.wait(timeout)
+        finally:
+            unregister()
+        if cancel.cancelled:
+            reason = (
+                "the run passed its deadline"
+                if cancel.reason is CancelReason.TIMEOUT
+                else "the operation was cancelled"
+            )
+            self._resolve(pending, ApprovalDecision(False, reason), "system")
+        else:
+            # a no-op when the decision came first (the request is no longer pending)
+            self._resolve(
+                pending,
+                ApprovalDecision(False, f"no decision within {timeout:g} s", timed_out=True),
+                "system",
+            )
+        assert pending.decision is not None
+        return pending.decision
 
     def decide(
         self, request_id: str, user: str, approved: bool, reason: str = "", session_id: str = ""

@@ -1,12 +1,13 @@
 """The LLM client: OpenAI-compatible chat completions, streamed. The only importer of ``openai``.
 
-:meth:`LlmClient.stream` yields :class:`TextDelta` items as the model writes, ``None`` ticks while
-the stream is quiet (so the caller can flush coalesced text and check cancellation), and finally
-one :class:`LlmTurn` with the assembled content, tool calls and usage.
+:meth:`LlmClient.stream` yields :class:`TextDelta` items as the model writes, ``None`` ticks shortly
+after text when the stream goes quiet (so the caller can flush coalesced text), and finally one
+:class:`LlmTurn` with the assembled content, tool calls and usage.
 
-- The request and the stream are read in a named reader thread; the caller's thread only waits
-  on a queue with a short timeout, so cancellation is noticed at once even while the model stalls,
-  and cancelling closes the stream.
+- The request and the stream are read in a named reader thread; the caller's thread waits on a
+  queue that the cancel token also wakes (a callback), so cancellation, the run's deadline included,
+  is noticed at once even while the model stalls, and cancelling closes the stream. The waits are
+  bounded by ``llm.request.timeout`` (httpx's timeouts, with a backstop here); nothing polls.
 - Tool calls are assembled by their ``index``. A call whose id never arrives keeps a generated
   id (Kyuubi drops such calls).
 - 429, 5xx, connection errors and timeouts are retried with exponential backoff (honouring
@@ -33,7 +34,7 @@ import openai
 from openai.types.chat import ChatCompletionChunk
 
 from engine.common.cancel import CancelToken
-from engine.common.errors import AgentError
+from engine.common.errors import AgentError, OperationCanceledError, OperationTimeoutError
 from engine.common.redaction import redact_text
 
 log = logging.getLogger(__name__)
@@ -113,7 +114,7 @@ class LlmCallOptions:
     temperature: float | None = None
     max_retries: int = 3
     backoff: float = 0.5
-    poll: float = 0.05  # how often the caller gets a tick while the stream is quiet
+    poll: float = 0.05  # after text, the caller gets ticks this often until the stream has been quiet 2x
 
 
 class _Assembler:
@@ -184,6 +185,7 @@ class _Reader:
     """Runs one streaming request in a named thread and hands chunks over through a queue."""
 
     _DONE = object()
+    _WAKE = object()  # put by wake(): the waiting caller looks at its cancel token
 
     def __init__(self, client: openai.OpenAI, kwargs: dict[str, Any]) -> None:
         self.items: queue.Queue[Any] = queue.Queue()
@@ -212,6 +214,10 @@ class _Reader:
             self.items.put(self._DONE)
         except BaseException as exc:  # handed to the caller's thread
             self.items.put(exc)
+
+    def wake(self) -> None:
+        """Wake the caller waiting on :attr:`items` (a cancel callback: quick, any thread)."""
+        self.items.put(self._WAKE)
 
     def close(self) -> None:
         """Close the stream (from the caller's thread); the reader thread then ends."""
@@ -309,28 +315,39 @@ class LlmClient:
     ) -> Iterator[TextDelta | None]:
         reader = _Reader(self._client, kwargs).start()
         quiet_limit = options.request_timeout + self._connect_timeout + 5.0  # a backstop to httpx's timeouts
-        last = time.monotonic()
+        unregister = cancel.on_cancel(reader.wake)
+        last = last_text = time.monotonic()
         try:
             while True:
-                if cancel.cancelled or cancel.expired():
+                if cancel.cancelled:
                     reader.close()
                     cancel.raise_if_cancelled()
+                now = time.monotonic()
+                wait = last + quiet_limit - now
+                if now - last_text < 2 * options.poll:  # text may wait in the caller's coalescer
+                    wait = min(wait, options.poll)
                 try:
-                    item = reader.items.get(timeout=options.poll)
+                    item = reader.items.get(timeout=max(0.0, wait))
                 except queue.Empty:
-                    if time.monotonic() - last > quiet_limit:
+                    if time.monotonic() - last >= quiet_limit:
                         raise LlmError(
                             f"the LLM sent nothing for {quiet_limit:g} s", retryable=True
                         ) from None
                     yield None
+                    continue
+                if item is _Reader._WAKE:
                     continue
                 last = time.monotonic()
                 if item is _Reader._DONE:
                     return
                 if isinstance(item, BaseException):
                     raise self._translate(item) from None
-                yield from assembler.feed(item)
+                deltas = assembler.feed(item)
+                if deltas:
+                    last_text = last
+                yield from deltas
         finally:
+            unregister()
             reader.close()
 
     def _backoff(self, base: float, attempt: int, retry_after: float | None) -> float:
@@ -383,11 +400,14 @@ class LlmClient:
             "timeout": self._timeout(options.request_timeout),
             "temperature": 0.0,
         }
+        backstop = options.request_timeout + self._connect_timeout + 5.0  # as for streams
         attempt = 0
         while True:
             cancel.raise_if_cancelled()
             try:
-                response = self._client.chat.completions.create(**kwargs)
+                response = self._request(kwargs, cancel, backstop)
+            except (OperationCanceledError, OperationTimeoutError):
+                raise
             except Exception as exc:
                 error = self._translate(exc)
                 if error.retryable and attempt < options.max_retries:
@@ -400,3 +420,30 @@ class LlmClient:
             if not response.choices or not response.choices[0].message.content:
                 raise LlmError("the LLM returned an empty completion")
             return str(response.choices[0].message.content)
+
+    def _request(self, kwargs: dict[str, Any], cancel: CancelToken, backstop: float) -> Any:
+        """One non-streaming request on a named thread. The caller waits on a queue that the cancel
+        token also wakes; a cancelled request is abandoned (its thread ends with the request, within
+        ``llm.request.timeout``)."""
+        box: queue.Queue[tuple[Any, BaseException | None] | None] = queue.Queue()
+
+        def run() -> None:
+            try:
+                box.put((self._client.chat.completions.create(**kwargs), None))
+            except BaseException as exc:  # handed to the caller's thread
+                box.put((None, exc))
+
+        threading.Thread(target=run, name=f"llm-call-{next(_reader_ids)}", daemon=True).start()
+        unregister = cancel.on_cancel(lambda: box.put(None))
+        try:
+            item = box.get(timeout=backstop)
+        except queue.Empty:
+            raise LlmError(f"the LLM sent nothing for {backstop:g} s", retryable=True) from None
+        finally:
+            unregister()
+        if item is None:  # woken by the cancel
+            raise cancel.error()
+        response, error = item
+        if error is not None:
+            raise error
+        return response

@@ -14,7 +14,6 @@ from engine.agent.memory import ConversationMemory
 from engine.agent.port import Toolbox
 from engine.agent.provider import AgentSession, RunRequest
 from engine.agent.react import ReactAgent
-from engine.agent.watchdog import DeadlineWatchdog
 from engine.common.config import (
     LLM_CONNECT_TIMEOUT,
     MEMORY_MAX_MESSAGES,
@@ -42,8 +41,7 @@ class OpenAICompatibleProvider:
             conf.get(OPENAI_API_KEY),
             connect_timeout=conf.get(LLM_CONNECT_TIMEOUT),
         )
-        self._watchdog = DeadlineWatchdog()
-        self.agent = ReactAgent(self._llm, tools, datasource.prompt_section(), self._watchdog)
+        self.agent = ReactAgent(self._llm, tools, datasource.prompt_section())
         if not conf.get(MODEL):
             log.warning("no %s is set; every session or statement must choose one", MODEL.key)
 
@@ -59,5 +57,4 @@ class OpenAICompatibleProvider:
         return self.agent.run(request)
 
     def close(self) -> None:
-        self._watchdog.stop()
         self._llm.close()

@@ -39,7 +39,6 @@ from engine.agent.prompt import build_system_prompt, load_prompt
 from engine.agent.provider import RunRequest
 from engine.agent.settings import RunSettings
 from engine.agent.toolctx import make_tool_context
-from engine.agent.watchdog import DeadlineWatchdog
 from engine.common.cancel import CancelToken
 from engine.common.errors import AgentError, EngineError, OperationCanceledError, OperationTimeoutError
 from engine.common.result import QueryResult
@@ -64,13 +63,10 @@ class _Tally:
 class ReactAgent:
     """Shared by every session of a provider; all per-run state lives in :meth:`run`'s frame."""
 
-    def __init__(
-        self, llm: LlmClient, tools: Toolbox, dialect_section: str, watchdog: DeadlineWatchdog
-    ) -> None:
+    def __init__(self, llm: LlmClient, tools: Toolbox, dialect_section: str) -> None:
         self.llm = llm
         self.tools = tools
         self.dialect_section = dialect_section
-        self.watchdog = watchdog
 
     def known_tools(self) -> list[str]:
         return self.tools.names()
@@ -212,29 +208,14 @@ class ReactAgent:
                 return
         cancel.raise_if_cancelled()
         yield ToolCallEvent(call.id, call.name, args)
-        tool_cancel = cancel.child(timeout=settings.tool_call_timeout)
-        handle = self.watchdog.watch(tool_cancel)
-        try:
-            context = make_tool_context(
-                request.session.session_id, request.session.workdir, tool_cancel, request.conf
-            )
-            result = self.tools.call(call.name, args, context)
-        finally:
-            self.watchdog.unwatch(handle)
-            tool_cancel.release()
+        # tool.call.timeout is the tool registry's: a call that passes it comes back as an error result
+        context = make_tool_context(request.session.session_id, request.session.workdir, cancel, request.conf)
+        result = self.tools.call(call.name, args, context)
         cancel.raise_if_cancelled()
         output = str(result.output)
-        if tool_cancel.cancelled and not result.is_error:
-            output = f"Tool call timed out after {settings.tool_call_timeout:g} s"
         if settings.log_content:
             log.debug("tool %s result: %s", call.name, output)
-        yield self._result(
-            memory,
-            call,
-            output,
-            bool(result.is_error) or tool_cancel.cancelled,
-            result.table,
-        )
+        yield self._result(memory, call, output, bool(result.is_error), result.table)
 
     @staticmethod
     def _result(

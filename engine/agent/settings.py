@@ -24,7 +24,6 @@ from engine.common.config import (
     MAX_ITERATIONS,
     MODEL,
     TEMPERATURE,
-    TOOL_CALL_TIMEOUT,
     TOOLS_DISABLED,
     EngineConf,
 )
@@ -38,7 +37,6 @@ class RunSettings:
     max_iterations: int
     approval_mode: str
     approval_timeout: float
-    tool_call_timeout: float
     disabled_tools: frozenset[str]
     temperature: float | None
     compaction_trigger: int
@@ -60,7 +58,6 @@ class RunSettings:
             max_iterations=conf.get(MAX_ITERATIONS),
             approval_mode=conf.get(APPROVAL_MODE),
             approval_timeout=conf.get(APPROVAL_TIMEOUT),
-            tool_call_timeout=conf.get(TOOL_CALL_TIMEOUT),
             disabled_tools=disabled,
             temperature=conf.get(TEMPERATURE),
             compaction_trigger=conf.get(COMPACTION_TRIGGER_TOKENS),

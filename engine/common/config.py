@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import TypeVar, overload
 
 # The registry machinery, re-exported: callers import everything configuration from here.
@@ -272,13 +272,6 @@ WORK_DIR = str_entry(
     None,
     "Directory for per-session tool output and the audit log. Unset: a temporary directory.",
 )
-FETCH_WAIT = duration_entry(
-    AGENT + "fetch.wait",
-    "PT0.2S",
-    "How long FetchResults waits for a new row of a running statement before it answers empty.",
-    minimum=0.0,
-    maximum=60.0,
-)
 FETCH_COMPACT_THRESHOLD = int_entry(
     AGENT + "fetch.compact.threshold",
     "1024",
@@ -332,6 +325,35 @@ STORE_COMMIT_TIMEOUT = duration_entry(
     "its operation reports the end anyway (the writes stay queued and retried).",
     minimum=0.0,
 )
+
+# --- fetch waiting (issue 13 §2: streaming to DB-API clients) ---------------------------------------
+# PyHive, impyla and hive-jdbc read until a fetch comes back empty, so a FetchResults of a running
+# statement waits until a row exists or the statement ends. fetch.wait only caps that wait (for
+# proxies that cut idle connections); it must outlast approval.timeout (checked below, for the
+# engine's conf and for every session or statement overlay), or a fetch could answer empty while a
+# parked tool call can still be approved.
+FETCH_WAIT = duration_entry(
+    AGENT + "fetch.wait",
+    "PT10M",
+    "Longest a FetchResults of a running statement waits for its next row before it answers empty "
+    "(clients such as PyHive take an empty batch for the end, so keep it longer than any pause of a "
+    "run; it must be longer than approval.timeout). A cancel, a close or the engine stopping ends "
+    "the wait at once.",
+    minimum=0.0,
+)
+
+
+def _fetch_outlasts_approval(conf: EngineConf) -> str | None:
+    fetch_wait, approval = conf.get(FETCH_WAIT), conf.get(APPROVAL_TIMEOUT)
+    if fetch_wait > approval:
+        return None
+    return (
+        f"{FETCH_WAIT.key} ({fetch_wait:g} s) must be longer than {APPROVAL_TIMEOUT.key} "
+        f"({approval:g} s), or a fetch could answer empty (the end, for PyHive, impyla and hive-jdbc) "
+        f"while a parked tool call can still be approved: raise {FETCH_WAIT.key} or lower "
+        f"{APPROVAL_TIMEOUT.key}"
+    )
+
 
 # --- frontend --------------------------------------------------------------------------------
 BIND_HOST = str_entry(
@@ -532,6 +554,10 @@ class EngineConf:
             if entry is None:
                 continue  # unknown keys are kept verbatim (sessions carry hive/spark keys)
             self._values[key] = entry.parse(value)
+        for relation in _RELATIONS:
+            problem = relation(self)
+            if problem:
+                raise ConfigError(f"invalid configuration: {problem}")
 
     @classmethod
     def load(
@@ -633,3 +659,8 @@ class EngineConf:
         if self.get(OPENAI_API_KEY) or self.get(OPENAI_ENDPOINT):
             return "OPENAI_COMPATIBLE"
         return "ECHO"
+
+
+# Rules between keys, checked whenever a conf is built (the engine's, and each session or
+# statement overlay): each returns the problem, or None.
+_RELATIONS: tuple[Callable[[EngineConf], str | None], ...] = (_fetch_outlasts_approval,)

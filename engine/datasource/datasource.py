@@ -3,8 +3,11 @@
 ``execute_read`` is read-only by the database's own rules (see :mod:`engine.datasource.dialect`)
 and always rolled back; the sqlglot guard in ``engine.tools.guard`` sits in front of it for the
 agent's tools. ``execute_write`` runs one statement in a transaction and commits it. Both enforce
-``timeout`` inside the database and by a wall clock, stop the statement when ``cancel`` fires,
-and raise only :class:`EngineError` subclasses with short, credential-free text.
+``timeout`` (``query.timeout``) inside the database and on the engine's deadline scheduler, stop the
+statement when ``cancel`` fires (for any reason, its deadline included), and raise only
+:class:`EngineError` subclasses with short, credential-free text. A timeout's message names the key
+whose deadline fired: ``query.timeout`` here, or the caller's (``tool.call.timeout``, ``run.timeout``)
+when the caller's deadline came first.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from typing import Any
 
 import sqlalchemy
 
-from engine.common.cancel import CancelToken
+from engine.common.cancel import CancelReason, CancelToken
 from engine.common.config import (
     DATASOURCE_POOL_OVERFLOW,
     DATASOURCE_POOL_SIZE,
@@ -28,6 +31,7 @@ from engine.common.config import (
     WORK_DIR,
     EngineConf,
 )
+from engine.common.deadline import DeadlineScheduler
 from engine.common.errors import (
     BusyError,
     DatasourceError,
@@ -39,7 +43,6 @@ from engine.common.errors import (
 from engine.common.read_policy import ReadPolicy
 from engine.common.result import QueryResult, WriteResult
 from engine.datasource import demo
-from engine.datasource.alarm import Alarm
 from engine.datasource.dialect import MysqlOps, ops_for, wait_threads
 from engine.datasource.failure import describe
 from engine.datasource.function_catalog import FunctionCatalog
@@ -63,10 +66,11 @@ _PROMPTS = {
 
 @dataclass
 class _Run:
-    """One statement's stop state, shared by the executing thread, cancel and the alarm."""
+    """One statement's stop state, shared by the executing thread and the token's cancel hook."""
 
+    token: CancelToken  # the statement's own token: a child of the caller's, with query.timeout
     lock: threading.Lock = field(default_factory=threading.Lock)
-    reason: str | None = None  # "cancel" | "timeout"
+    stopped: bool = False  # the interrupt was sent
     done: bool = False
     threads: list[threading.Thread] = field(default_factory=list)
 
@@ -76,6 +80,7 @@ class Datasource:
         self,
         spec: SourceSpec,
         *,
+        scheduler: DeadlineScheduler,
         pool_size: int = 8,
         max_overflow: int = 8,
         display_url: str | None = None,
@@ -88,6 +93,7 @@ class Datasource:
         self._secrets = [spec.password]
         self._ops = ops_for(spec)
         self._pool_timeout = pool_timeout
+        self._scheduler = scheduler
         pool = {"pool_size": pool_size, "max_overflow": max_overflow, "pool_timeout": pool_timeout}
         options = self._ops.engine_options()
         if options.get("poolclass") is not None:
@@ -106,7 +112,6 @@ class Datasource:
                 "the %s datasource has no database-enforced read-only mode; reads rely on the SQL guard",
                 self.dialect,
             )
-        self._alarm = Alarm("datasource-alarm")
         self._closed = False
         self._functions = (
             FunctionCatalog(self._read_catalog, self.display_url) if self.dialect == "postgresql" else None
@@ -117,7 +122,7 @@ class Datasource:
 
     # --- construction ----------------------------------------------------------------------------
     @classmethod
-    def from_conf(cls, conf: EngineConf) -> Datasource:
+    def from_conf(cls, conf: EngineConf, scheduler: DeadlineScheduler) -> Datasource:
         """The configured datasource, or the bundled demo database when no JDBC URL is set."""
         url = conf.get(JDBC_URL)
         pool_size = conf.get(DATASOURCE_POOL_SIZE)
@@ -126,15 +131,31 @@ class Datasource:
             work_dir = conf.get(WORK_DIR)
             path = demo.materialize(Path(work_dir) if work_dir else None)
             spec = parse_source(f"jdbc:sqlite:{path}")
-            return cls(spec, pool_size=pool_size, max_overflow=max_overflow, display_url=f"demo:{path}")
-        return cls(parse_source(url), pool_size=pool_size, max_overflow=max_overflow)
+            return cls(
+                spec,
+                scheduler=scheduler,
+                pool_size=pool_size,
+                max_overflow=max_overflow,
+                display_url=f"demo:{path}",
+            )
+        return cls(parse_source(url), scheduler=scheduler, pool_size=pool_size, max_overflow=max_overflow)
 
     @classmethod
     def from_url(
-        cls, url: str, *, pool_size: int = 8, max_overflow: int = 8, pool_timeout: float = POOL_TIMEOUT
+        cls,
+        url: str,
+        *,
+        scheduler: DeadlineScheduler,
+        pool_size: int = 8,
+        max_overflow: int = 8,
+        pool_timeout: float = POOL_TIMEOUT,
     ) -> Datasource:
         return cls(
-            parse_source(url), pool_size=pool_size, max_overflow=max_overflow, pool_timeout=pool_timeout
+            parse_source(url),
+            scheduler=scheduler,
+            pool_size=pool_size,
+            max_overflow=max_overflow,
+            pool_timeout=pool_timeout,
         )
 
     # --- execution -------------------------------------------------------------------------------
@@ -159,13 +180,22 @@ class Datasource:
         if read_only:
             self._check_read_form(scanned)
         text = sql.strip().rstrip(";").rstrip()
-        cancel = cancel or CancelToken()
-        cancel.raise_if_cancelled()
-        remaining = cancel.remaining()
-        limit = max(0.001, float(timeout) if remaining is None else min(float(timeout), remaining))
-        by_caller = remaining is not None and remaining < float(timeout)  # the caller's deadline is sooner
+        caller = cancel or CancelToken(self._scheduler)
+        caller.raise_if_cancelled()
+        timeout = max(0.001, float(timeout))
+        message = f"the query timed out after {timeout:g}s (query.timeout) and was stopped"
+        with caller.child(timeout, message=message, scheduler=self._scheduler) as token:
+            remaining = caller.remaining()  # the caller's deadline may come first
+            limit = timeout if remaining is None else max(0.001, min(timeout, remaining))
+            return self._execute_under(text, scanned, token, limit, read_only=read_only, max_rows=max_rows)
+
+    def _execute_under(
+        self, text: str, scanned: Scan, token: CancelToken, limit: float, *, read_only: bool, max_rows: int
+    ) -> Any:
+        clock = self._scheduler.clock
         started = time.monotonic()
-        deadline = started + limit
+        deadline = token.deadline
+        assert deadline is not None  # a child with a timeout always has one
         engine = self._read_engine if read_only else self.sa_engine
         try:
             pooled = engine.raw_connection()
@@ -176,7 +206,7 @@ class Datasource:
             ) from None
         except Exception as exc:
             raise self._connect_error(exc) from None
-        run = _Run()
+        run = _Run(token)
         discard = False
         try:
             result = self._run_on(
@@ -188,18 +218,17 @@ class Datasource:
                 max_rows=max_rows,
                 limit=limit,
                 deadline=deadline,
-                cancel=cancel,
             )
-            if run.reason is not None or time.monotonic() >= deadline:
+            if run.stopped or token.cancelled or clock() >= deadline:
                 # an interrupted statement may still return (MariaDB's SLEEP and BENCHMARK do): its
                 # result is not trustworthy
-                raise OperationCanceledError("interrupted") if run.reason == "cancel" else _Expired()
+                raise _Expired()
             discard = read_only and self.dialect == "mysql" and result[2]
         except BaseException as exc:
             # an interrupted connection may be mid-protocol: drop it; after an ordinary SQL error
             # the rollback in _release decides (a failing rollback drops it too)
-            discard = run.reason is not None or not isinstance(exc, Exception)
-            raise self._failure(exc, run, limit, deadline, by_caller) from None
+            discard = run.stopped or not isinstance(exc, Exception)
+            raise self._failure(exc, token, deadline) from None
         finally:
             self._release(pooled, read_only=read_only, discard=discard)
         elapsed = time.monotonic() - started
@@ -250,28 +279,30 @@ class Datasource:
         max_rows: int,
         limit: float,
         deadline: float,
-        cancel: CancelToken,
     ) -> Any:
         ops = self._ops
         interrupt = ops.interrupter(dbapi)
 
-        def stop(reason: str) -> None:
+        def stop() -> None:  # the token's cancel hook: quick (network interrupts run on their own thread)
             with run.lock:
-                if run.done or run.reason is not None:
+                if run.done or run.stopped:
                     return
-                run.reason = reason
+                run.stopped = True
                 if interrupt is not None:
                     thread = interrupt()
                     if isinstance(thread, threading.Thread):
                         run.threads.append(thread)
 
-        unregister = cancel.on_cancel(lambda: stop("cancel"))
-        disarm = self._alarm.schedule(limit, lambda: stop("timeout"))
-        ops.watch(dbapi, lambda: run.reason is not None or time.monotonic() >= deadline)
+        token = run.token
+        unregister = token.on_cancel(stop)
+        # The database's own check (SQLite's progress handler) ends the statement at the deadline
+        # even if the interrupt above were lost.
+        clock = self._scheduler.clock
+        ops.watch(dbapi, lambda: token.cancelled or clock() >= deadline)
         try:
             ops.begin(dbapi, read_only=read_only, timeout=limit)
-            if run.reason is not None:
-                raise OperationCanceledError("stopped before the statement started")
+            if token.cancelled:
+                raise token.error()
             if not read_only:
                 cursor = dbapi.cursor()
                 try:
@@ -301,7 +332,6 @@ class Datasource:
         finally:
             with run.lock:
                 run.done = True
-            disarm()
             unregister()
             try:
                 ops.unwatch(dbapi)
@@ -327,26 +357,22 @@ class Datasource:
             log.debug("could not return a datasource connection", exc_info=True)
 
     # --- errors ----------------------------------------------------------------------------------
-    def _failure(
-        self, exc: BaseException, run: _Run, limit: float, deadline: float, by_caller: bool = False
-    ) -> BaseException:
+    def _failure(self, exc: BaseException, token: CancelToken, deadline: float) -> BaseException:
         if isinstance(exc, (KeyboardInterrupt, SystemExit)):
             return exc
-        if run.reason == "cancel":
-            return OperationCanceledError("the query was cancelled")
+        reason = token.reason
+        if reason is not None and reason is not CancelReason.TIMEOUT:
+            suffix = "" if reason is CancelReason.USER else f": {token.message}"
+            return OperationCanceledError(f"the query was cancelled{suffix}")
         if (
-            run.reason == "timeout"
+            reason is CancelReason.TIMEOUT
             or isinstance(exc, _Expired)
             or self._ops.timed_out(_orig(exc))
-            or (time.monotonic() >= deadline and "interrupt" in str(exc).lower())
+            or (self._scheduler.clock() >= deadline and "interrupt" in str(exc).lower())
         ):
-            if by_caller:
-                return OperationTimeoutError(
-                    f"the query timed out at its caller's deadline (after {limit:.3g}s) and was stopped"
-                )
-            return OperationTimeoutError(
-                f"the query timed out after {limit:g}s (query.timeout) and was stopped"
-            )
+            # the database's own timeout and our deadline are the same instant: either way the
+            # message names the key whose deadline it was
+            return OperationTimeoutError(token.timeout_message)
         if isinstance(exc, EngineError):
             return exc
         message = describe(exc, self._secrets)
@@ -387,7 +413,6 @@ class Datasource:
         if self._closed:
             return
         self._closed = True
-        self._alarm.close()
         if self._read_engine is not self.sa_engine:
             self._read_engine.dispose()
         self.sa_engine.dispose()

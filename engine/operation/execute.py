@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import time
 from collections.abc import Callable
 
 from engine.agent.provider import RunRequest
@@ -45,11 +44,14 @@ class ExecuteStatement(Operation):
         )
         if self.sink.initial_schema is not None:
             self.set_schema(self.sink.initial_schema)
+        # run.timeout, or the statement's own queryTimeout when it is shorter: the operation's token
+        # times out on the engine's deadline scheduler (armed when the manager starts it)
         timeout = conf.get(RUN_TIMEOUT)
-        if query_timeout and query_timeout > 0:
-            timeout = min(timeout, float(query_timeout))
+        key = "run.timeout"
+        if query_timeout and query_timeout > 0 and query_timeout < timeout:
+            timeout, key = float(query_timeout), "queryTimeout"
         self.timeout = timeout
-        self.cancel_token.deadline = time.monotonic() + timeout
+        self.timeout_message = f"the statement timed out after {timeout:g} s ({key})"
 
     def run_internal(self) -> None:
         request = RunRequest(
@@ -65,17 +67,17 @@ class ExecuteStatement(Operation):
             with contextlib.closing(self.ctx.provider.run(request)) as events:
                 for event in events:
                     self.sink.on_event(event)
-                    if self.cancel_token.cancelled:
-                        self.cancel_token.raise_if_cancelled()
+                    self.cancel_token.raise_if_cancelled()
             self.cancel_token.raise_if_cancelled()
             self.sink.on_finish()
-        except OperationCanceledError as exc:
-            if self.cancel_token.reason == "timed out" or self.cancel_token.expired():
-                timeout_error = OperationTimeoutError(f"the statement timed out after {self.timeout:g} s")
-                self.sink.on_failure(timeout_error)
-                raise timeout_error from None
-            self.sink.on_failure(exc)
-            raise
+        except (OperationCanceledError, OperationTimeoutError) as exc:
+            # the token's reason decides what the run's end means (a timeout of its own deadline, a
+            # user's cancel, the engine stopping), whatever a lower layer raised on the way out
+            error = self.cancel_token.error() if self.cancel_token.cancelled else exc
+            self.sink.on_failure(error)
+            if error is exc:
+                raise
+            raise error from None
         except EngineError as exc:
             self.sink.on_failure(exc)
             raise

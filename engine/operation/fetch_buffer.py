@@ -5,9 +5,10 @@ every future fetch has moved past, as Kyuubi's IncrementalFetchIterator does onc
 have been consumed. Unlike Kyuubi, a fetch that reaches back into a compacted region fails with
 a clear error instead of silently skipping rows.
 
-The producer appends and finally calls :meth:`finish`. A consumer's :meth:`fetch` long-polls up
-to ``wait`` seconds for a row while the producer is still running, so a polling client gets a
-row as soon as it exists.
+The producer appends and finally calls :meth:`finish` (the operation ends, or is cancelled) or
+:meth:`release` (it is closed). A consumer's :meth:`fetch` waits up to ``wait`` seconds for a row
+while the producer is still running and returns as soon as one exists; ``finish`` and ``release``
+wake it at once.
 """
 
 from __future__ import annotations
@@ -101,17 +102,6 @@ class IncrementalFetchBuffer:
     def position(self) -> int:
         with self._cond:
             return self._position
-
-    def wait_for_rows(self, position: int, timeout: float) -> bool:
-        """Wait until a row exists at logical ``position`` or the producer finished."""
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while self._trimmed + len(self._items) <= position and not self._finished:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return False
-                self._cond.wait(remaining)
-            return self._trimmed + len(self._items) > position
 
     # --- consumer ------------------------------------------------------------------------------
     def fetch(self, orientation: FetchOrientation, max_rows: int, wait: float = 0.0) -> FetchChunk:

@@ -1,4 +1,9 @@
-"""OperationManager: every live operation, the bounded background pool, deadlines and reaping."""
+"""OperationManager: every live operation, the bounded background pool, deadlines and reaping.
+
+An operation's deadline (``run.timeout``/``queryTimeout``) is armed on the engine's deadline
+scheduler when the manager starts it; nothing here polls. Stopping cancels every operation with
+``SHUTDOWN``, which also releases every fetch waiting on one.
+"""
 
 from __future__ import annotations
 
@@ -9,12 +14,14 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
+from engine.common.cancel import CancelReason
 from engine.common.config import (
     EXEC_POOL_SIZE,
     EXEC_POOL_WAIT_QUEUE,
     OPERATION_IDLE_TIMEOUT,
     EngineConf,
 )
+from engine.common.deadline import DeadlineScheduler
 from engine.common.errors import BusyError, InvalidHandleError
 from engine.common.handle import OperationHandle
 from engine.operation.operation import Operation
@@ -23,8 +30,9 @@ log = logging.getLogger(__name__)
 
 
 class OperationManager:
-    def __init__(self, conf: EngineConf) -> None:
+    def __init__(self, conf: EngineConf, scheduler: DeadlineScheduler) -> None:
         self.conf = conf
+        self.scheduler = scheduler
         self._lock = threading.Lock()
         self._operations: dict[bytes, Operation] = {}
         self._pool_size = conf.get(EXEC_POOL_SIZE)
@@ -37,10 +45,6 @@ class OperationManager:
             initializer=lambda: setattr(threading.current_thread(), "name", f"op-exec-{next(counter)}"),
         )
         self._stopping = threading.Event()
-        self._monitor = threading.Thread(
-            target=self._watch_deadlines, name="op-deadline-monitor", daemon=True
-        )
-        self._monitor.start()
 
     # --- registry ------------------------------------------------------------------------------
     def add(self, operation: Operation) -> None:
@@ -93,7 +97,11 @@ class OperationManager:
         self._pool.submit(wrapped)
 
     def start(self, operation: Operation) -> Operation:
+        if self._stopping.is_set():
+            operation.on_complete()
+            raise BusyError("the engine is shutting down")
         self.add(operation)
+        operation.arm(self.scheduler)
         try:
             operation.run(self.submit)
         except BusyError:
@@ -103,13 +111,6 @@ class OperationManager:
         return operation
 
     # --- background ----------------------------------------------------------------------------
-    def _watch_deadlines(self) -> None:
-        while not self._stopping.wait(0.1):
-            for operation in self.operations():
-                token = operation.cancel_token
-                if not operation.state.terminal and token.deadline is not None and token.expired():
-                    token.cancel("timed out")
-
     def reap_idle(self) -> int:
         """Close terminal operations nobody has touched for kyuubi.operation.idle.timeout."""
         limit = self.conf.get(OPERATION_IDLE_TIMEOUT)
@@ -127,11 +128,15 @@ class OperationManager:
         return reaped
 
     def stop(self, timeout: float = 5.0) -> None:
+        """Refuse new operations, cancel every running one with ``SHUTDOWN`` (their waiting fetches
+        return at once) and give them ``timeout`` seconds to end. Safe to call more than once."""
+        first = not self._stopping.is_set()
         self._stopping.set()
         for operation in self.operations():
-            operation.cancel_token.cancel("engine shutting down")
+            operation.cancel(CancelReason.SHUTDOWN)
+        if not first:
+            return
         deadline = time.monotonic() + timeout
         for operation in self.operations():
             operation.wait(max(0.0, deadline - time.monotonic()))
         self._pool.shutdown(wait=False, cancel_futures=True)
-        self._monitor.join(timeout=1.0)

@@ -3,6 +3,11 @@
 Subclasses implement :meth:`Operation.run_internal`, which produces rows into ``self.buffer``
 (each row a tuple matching ``result_schema()``, or a plain string for one-column results).
 ``run`` executes it inline (``runAsync=false``) or on the bounded background pool.
+
+An operation with a ``timeout`` (ExecuteStatement: ``run.timeout`` or the statement's
+``queryTimeout``) has its cancel token armed on the engine's deadline scheduler when the manager
+starts it. A fetch of a running operation waits until a row exists or the operation ends (capped by
+``fetch.wait``); a cancel, a close or the engine stopping ends the operation's waits at once.
 """
 
 from __future__ import annotations
@@ -15,7 +20,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import cast
 
-from engine.common.cancel import CancelToken
+from engine.common.cancel import CancelReason, CancelToken
+from engine.common.deadline import DeadlineScheduler
 from engine.common.errors import (
     EngineError,
     InvalidStateError,
@@ -31,8 +37,6 @@ from engine.operation.fetch_buffer import FetchOrientation, IncrementalFetchBuff
 from engine.operation.state import OperationState, check_transition
 
 log = logging.getLogger(__name__)
-
-SCHEMA_WAIT = 60.0  # GetResultSetMetadata waits this long for a schema decided at run time
 
 
 @dataclass(frozen=True)
@@ -64,15 +68,14 @@ class Operation:
         self.run_async = run_async
         self.handle = OperationHandle(op_type=self.op_type, has_result_set=has_result_set)
         self.buffer = IncrementalFetchBuffer(ctx.compact_threshold)
-        self.cancel_token = CancelToken()
+        self.cancel_token = CancelToken()  # armed by arm() when the operation has a timeout
+        self.timeout: float | None = None  # seconds from start; set by operations with a deadline
+        self.timeout_message = ""  # the error text when it passes (names the key)
         self._lock = threading.Lock()
         self._state = OperationState.INITIALIZED
         self._state_changed = threading.Condition(self._lock)
         self._error: EngineError | None = None
         self._schema = schema
-        self._schema_ready = threading.Event()
-        if schema is not None:
-            self._schema_ready.set()
         self._log_lines: list[str] = []
         self._log_position = 0
         self.created = time.time()
@@ -99,6 +102,12 @@ class Operation:
         self.last_access = time.monotonic()
 
     # --- lifecycle -----------------------------------------------------------------------------
+    def arm(self, scheduler: DeadlineScheduler) -> None:
+        """Start the operation's deadline (if it has a timeout) on the engine's scheduler."""
+        if self.timeout is not None:
+            deadline = scheduler.clock() + self.timeout
+            self.cancel_token.arm(deadline, self.timeout_message or None, scheduler=scheduler)
+
     def run(self, submit: Callable[[Callable[[], None]], None]) -> None:
         """Start the operation: inline when not async, else through ``submit`` (the bounded pool)."""
         if not self.run_async:
@@ -169,15 +178,17 @@ class Operation:
             return
         self.add_log(f"{time.strftime('%H:%M:%S')} ERROR {error.message}")
 
-    def cancel(self) -> None:
-        """CancelOperation: a running operation stops; a terminal one is left as it is."""
+    def cancel(self, reason: CancelReason = CancelReason.USER) -> None:
+        """CancelOperation (``USER``) or the engine stopping (``SHUTDOWN``): a running operation
+        stops, and every fetch waiting on it returns at once; a terminal one is left as it is."""
         self.touch()
         if self._set_state(OperationState.CANCELED):
-            self.cancel_token.cancel("cancelled")
+            self.cancel_token.cancel(reason)
             self.buffer.finish()
 
     def close(self) -> None:
-        self.cancel_token.cancel("closed")
+        """CloseOperation (or its session closing): stops the run and ends every wait on it."""
+        self.cancel_token.cancel(CancelReason.USER, "the operation was closed")
         with self._lock:
             already = self._state == OperationState.CLOSED
         if not already:
@@ -206,24 +217,30 @@ class Operation:
         )
 
     def set_schema(self, schema: TableSchema) -> None:
-        self._schema = schema
-        self._schema_ready.set()
+        with self._lock:
+            self._schema = schema
+            self._state_changed.notify_all()
+
+    def _wait_for_schema(self, timeout: float) -> TableSchema | None:
+        """The result schema, waiting up to ``timeout`` while a running operation has not decided
+        it yet (table mode); a terminal state (cancel, close, stop, the run's end) ends the wait."""
+        with self._lock:
+            self._state_changed.wait_for(lambda: self._schema is not None or self._state.terminal, timeout)
+            return self._schema
 
     def result_schema(self) -> TableSchema:
+        """GetResultSetMetadata: waits (capped by ``fetch.wait``) for a schema decided at run time."""
         self.touch()
         self._check_open()
-        deadline = time.monotonic() + SCHEMA_WAIT
-        while not self._schema_ready.wait(0.05):
-            if self._done.is_set() or time.monotonic() >= deadline:
-                break
-        if self._schema is None:
+        schema = self._wait_for_schema(self.ctx.fetch_wait)
+        if schema is None:
             error = self.error()
             if error is not None:
                 raise error
             raise InvalidStateError(
                 "the result schema is not known yet; the statement produced no result set"
             )
-        return self._schema
+        return schema
 
     def _check_open(self) -> None:
         if self.state == OperationState.CLOSED:
@@ -232,14 +249,15 @@ class Operation:
     def fetch(self, orientation: FetchOrientation, max_rows: int) -> RowBatch:
         self.touch()
         self._check_open()
-        schema = self._schema
-        if schema is None:  # a table-mode run has not decided its columns yet: no rows yet
-            if not self._schema_ready.wait(self.ctx.fetch_wait) or self._schema is None:
-                return RowBatch(
-                    [[]], self.buffer.position, not self._done.is_set(), protocol=self.ctx.protocol
-                )
-            schema = self._schema
-        chunk = self.buffer.fetch(orientation, max_rows, self.ctx.fetch_wait)
+        # A running operation: wait for a row (or its end), capped by fetch.wait, never answering
+        # empty early (PyHive, impyla and hive-jdbc take an empty batch for the end). A table-mode
+        # run first decides its columns; the same cap covers both waits.
+        started = time.monotonic()
+        schema = self._wait_for_schema(self.ctx.fetch_wait)
+        if schema is None:  # still no columns when the cap passed (or the run ended without any)
+            return RowBatch([[]], self.buffer.position, not self.state.terminal, protocol=self.ctx.protocol)
+        wait = max(0.0, self.ctx.fetch_wait - (time.monotonic() - started))
+        chunk = self.buffer.fetch(orientation, max_rows, wait)
         width = len(schema.columns)
         if width == 1 and (not chunk.items or not isinstance(chunk.items[0], tuple)):
             return RowBatch([chunk.items], chunk.start_offset, chunk.has_more, schema, self.ctx.protocol)

@@ -37,7 +37,7 @@ class SessionManager:
         self,
         conf: EngineConf,
         provider: AgentProvider,
-        operations: OperationManager | None = None,
+        operations: OperationManager,
         *,
         datasource: ReadSource | None = None,
         catalog: CatalogView | None = None,
@@ -46,7 +46,7 @@ class SessionManager:
         self.conf = conf
         self.policy = policy or SettingsPolicy.from_conf(conf, DEFAULT_TOOL_NAMES)
         self.provider = provider
-        self.operations = operations or OperationManager(conf)
+        self.operations = operations
         self.datasource = datasource
         self.catalog = catalog
         self._lock = threading.Lock()

@@ -2,11 +2,13 @@
 validation, and calls that never raise.
 
 Each call runs on the bounded pool (threads ``tool-N``, ``tool.pool.size``) under a child of
-the caller's cancel token. The call ends at ``tool.call.timeout`` or when the caller cancels;
-either way the child token is cancelled, which stops the running SQL statement (the datasource
-registers its driver cancel on that token). Unknown tools, malformed or invalid arguments,
-guard rejections, database errors, timeouts and cancels all come back as ``is_error`` results
-with one concise, credential-free line for the model. Large outputs are offloaded.
+the caller's cancel token. ``tool.call.timeout`` lives here and only here: the child token times out
+on the engine's deadline scheduler, or is cancelled with the caller's; either way the cancellation
+stops the running SQL statement (the datasource registers its driver cancel on that token). Waiting
+for a pool thread and for the call's end are waits on a condition woken by the token, never polls.
+Unknown tools, malformed or invalid arguments, guard rejections, database errors, timeouts and
+cancels all come back as ``is_error`` results with one concise, credential-free line for the model.
+Large outputs are offloaded.
 """
 
 from __future__ import annotations
@@ -24,8 +26,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from engine.common.cancel import CancelToken
+from engine.common.cancel import CancelReason, CancelToken
 from engine.common.config import TOOL_CALL_TIMEOUT, TOOL_POOL_SIZE, EngineConf
+from engine.common.deadline import DeadlineScheduler
 from engine.common.errors import EngineError, OperationCanceledError, OperationTimeoutError
 from engine.common.redaction import redact_text
 from engine.tools.base import A, RiskLevel, Tool, ToolArgs, ToolContext, ToolResult
@@ -53,12 +56,19 @@ _pool_ids = itertools.count(1)
 
 class ToolRegistry:
     def __init__(
-        self, conf: EngineConf, *, pool_size: int | None = None, secrets: Collection[str] = ()
+        self,
+        conf: EngineConf,
+        *,
+        scheduler: DeadlineScheduler,
+        pool_size: int | None = None,
+        secrets: Collection[str] = (),
     ) -> None:
         self._tools: dict[str, Tool[Any]] = {}
         size = pool_size if pool_size is not None else conf.get(TOOL_POOL_SIZE)
         self._size = size
-        self._slots = threading.BoundedSemaphore(size)
+        self._scheduler = scheduler
+        self._slots = threading.Condition()  # guards _free: pool threads not running a call
+        self._free = size
         thread_ids = itertools.count(1)
         pool_id = next(_pool_ids)
 
@@ -73,11 +83,17 @@ class ToolRegistry:
 
     @classmethod
     def default(
-        cls, datasource: SqlSource, catalog: CatalogView, conf: EngineConf, *, secrets: Collection[str] = ()
+        cls,
+        datasource: SqlSource,
+        catalog: CatalogView,
+        conf: EngineConf,
+        *,
+        scheduler: DeadlineScheduler,
+        secrets: Collection[str] = (),
     ) -> ToolRegistry:
         """The seven engine tools over ``datasource`` and its ``catalog``; ``secrets`` are masked in
         every error text a tool returns."""
-        registry = cls(conf, secrets=secrets)
+        registry = cls(conf, scheduler=scheduler, secrets=secrets)
         for tool in (*sql_tools(datasource), *schema_tools(datasource, catalog), *OUTPUT_TOOLS):
             registry.register(tool)
         return registry
@@ -143,55 +159,85 @@ class ToolRegistry:
         if self._closed:
             return ToolResult.error("the tool registry is closed")
         limit = ctx.conf.get(TOOL_CALL_TIMEOUT)
-        token = ctx.cancel.child(timeout=limit)
-        try:
-            return self._run_bounded(tool, args, replace(ctx, cancel=token), token, limit)
-        finally:
-            token.release()
+        message = f"Tool call {tool.name} timed out after {limit:g} s (tool.call.timeout)"
+        with ctx.cancel.child(limit, message=message, scheduler=self._scheduler) as token:
+            return self._run_bounded(tool, args, replace(ctx, cancel=token), token)
 
     def _run_bounded(
-        self, tool: Tool[Any], args: ToolArgs, ctx: ToolContext, token: CancelToken, limit: float
+        self, tool: Tool[Any], args: ToolArgs, ctx: ToolContext, token: CancelToken
     ) -> ToolResult:
-        wake = threading.Event()
-        unregister = token.on_cancel(wake.set)
+        if not self._take_slot(token):
+            return self._stopped(tool, token, started_running=False)
+        done = threading.Event()
+        unregister = token.on_cancel(done.set)
         try:
-            while not self._slots.acquire(timeout=0.05):  # wait for a free pool thread
-                if token.cancelled or token.expired():
-                    return self._stopped(tool, token, limit, started_running=False)
             future: Future[ToolResult] = self._pool.submit(
                 contextvars.copy_context().run, self._invoke, tool, args, ctx
             )
-            future.add_done_callback(lambda _f: self._finished(wake))
-            while not future.done():
-                remaining = token.remaining()
-                if token.cancelled or (remaining is not None and remaining <= 0):
-                    break
-                wake.wait(0.25 if remaining is None else min(0.25, remaining))
+        except RuntimeError:  # the pool was shut down (the registry is closing)
+            self._give_slot()
+            unregister()
+            return ToolResult.error("the tool registry is closed")
+        future.add_done_callback(lambda _f: self._call_ended(done))
+        try:
+            # Woken by the call's end or by the token (its deadline included); the timeout is only
+            # a backstop should the scheduler be gone.
+            done.wait(self._backstop(token))
             if future.done() and not token.cancelled:
                 return future.result()
-            reason = "cancelled" if token.cancelled else f"timed out after {limit:g} s (tool.call.timeout)"
-            token.cancel(reason)  # stops the running statement through the datasource's hook
+            if not token.cancelled:
+                token.cancel(CancelReason.TIMEOUT, token.timeout_message)
+            # the token's hooks already stopped the running statement: give the call a moment to end
             try:
                 future.result(timeout=CANCEL_GRACE)
             except Exception:
                 pass
-            return self._stopped(tool, token, limit, started_running=True)
+            return self._stopped(tool, token, started_running=True)
         finally:
             unregister()
 
-    def _finished(self, wake: threading.Event) -> None:
-        self._slots.release()
-        wake.set()
+    def _take_slot(self, token: CancelToken) -> bool:
+        """Wait for a free pool thread; False when the token is cancelled first."""
+        with self._slots:
+            if self._free == 0 and not token.cancelled:
+                unregister = token.on_cancel(self._wake_slot_waiters)
+                try:
+                    woken = self._slots.wait_for(
+                        lambda: self._free > 0 or token.cancelled, self._backstop(token)
+                    )
+                    if not woken:  # only if the scheduler were gone: the deadline has passed
+                        token.cancel(CancelReason.TIMEOUT, token.timeout_message)
+                finally:
+                    unregister()
+            if token.cancelled:
+                return False
+            self._free -= 1
+            return True
 
-    def _stopped(
-        self, tool: Tool[Any], token: CancelToken, limit: float, *, started_running: bool
-    ) -> ToolResult:
-        if token.cancelled and "timed out" not in token.reason:
-            return ToolResult.error(f"Tool call {tool.name} was cancelled")
-        where = "" if started_running else " (waiting for a free tool thread)"
-        return ToolResult.error(
-            f"Tool call {tool.name} timed out after {limit:g} s{where} (tool.call.timeout)"
-        )
+    def _call_ended(self, done: threading.Event) -> None:
+        self._give_slot()
+        done.set()
+
+    def _give_slot(self) -> None:
+        with self._slots:
+            self._free += 1
+            self._slots.notify()
+
+    def _wake_slot_waiters(self) -> None:
+        with self._slots:
+            self._slots.notify_all()
+
+    @staticmethod
+    def _backstop(token: CancelToken) -> float:
+        remaining = token.remaining()
+        return CANCEL_GRACE if remaining is None else remaining + CANCEL_GRACE
+
+    def _stopped(self, tool: Tool[Any], token: CancelToken, *, started_running: bool) -> ToolResult:
+        if token.reason is CancelReason.TIMEOUT:
+            where = "" if started_running else " while waiting for a free tool thread"
+            return ToolResult.error(self._text_of(token.message + where))
+        suffix = "" if token.reason is CancelReason.USER else f" ({token.message})"
+        return ToolResult.error(f"Tool call {tool.name} was cancelled{suffix}")
 
     def _invoke(self, tool: Tool[Any], args: ToolArgs, ctx: ToolContext) -> ToolResult:
         try:
@@ -199,13 +245,7 @@ class ToolRegistry:
             return tool.run(args, ctx)
         except OperationCanceledError:
             return ToolResult.error(f"Tool call {tool.name} was cancelled")
-        except OperationTimeoutError as exc:
-            remaining = ctx.cancel.remaining()
-            if remaining is not None and remaining < 0.1:  # the call's own deadline capped the query
-                limit = ctx.conf.get(TOOL_CALL_TIMEOUT)
-                return ToolResult.error(
-                    f"Tool call {tool.name} timed out after {limit:g} s (tool.call.timeout)"
-                )
+        except OperationTimeoutError as exc:  # its message names the key whose deadline fired
             return ToolResult.error(self._text(exc))
         except EngineError as exc:
             return ToolResult.error(self._text(exc))
@@ -218,8 +258,11 @@ class ToolRegistry:
             text = str(exc)
         else:
             text = f"{type(exc).__name__}: {exc}"
+        return self._text_of(text, type(exc).__name__)
+
+    def _text_of(self, text: str, fallback: str = "error") -> str:
         lines = [line.strip() for line in text.splitlines() if line.strip()]
-        first = lines[0] if lines else type(exc).__name__
+        first = lines[0] if lines else fallback
         if len(first) > 1000:
             first = first[:1000] + "..."
         return redact_text(first, self._secrets)

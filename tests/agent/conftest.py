@@ -20,6 +20,7 @@ from engine.agent.openai_provider import OpenAICompatibleProvider
 from engine.agent.provider import AgentSession, RunRequest
 from engine.common.cancel import CancelToken
 from engine.common.config import EngineConf
+from engine.common.deadline import DeadlineScheduler
 from engine.datasource import Datasource
 from engine.datasource.catalog import Catalog
 from engine.tools import ToolRegistry
@@ -66,6 +67,7 @@ class AgentHarness:
     conf: EngineConf
     audit_path: Path
     approvals: ApprovalRegistry
+    scheduler: DeadlineScheduler
     sessions: list[AgentSession] = field(default_factory=list)
 
     def request(
@@ -80,8 +82,12 @@ class AgentHarness:
             session=session or self.session,
             operation_id=uuid.uuid4().hex,
             conf=self.conf.with_overlay(overlay, source="statement"),
-            cancel=cancel or CancelToken(time.monotonic() + 60),
+            cancel=cancel or self.token(60),
         )
+
+    def token(self, timeout: float) -> CancelToken:
+        """A run's cancel token timing out after ``timeout`` seconds, as an operation's does."""
+        return CancelToken(self.scheduler, deadline=time.monotonic() + timeout)
 
     def run(
         self,
@@ -133,7 +139,7 @@ def pg_schema() -> Iterator[str]:
 
 
 @pytest.fixture
-def harness(tmp_path: Path, shop: Path) -> Iterator[Any]:
+def harness(tmp_path: Path, shop: Path, scheduler: DeadlineScheduler) -> Iterator[Any]:
     """Factory: ``harness(conf=None) -> AgentHarness``. The datasource is the SQLite ``shop``
     unless ``conf`` names another ``jdbc.url``; datasource, catalog and tool registry are wired
     as the engine wires them, and everything is closed after the test."""
@@ -153,9 +159,11 @@ def harness(tmp_path: Path, shop: Path) -> Iterator[Any]:
             engine_conf = EngineConf.load(
                 [f"{k}={v}" for k, v in values.items()], environ={"OPENAI_API_KEY": API_KEY}
             )
-            datasource = Datasource.from_conf(engine_conf)
+            datasource = Datasource.from_conf(engine_conf, scheduler)
             stack.callback(datasource.close)
-            tools = ToolRegistry.default(datasource, Catalog(datasource, engine_conf), engine_conf)
+            tools = ToolRegistry.default(
+                datasource, Catalog(datasource, engine_conf), engine_conf, scheduler=scheduler
+            )
             stack.callback(tools.close)
             provider = OpenAICompatibleProvider(engine_conf, datasource, tools)
             stack.callback(provider.close)
@@ -166,7 +174,7 @@ def harness(tmp_path: Path, shop: Path) -> Iterator[Any]:
             session = AgentSession("s1", "alice", workdir, ApprovalBroker("s1", "alice", approvals))
             provider.open_session(session)
             built = AgentHarness(
-                llm, datasource, tools, provider, session, engine_conf, audit_path, approvals
+                llm, datasource, tools, provider, session, engine_conf, audit_path, approvals, scheduler
             )
             stack.callback(built.close_sessions)
             return built

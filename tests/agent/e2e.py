@@ -25,7 +25,6 @@ def engine_conf(llm: FakeOpenAIServer, jdbc_url: str, extra: dict[str, str] | No
         AGENT + "model": "fake-model",
         AGENT + "jdbc.url": jdbc_url,
         AGENT + "llm.retry.backoff": "PT0.01S",
-        AGENT + "fetch.wait": "PT10S",  # PyHive takes an empty fetch for the end of the results
     }
     conf.update(extra or {})
     return conf

@@ -4,10 +4,13 @@ memory repair and the system prompt."""
 from __future__ import annotations
 
 import datetime
+import threading
+import time
 
 from engine.agent.compaction import compute_split
 from engine.agent.memory import INTERRUPTED_RESULT, ConversationMemory
 from engine.agent.prompt import build_system_prompt
+from engine.common.errors import OperationCanceledError
 from engine.tools.base import RiskLevel
 from tests.fakes.openai_server import Reply, error, text, tool
 
@@ -169,3 +172,24 @@ def test_compaction_event_is_emitted_only_once_per_step(harness):
     out = h.run(question(2))
     steps = [i for i, t in enumerate(out.types()) if t == "step_start"]
     assert len(out.of("compaction")) == len(steps) == 1
+
+
+def test_a_cancel_ends_a_stalled_summary_call_at_once(harness):
+    """The summary is a non-streaming call; a cancel (the run's deadline too) must not wait for it."""
+    h = harness(TRIGGER)
+    h.llm._responder = responder_with_summary(Reply(text=("late summary",), headers_delay=30))
+    h.run(question(1))
+    token = h.token(60)
+    before = h.llm.request_count  # the second turn's first request is its summary call
+
+    def cancel_once_summarising() -> None:
+        if h.llm.wait_for_requests(before + 1, 10):
+            token.cancel()
+
+    canceller = threading.Thread(target=cancel_once_summarising, name="test-canceller")
+    canceller.start()
+    started = time.monotonic()
+    out = h.run(question(2), cancel=token)
+    canceller.join(10)
+    assert isinstance(out.error, OperationCanceledError)
+    assert time.monotonic() - started < 5

@@ -149,7 +149,7 @@ def test_non_retryable_status_fails_at_once(harness):
 def test_cancel_while_the_llm_stalls(harness):
     h = harness()
     h.llm.add(Reply(text=("a", "b"), first_delay=20))
-    token = CancelToken(time.monotonic() + 60)
+    token = h.token(60)
     threading.Timer(0.3, token.cancel).start()
     started = time.monotonic()
     out = h.run("q", cancel=token)
@@ -168,7 +168,7 @@ def test_cancel_during_a_tool_cancels_the_query_and_repairs_memory(pg_schema, ha
     h = harness({JDBC_URL: databases.pg_jdbc_url(pg_schema)})
     marker, args = slow_query()
     h.llm.add(tool("run_select_query", args), text("next run"))
-    token = CancelToken(time.monotonic() + 60)
+    token = h.token(60)
     started = threading.Event()
 
     def cancel_when_running() -> None:

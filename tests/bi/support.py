@@ -113,7 +113,7 @@ def start_bi_engine(
     start_engine: Any, tmp_path: Path, url: str, llm: Any = None, conf: dict[str, str] | None = None
 ) -> Any:
     """An engine over ``url`` with the real datasource and tools; the fake LLM when given."""
-    values = {AGENT + "jdbc.url": url, AGENT + "fetch.wait": "PT10S"}
+    values = {AGENT + "jdbc.url": url}
     if llm is not None:
         values.update(
             {

@@ -13,6 +13,7 @@ from TCLIService import ttypes
 
 from engine.common.catalog import NamePattern
 from engine.common.config import EngineConf
+from engine.common.deadline import DeadlineScheduler
 from engine.common.errors import InvalidStatementError
 from engine.common.types import HiveType
 from engine.datasource import Datasource
@@ -115,8 +116,8 @@ def test_cached_metadata_refreshes_on_set_and_conf_overlay(
     assert "added_again" in [row[2] for row in after_overlay]
 
 
-def test_catalog_patterns_cache_and_default_schema(sqlite_db: Database) -> None:
-    datasource = Datasource.from_url(sqlite_db.url)
+def test_catalog_patterns_cache_and_default_schema(sqlite_db: Database, scheduler: DeadlineScheduler) -> None:
+    datasource = Datasource.from_url(sqlite_db.url, scheduler=scheduler)
     try:
         catalog = Catalog(datasource, EngineConf.load([f"{AGENT}catalog.cache.ttl=PT1H"], environ={}))
         assert catalog.default_schema == "main" and catalog.resolve_schema("default") == "main"

@@ -98,7 +98,7 @@ def test_gated_calls_in_table_mode_are_denied_at_once(
         tmp_path,
         sqlite_db.url,
         llm,
-        {AGENT + "approval.mode": "STRICT", AGENT + "approval.timeout": "PT10M"},
+        {AGENT + "approval.mode": "STRICT", AGENT + "approval.timeout": "PT9M"},
     )
     with connect(engine, configuration=TABLE) as conn:
         with pytest.raises(OperationalError) as caught:

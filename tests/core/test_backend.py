@@ -6,6 +6,7 @@ import json
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -23,17 +24,20 @@ from engine.agent.events import (
 from engine.agent.provider import AgentSession, RunRequest
 from engine.backend import BackendService
 from engine.common.config import EngineConf
+from engine.common.deadline import DeadlineScheduler
 from engine.common.errors import (
     BusyError,
     ConfigError,
     InvalidHandleError,
     InvalidStateError,
     InvalidStatementError,
+    OperationCanceledError,
     PermissionDeniedError,
     UnsupportedError,
 )
 from engine.common.handle import OperationHandle, SessionHandle
 from engine.operation.fetch_buffer import FetchOrientation
+from engine.operation.manager import OperationManager
 from engine.operation.state import OperationState
 from engine.session.manager import SessionManager
 
@@ -82,22 +86,25 @@ class GatedProvider:
         pass
 
 
-def make_backend(tmp_path: Path, provider: object, *pairs: str) -> BackendService:
+def make_backend(
+    tmp_path: Path, provider: object, *pairs: str, scheduler: DeadlineScheduler
+) -> BackendService:
     conf = EngineConf.load([f"kyuubi.engine.data.agent.work.dir={tmp_path}", *pairs], environ={})
-    return BackendService(conf, SessionManager(conf, provider))  # type: ignore[arg-type]
+    operations = OperationManager(conf, scheduler)
+    return BackendService(conf, SessionManager(conf, provider, operations))  # type: ignore[arg-type]
 
 
 @pytest.fixture
-def echo_backend(tmp_path: Path) -> Iterator[BackendService]:
-    backend = make_backend(tmp_path, EchoProvider())
+def echo_backend(tmp_path: Path, scheduler: DeadlineScheduler) -> Iterator[BackendService]:
+    backend = make_backend(tmp_path, EchoProvider(), scheduler=scheduler)
     yield backend
     backend.stop()
 
 
 @pytest.fixture
-def gated(tmp_path: Path) -> Iterator[tuple[BackendService, GatedProvider]]:
+def gated(tmp_path: Path, scheduler: DeadlineScheduler) -> Iterator[tuple[BackendService, GatedProvider]]:
     provider = GatedProvider()
-    backend = make_backend(tmp_path, provider)
+    backend = make_backend(tmp_path, provider, scheduler=scheduler)
     yield backend, provider
     backend.stop()
 
@@ -288,12 +295,13 @@ def test_bad_session_configuration_is_a_clear_error(echo_backend: BackendService
         )
 
 
-def test_idle_sessions_are_reaped(tmp_path: Path) -> None:
+def test_idle_sessions_are_reaped(tmp_path: Path, scheduler: DeadlineScheduler) -> None:
     backend = make_backend(
         tmp_path,
         EchoProvider(),
         "kyuubi.session.idle.timeout=PT0.05S",
         "kyuubi.operation.idle.timeout=PT0.05S",
+        scheduler=scheduler,
     )
     try:
         session, _, _ = backend.open_session(5, "alice", None, "127.0.0.1", {})
@@ -303,3 +311,135 @@ def test_idle_sessions_are_reaped(tmp_path: Path) -> None:
             backend.get_info(session, "alice", "CLI_DBMS_NAME")
     finally:
         backend.stop()
+
+
+# --- a fetch of a running operation waits for its next row; cancel, close and stop release it ------
+class Waiter:
+    """Runs one blocking backend call on its own thread and keeps what it returned or raised."""
+
+    def __init__(self, call: Any) -> None:
+        self.result: Any = None
+        self.error: BaseException | None = None
+        self.done = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(call,), name="test-waiter")
+        self._thread.start()
+
+    def _run(self, call: Any) -> None:
+        try:
+            self.result = call()
+        except BaseException as exc:
+            self.error = exc
+        finally:
+            self.done.set()
+
+    def join(self) -> None:
+        self._thread.join(10)
+
+
+def started_stream(backend: BackendService, overlay: dict[str, str] | None = None) -> OperationHandle:
+    """A running "stream" statement whose first rows (agent_start, step_start) were fetched."""
+    session, _, _ = backend.open_session(9, "alice", None, "127.0.0.1", {})
+    op = backend.execute_statement(session, "alice", "stream", overlay or {}, run_async=True)
+    if not overlay:
+        kinds = []
+        while len(kinds) < 2:
+            kinds += [json.loads(r)["type"] for r in backend.fetch_results(op, "alice", NEXT, 100).columns[0]]
+        assert kinds == ["agent_start", "step_start"]
+    return op
+
+
+def test_a_fetch_waits_for_the_next_row_instead_of_answering_empty(
+    gated: tuple[BackendService, GatedProvider],
+) -> None:
+    backend, provider = gated
+    op = started_stream(backend)
+    waiter = Waiter(lambda: backend.fetch_results(op, "alice", NEXT, 100))
+    assert not waiter.done.wait(0.5)  # nothing to answer yet: PyHive would take empty for the end
+    provider.release.release()
+    assert waiter.done.wait(5)
+    assert [json.loads(r) for r in waiter.result.columns[0]] == [{"type": "content_delta", "text": "part0 "}]
+    assert waiter.result.has_more_rows
+    provider.release.release()
+    provider.release.release()
+    assert json.loads(drain(backend, op)[-1])["type"] == "agent_finish"
+
+
+@pytest.mark.parametrize("how", ["cancel", "close", "stop"])
+def test_cancel_close_and_stop_release_a_waiting_fetch_at_once(
+    gated: tuple[BackendService, GatedProvider], how: str
+) -> None:
+    backend, _provider = gated
+    op = started_stream(backend)
+    waiter = Waiter(lambda: backend.fetch_results(op, "alice", NEXT, 100))
+    assert not waiter.done.wait(0.3)
+    {
+        "cancel": lambda: backend.cancel_operation(op, "alice"),
+        "close": lambda: backend.close_operation(op, "alice"),
+        "stop": backend.stop,
+    }[how]()
+    assert waiter.done.wait(2), f"{how} did not release the waiting fetch"
+    waiter.join()
+    if waiter.error is None:
+        assert not waiter.result.has_more_rows
+    else:  # closed while it waited: the fetch reports the closed handle
+        assert isinstance(waiter.error, InvalidHandleError | InvalidStateError), waiter.error
+
+
+TABLE_MODE = {"kyuubi.engine.data.agent.result.mode": "table"}
+
+
+@pytest.mark.parametrize("call", ["fetch", "metadata"])
+def test_a_cancel_releases_a_wait_for_a_table_mode_schema(
+    gated: tuple[BackendService, GatedProvider], call: str
+) -> None:
+    """In table mode the columns are known only when the run finds its table: FetchResults and
+    GetResultSetMetadata wait for them, and a cancel from elsewhere ends both waits at once."""
+    backend, _provider = gated
+    op = started_stream(backend, TABLE_MODE)
+    waiter = Waiter(
+        (lambda: backend.fetch_results(op, "alice", NEXT, 100))
+        if call == "fetch"
+        else (lambda: backend.get_result_set_metadata(op, "alice"))
+    )
+    assert not waiter.done.wait(0.3)
+    backend.cancel_operation(op, "alice")
+    assert waiter.done.wait(2), "the cancel did not release the schema wait"
+    waiter.join()
+    if call == "fetch":
+        assert waiter.error is None and waiter.result.row_count == 0 and not waiter.result.has_more_rows
+    else:
+        assert isinstance(waiter.error, InvalidStateError | OperationCanceledError), waiter.error
+
+
+def test_fetch_wait_caps_the_wait(tmp_path: Path, scheduler: DeadlineScheduler) -> None:
+    provider = GatedProvider()
+    backend = make_backend(
+        tmp_path,
+        provider,
+        "kyuubi.engine.data.agent.fetch.wait=PT0.3S",
+        "kyuubi.engine.data.agent.approval.timeout=PT0.2S",
+        scheduler=scheduler,
+    )
+    try:
+        op = started_stream(backend)
+        batch = backend.fetch_results(op, "alice", NEXT, 100)  # nothing came within fetch.wait
+        assert batch.row_count == 0 and batch.has_more_rows
+    finally:
+        backend.stop()
+
+
+def test_the_run_timeout_names_its_key(gated: tuple[BackendService, GatedProvider]) -> None:
+    backend, _provider = gated
+    session, _, _ = backend.open_session(9, "alice", None, "127.0.0.1", {})
+    op = backend.execute_statement(
+        session, "alice", "stream", {"kyuubi.engine.data.agent.run.timeout": "PT0.3S"}, run_async=True
+    )
+    assert backend.sessions.get_operation(op, "alice").wait(5)
+    status = backend.get_operation_status(op, "alice")
+    assert status.state == OperationState.TIMEDOUT
+    assert status.error_message == "the statement timed out after 0.3 s (run.timeout)"
+    op = backend.execute_statement(session, "alice", "stream", {}, run_async=True, query_timeout=1)
+    assert backend.sessions.get_operation(op, "alice").wait(5)
+    assert backend.get_operation_status(op, "alice").error_message == (
+        "the statement timed out after 1 s (queryTimeout)"
+    )

@@ -11,7 +11,9 @@ import pytest
 from engine.agent.settings import SettingsPolicy
 from engine.common.config import (
     APPROVAL_MODE,
+    APPROVAL_TIMEOUT,
     BIND_PORT,
+    FETCH_WAIT,
     JDBC_URL,
     MAX_ITERATIONS,
     OPENAI_API_KEY,
@@ -132,14 +134,15 @@ def test_conf_example_is_generated_from_the_registry() -> None:
         assert f"#{entry.key}=" in example
 
 
-def test_engine_rejects_a_bad_value_at_start() -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "engine", "--conf", "kyuubi.engine.data.agent.approval.mode=maybe"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
+def start_engine_with(pair: str) -> subprocess.CompletedProcess[str]:
+    """``python -m engine --conf pair``, expected to refuse to start."""
+    return subprocess.run(
+        [sys.executable, "-m", "engine", "--conf", pair], cwd=ROOT, capture_output=True, text=True, timeout=60
     )
+
+
+def test_engine_rejects_a_bad_value_at_start() -> None:
+    result = start_engine_with("kyuubi.engine.data.agent.approval.mode=maybe")
     assert result.returncode == 2
     assert "kyuubi.engine.data.agent.approval.mode" in result.stderr
     assert "AUTO_APPROVE, NORMAL, STRICT" in result.stderr
@@ -157,3 +160,23 @@ def test_session_settings_are_checked_when_set() -> None:
     policy.check(conf.with_overlay({"kyuubi.engine.data.agent.tools.disabled": "run_mutation_query"}))
     with pytest.raises(ConfigError, match="unknown tool 'drop_everything'"):
         policy.check(conf.with_overlay({"kyuubi.engine.data.agent.tools.disabled": "drop_everything"}))
+
+
+def test_fetch_wait_must_outlast_approval_timeout() -> None:
+    """A fetch answering empty ends PyHive's read: it must never do so while a parked call can
+    still be approved, for the engine's conf and for every session or statement overlay."""
+    conf = EngineConf.load(environ={})
+    assert conf.get(FETCH_WAIT) > conf.get(APPROVAL_TIMEOUT)
+    with pytest.raises(ConfigError, match=r"fetch\.wait \(10 s\) must be longer than .*approval\.timeout"):
+        EngineConf.load(["kyuubi.engine.data.agent.fetch.wait=PT10S"], environ={})
+    short = EngineConf.load(
+        ["kyuubi.engine.data.agent.fetch.wait=PT10S", "kyuubi.engine.data.agent.approval.timeout=PT5S"],
+        environ={},
+    )
+    assert (
+        short.with_overlay({"kyuubi.engine.data.agent.approval.timeout": "PT9S"}).get(APPROVAL_TIMEOUT) == 9
+    )
+    with pytest.raises(ConfigError, match=r"approval\.timeout \(20 s\)"):
+        short.with_overlay({"set:hiveconf:kyuubi.engine.data.agent.approval.timeout": "PT20S"})
+    result = start_engine_with("kyuubi.engine.data.agent.fetch.wait=PT1M")
+    assert result.returncode == 2 and "kyuubi.engine.data.agent.fetch.wait" in result.stderr

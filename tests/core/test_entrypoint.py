@@ -10,6 +10,7 @@ import sqlite3
 import subprocess
 import threading
 from pathlib import Path
+from typing import Any
 
 from pyhive import hive
 
@@ -99,3 +100,16 @@ def test_a_bad_jdbc_url_fails_at_start_without_leaking_the_password() -> None:
     assert code == 2, text
     assert "nosuch" in text and "supported" in text
     assert "hunter2-secret" not in text
+
+
+def test_an_idle_engine_stops_on_its_deadline_and_a_session_holds_it(start_engine: Any) -> None:
+    """kyuubi.session.engine.idle.timeout is a timer on the engine's scheduler, armed at start and
+    whenever the last session closes; a session open when it fires keeps the engine up."""
+    engine = start_engine({"kyuubi.session.engine.idle.timeout": "PT2S"})
+    conn = hive.connect(engine.host, engine.port, username="alice")
+    try:
+        assert not engine.app.wait(3)  # a session is open past the first deadline: no stop
+    finally:
+        conn.close()
+    assert engine.app.wait(10)
+    assert "idle for 2 s" in engine.app.stop_reason

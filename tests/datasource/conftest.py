@@ -9,14 +9,15 @@ from pathlib import Path
 
 import pytest
 
+from engine.common.deadline import DeadlineScheduler
 from engine.datasource import Datasource
 from tests.conftest import free_port
 from tests.datasource.shop import SEED
 from tests.support import databases
 
 
-def _opened(url: str) -> Iterator[Datasource]:
-    datasource = Datasource.from_url(url)
+def _opened(url: str, scheduler: DeadlineScheduler) -> Iterator[Datasource]:
+    datasource = Datasource.from_url(url, scheduler=scheduler)
     yield datasource
     datasource.close()
 
@@ -32,8 +33,8 @@ def sqlite_path(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def sqlite_ds(sqlite_path: Path) -> Iterator[Datasource]:
-    yield from _opened(f"jdbc:sqlite:{sqlite_path}")
+def sqlite_ds(sqlite_path: Path, scheduler: DeadlineScheduler) -> Iterator[Datasource]:
+    yield from _opened(f"jdbc:sqlite:{sqlite_path}", scheduler)
 
 
 # --- PostgreSQL ----------------------------------------------------------------------------------
@@ -44,8 +45,8 @@ def pg_schema() -> Iterator[str]:
 
 
 @pytest.fixture
-def pg_ds(pg_schema: str) -> Iterator[Datasource]:
-    yield from _opened(databases.pg_jdbc_url(pg_schema))
+def pg_ds(pg_schema: str, scheduler: DeadlineScheduler) -> Iterator[Datasource]:
+    yield from _opened(databases.pg_jdbc_url(pg_schema), scheduler)
 
 
 # --- MariaDB -------------------------------------------------------------------------------------
@@ -56,8 +57,8 @@ def mysql_db() -> Iterator[str]:
 
 
 @pytest.fixture
-def mysql_ds(mysql_db: str) -> Iterator[Datasource]:
-    yield from _opened(databases.mariadb_jdbc_url(mysql_db))
+def mysql_ds(mysql_db: str, scheduler: DeadlineScheduler) -> Iterator[Datasource]:
+    yield from _opened(databases.mariadb_jdbc_url(mysql_db), scheduler)
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from engine.common.cancel import CancelToken
+from engine.common.cancel import CancelReason, CancelToken
 from engine.common.errors import OperationCanceledError, OperationTimeoutError
 from engine.datasource import Datasource
 from tests.support.databases import mysql_query, pg_query, wait_until
@@ -80,7 +80,7 @@ def test_cancel_kills_the_query_within_two_seconds(server: tuple[str, Server, Da
     worker.start()
     assert wait_until(lambda: spec.running(marker) == 1, 10)
     cancelled_at = time.monotonic()
-    token.cancel("cancelled by test")
+    token.cancel(CancelReason.USER)
     worker.join(5)
     assert not worker.is_alive() and time.monotonic() - cancelled_at < 2.0
     assert isinstance(outcome[0], OperationCanceledError)

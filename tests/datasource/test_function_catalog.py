@@ -9,8 +9,9 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from engine.common.cancel import CancelToken
+from engine.common.cancel import CancelReason, CancelToken
 from engine.common.config import EngineConf
+from engine.common.deadline import DeadlineScheduler
 from engine.common.errors import DatasourceError, OperationCanceledError
 from engine.common.read_policy import Volatility
 from engine.datasource import Datasource
@@ -51,8 +52,10 @@ def test_a_function_created_later_is_known_after_a_catalog_refresh(pg_ds: Dataso
         _read(pg_ds, f"SELECT {name}_v()")
 
 
-def test_an_unreadable_catalog_fails_closed(unused_port: int) -> None:
-    datasource = Datasource.from_url(f"jdbc:postgresql://127.0.0.1:{unused_port}/test?user=postgres")
+def test_an_unreadable_catalog_fails_closed(unused_port: int, scheduler: DeadlineScheduler) -> None:
+    datasource = Datasource.from_url(
+        f"jdbc:postgresql://127.0.0.1:{unused_port}/test?user=postgres", scheduler=scheduler
+    )
     try:
         policy = datasource.read_policy().functions
         assert policy is not None and not policy.available
@@ -157,7 +160,7 @@ def test_a_cancelled_wait_for_the_reader_stops() -> None:
     first.start()
     assert reader.entered.wait(10)
     cancel = CancelToken()
-    cancel.cancel("test")
+    cancel.cancel(CancelReason.USER)
     with pytest.raises(OperationCanceledError):
         catalog.policy(cancel)
     reader.release.set()

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from engine.common.deadline import DeadlineScheduler
 from engine.common.errors import DatasourceError
 from engine.common.types import HiveType
 from engine.datasource import Datasource
@@ -15,9 +16,13 @@ from engine.datasource import Datasource
 @pytest.mark.parametrize(
     ("scheme", "suffix"), [("hive2", ";auth=noSasl"), ("kyuubi", ";auth=noSasl;user=carol")]
 )
-def test_hive_datasource_reads_from_a_hiveserver2(start_engine: Any, scheme: str, suffix: str) -> None:
+def test_hive_datasource_reads_from_a_hiveserver2(
+    start_engine: Any, scheme: str, suffix: str, scheduler: DeadlineScheduler
+) -> None:
     engine = start_engine({"kyuubi.authentication": "NOSASL"})
-    datasource = Datasource.from_url(f"jdbc:{scheme}://{engine.host}:{engine.port}/default{suffix}")
+    datasource = Datasource.from_url(
+        f"jdbc:{scheme}://{engine.host}:{engine.port}/default{suffix}", scheduler=scheduler
+    )
     try:
         assert datasource.dialect == "hive" and datasource.sqlglot_dialect == "hive"
         tables = datasource.execute_read("SHOW TABLES", max_rows=100, timeout=30)
@@ -30,8 +35,10 @@ def test_hive_datasource_reads_from_a_hiveserver2(start_engine: Any, scheme: str
         datasource.close()
 
 
-def test_hive_datasource_down(unused_port: int) -> None:
-    datasource = Datasource.from_url(f"jdbc:hive2://127.0.0.1:{unused_port}/default;auth=noSasl")
+def test_hive_datasource_down(unused_port: int, scheduler: DeadlineScheduler) -> None:
+    datasource = Datasource.from_url(
+        f"jdbc:hive2://127.0.0.1:{unused_port}/default;auth=noSasl", scheduler=scheduler
+    )
     try:
         with pytest.raises(DatasourceError, match="cannot connect"):
             datasource.execute_read("SELECT 1", max_rows=1, timeout=5)

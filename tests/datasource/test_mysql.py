@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from engine.common.deadline import DeadlineScheduler
 from engine.common.errors import DatasourceError, EngineError, InvalidStatementError
 from engine.common.types import HiveType
 from engine.datasource import Datasource
@@ -105,13 +106,13 @@ def test_bad_sql(mysql_ds: Datasource, sql: str, error: type, text: str) -> None
     assert text in str(caught.value) and "\n" not in str(caught.value)
 
 
-def test_database_down_and_wrong_credentials(unused_port: int) -> None:
+def test_database_down_and_wrong_credentials(unused_port: int, scheduler: DeadlineScheduler) -> None:
     secret = "pw-" + uuid.uuid4().hex
     for url, text in (
         (f"jdbc:mysql://127.0.0.1:{unused_port}/test?user=root&password={secret}", "Can't connect"),
         (f"jdbc:mariadb://root:{secret}@127.0.0.1:3306/test", "Access denied"),
     ):
-        datasource = Datasource.from_url(url)
+        datasource = Datasource.from_url(url, scheduler=scheduler)
         try:
             started = time.monotonic()
             with pytest.raises(DatasourceError) as caught:

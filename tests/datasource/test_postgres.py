@@ -9,6 +9,7 @@ import uuid
 
 import pytest
 
+from engine.common.deadline import DeadlineScheduler
 from engine.common.errors import DatasourceError, EngineError, InvalidStatementError, OperationTimeoutError
 from engine.common.types import HiveType
 from engine.datasource import Datasource
@@ -105,7 +106,7 @@ def test_bad_sql_first_line_only(pg_ds: Datasource, sql: str, text: str) -> None
     assert text in str(caught.value) and "\n" not in str(caught.value) and "LINE" not in str(caught.value)
 
 
-def test_database_down_and_wrong_credentials(unused_port: int) -> None:
+def test_database_down_and_wrong_credentials(unused_port: int, scheduler: DeadlineScheduler) -> None:
     secret = "pw-" + uuid.uuid4().hex
     for url, text in (
         (f"jdbc:postgresql://127.0.0.1:{unused_port}/test?user=postgres&password={secret}", "refused"),
@@ -115,7 +116,7 @@ def test_database_down_and_wrong_credentials(unused_port: int) -> None:
         ),
         (f"jdbc:postgresql://127.0.0.1:5432/nosuchdb_{uuid.uuid4().hex[:6]}?user=postgres", "does not exist"),
     ):
-        datasource = Datasource.from_url(url)
+        datasource = Datasource.from_url(url, scheduler=scheduler)
         try:
             started = time.monotonic()
             with pytest.raises(DatasourceError) as caught:
@@ -127,9 +128,12 @@ def test_database_down_and_wrong_credentials(unused_port: int) -> None:
             datasource.close()
 
 
-def test_pool_is_bounded() -> None:
+def test_pool_is_bounded(scheduler: DeadlineScheduler) -> None:
     datasource = Datasource.from_url(
-        "jdbc:postgresql://127.0.0.1:5432/test?user=postgres", pool_size=2, max_overflow=1
+        "jdbc:postgresql://127.0.0.1:5432/test?user=postgres",
+        pool_size=2,
+        max_overflow=1,
+        scheduler=scheduler,
     )
     try:
         assert datasource.sa_engine.pool.size() == 2
@@ -149,12 +153,8 @@ def test_pool_is_bounded() -> None:
         datasource.close()
 
 
-def test_connection_is_clean_after_errors_and_timeouts(pg_schema: str) -> None:
-    datasource = Datasource.from_url(
-        pg_jdbc_url(pg_schema),
-        pool_size=1,
-        max_overflow=0,
-    )
+def test_connection_is_clean_after_errors_and_timeouts(pg_schema: str, scheduler: DeadlineScheduler) -> None:
+    datasource = Datasource.from_url(pg_jdbc_url(pg_schema), pool_size=1, max_overflow=0, scheduler=scheduler)
     try:
         with pytest.raises(DatasourceError):
             datasource.execute_read("SELECT * FROM nowhere", max_rows=1, timeout=5)

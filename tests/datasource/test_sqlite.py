@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from engine.common.cancel import CancelToken
+from engine.common.cancel import CancelReason, CancelToken
 from engine.common.config import EngineConf
+from engine.common.deadline import DeadlineScheduler
 from engine.common.errors import (
     BusyError,
     DatasourceError,
@@ -151,7 +152,7 @@ def test_cancel_stops_a_running_query_within_two_seconds(sqlite_ds: Datasource) 
     assert started.wait(5)
     time.sleep(0.2)  # let the statement get going
     cancelled_at = time.monotonic()
-    token.cancel("cancelled by test")
+    token.cancel(CancelReason.USER)
     worker.join(5)
     assert not worker.is_alive() and time.monotonic() - cancelled_at < 2.0
     assert isinstance(outcome[0], OperationCanceledError)
@@ -184,8 +185,8 @@ def test_bad_sql_gets_a_clear_error(sqlite_ds: Datasource, sql: str, error: type
     assert "\n" not in str(caught.value)
 
 
-def test_missing_file_is_reported(tmp_path: Path) -> None:
-    datasource = Datasource.from_url(f"jdbc:sqlite:{tmp_path / 'absent.db'}")
+def test_missing_file_is_reported(tmp_path: Path, scheduler: DeadlineScheduler) -> None:
+    datasource = Datasource.from_url(f"jdbc:sqlite:{tmp_path / 'absent.db'}", scheduler=scheduler)
     try:
         with pytest.raises(DatasourceError) as caught:
             datasource.execute_read("SELECT 1", max_rows=1, timeout=5)
@@ -195,12 +196,14 @@ def test_missing_file_is_reported(tmp_path: Path) -> None:
         datasource.close()
 
 
-def test_demo_database_is_built_once_and_used_when_no_url(tmp_path: Path) -> None:
+def test_demo_database_is_built_once_and_used_when_no_url(
+    tmp_path: Path, scheduler: DeadlineScheduler
+) -> None:
     first = materialize(tmp_path)
     assert materialize(tmp_path) == first
     stamp = first.stat().st_mtime_ns
     conf = EngineConf.load([f"kyuubi.engine.data.agent.work.dir={tmp_path}"], environ={})
-    datasource = Datasource.from_conf(conf)
+    datasource = Datasource.from_conf(conf, scheduler)
     try:
         assert datasource.dialect == "sqlite" and "demo" in datasource.display_url
         counts = datasource.execute_read(
@@ -220,8 +223,8 @@ def test_demo_database_is_built_once_and_used_when_no_url(tmp_path: Path) -> Non
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".demo-")] == []
 
 
-def test_in_memory_database_reads_are_read_only() -> None:
-    datasource = Datasource.from_url("jdbc:sqlite::memory:")
+def test_in_memory_database_reads_are_read_only(scheduler: DeadlineScheduler) -> None:
+    datasource = Datasource.from_url("jdbc:sqlite::memory:", scheduler=scheduler)
     try:
         datasource.execute_write("CREATE TABLE t (x INTEGER)", timeout=5)
         datasource.execute_write("INSERT INTO t VALUES (1)", timeout=5)
@@ -233,9 +236,9 @@ def test_in_memory_database_reads_are_read_only() -> None:
         datasource.close()
 
 
-def test_exhausted_pool_is_a_busy_error_not_a_hang(sqlite_path: Path) -> None:
+def test_exhausted_pool_is_a_busy_error_not_a_hang(sqlite_path: Path, scheduler: DeadlineScheduler) -> None:
     datasource = Datasource.from_url(
-        f"jdbc:sqlite:{sqlite_path}", pool_size=1, max_overflow=0, pool_timeout=0.2
+        f"jdbc:sqlite:{sqlite_path}", pool_size=1, max_overflow=0, pool_timeout=0.2, scheduler=scheduler
     )
     held = datasource._read_engine.raw_connection()  # the only read connection
     try:
@@ -249,9 +252,23 @@ def test_exhausted_pool_is_a_busy_error_not_a_hang(sqlite_path: Path) -> None:
     datasource.close()
 
 
-def test_the_callers_deadline_bounds_the_query(sqlite_ds: Datasource) -> None:
-    token = CancelToken(deadline=time.monotonic() + 0.3)
+def test_the_callers_deadline_bounds_the_query(sqlite_ds: Datasource, scheduler: DeadlineScheduler) -> None:
+    """The caller's deadline comes before query.timeout: the error is the caller's, naming its key."""
+    token = CancelToken(
+        scheduler, deadline=time.monotonic() + 0.3, timeout_message="the caller's deadline (some.key) passed"
+    )
     started = time.monotonic()
-    with pytest.raises(OperationTimeoutError, match="caller's deadline"):
+    with pytest.raises(OperationTimeoutError, match=r"caller's deadline \(some\.key\)"):
         sqlite_ds.execute_read(ENDLESS, max_rows=1, timeout=60, cancel=token)
     assert time.monotonic() - started < 2.0
+    assert token.wait(2.0) and token.reason is CancelReason.TIMEOUT  # its own timer fired too
+
+
+def test_a_query_timeout_leaves_the_callers_token_alone(
+    sqlite_ds: Datasource, scheduler: DeadlineScheduler
+) -> None:
+    token = CancelToken(scheduler, deadline=time.monotonic() + 60)
+    with pytest.raises(OperationTimeoutError, match=r"query\.timeout"):
+        sqlite_ds.execute_read(ENDLESS, max_rows=1, timeout=0.3, cancel=token)
+    assert not token.cancelled
+    assert sqlite_ds.execute_read("SELECT 1", max_rows=1, timeout=5, cancel=token).rows == [(1,)]

@@ -14,6 +14,7 @@ import pytest
 from engine.agent.echo import EchoProvider
 from engine.backend import BackendService
 from engine.common.config import EngineConf
+from engine.common.deadline import DeadlineScheduler
 from engine.frontend.server import ThriftServer
 from engine.operation.manager import OperationManager
 from engine.session.manager import SessionManager
@@ -42,13 +43,14 @@ def make_conf(tmp_path: Path, conf: dict[str, str] | None = None) -> EngineConf:
 
 
 @pytest.fixture
-def hs2(tmp_path: Path) -> Iterator[Any]:
+def hs2(tmp_path: Path, scheduler: DeadlineScheduler) -> Iterator[Any]:
     """Factory ``hs2(conf=None, provider=None) -> Stack``; everything started is stopped after."""
     started: list[Stack] = []
 
     def factory(conf: dict[str, str] | None = None, provider: Any = None) -> Stack:
         engine_conf = make_conf(tmp_path, conf)
-        sessions = SessionManager(engine_conf, provider or EchoProvider(), OperationManager(engine_conf))
+        operations = OperationManager(engine_conf, scheduler)
+        sessions = SessionManager(engine_conf, provider or EchoProvider(), operations)
         backend = BackendService(engine_conf, sessions)
         server = ThriftServer(engine_conf, backend)
         try:

@@ -101,7 +101,7 @@ def test_fetchmany_while_running(hs2: Any) -> None:
     """fetchmany returns rows while the run is still RUNNING (PyHive ends at an empty batch, so each
     fetchmany asks for rows that are on their way; the long poll covers the gap)."""
     provider = QueueProvider()
-    stack = hs2({"kyuubi.engine.data.agent.fetch.wait": "PT5S"}, provider=provider)
+    stack = hs2(provider=provider)
     with hive.connect(stack.host, stack.port, username="frank") as conn:
         cursor = conn.cursor()
         cursor.arraysize = 5
@@ -124,7 +124,7 @@ def test_fetchmany_while_running(hs2: Any) -> None:
 def test_sync_fetch_sees_every_row_of_a_running_statement(hs2: Any) -> None:
     """PyHive's synchronous cursor stops at the first empty batch: the long poll must keep it going."""
     provider = QueueProvider()
-    stack = hs2({"kyuubi.engine.data.agent.fetch.wait": "PT5S"}, provider=provider)
+    stack = hs2(provider=provider)
     with hive.connect(stack.host, stack.port, username="gina") as conn:
         cursor = conn.cursor()
         cursor.execute("stream rows", async_=True)

@@ -16,6 +16,7 @@ import pytest
 
 from engine.common.cancel import CancelToken
 from engine.common.config import EngineConf
+from engine.common.deadline import DeadlineScheduler
 from engine.datasource import Datasource
 from engine.datasource.catalog import Catalog
 from engine.tools import ToolContext, ToolRegistry
@@ -63,11 +64,13 @@ class Target:
         return self.admin(sql)
 
 
-def _target(kind: str, url: str, name: str, admin: Any, tmp_path: Path) -> Iterator[Target]:
+def _target(
+    kind: str, url: str, name: str, admin: Any, tmp_path: Path, scheduler: DeadlineScheduler
+) -> Iterator[Target]:
     """A registry over the database at ``url``; closed when the fixture ends."""
     conf = make_conf(**{"jdbc.url": url})
-    datasource = Datasource.from_conf(conf)
-    registry = ToolRegistry.default(datasource, Catalog(datasource, conf), conf)
+    datasource = Datasource.from_conf(conf, scheduler)
+    registry = ToolRegistry.default(datasource, Catalog(datasource, conf), conf, scheduler=scheduler)
     yield Target(kind, datasource, registry, tmp_path / "work", name, admin, conf)
     registry.close()
     datasource.close()
@@ -75,7 +78,7 @@ def _target(kind: str, url: str, name: str, admin: Any, tmp_path: Path) -> Itera
 
 # --- SQLite --------------------------------------------------------------------------------------
 @pytest.fixture
-def sqlite_target(tmp_path: Path) -> Iterator[Target]:
+def sqlite_target(tmp_path: Path, scheduler: DeadlineScheduler) -> Iterator[Target]:
     (tmp_path / "db").mkdir()
     path = tmp_path / "db" / "shop.db"  # alone in its folder: the corpus checks no file appears
     with sqlite3.connect(path) as connection:
@@ -86,7 +89,7 @@ def sqlite_target(tmp_path: Path) -> Iterator[Target]:
         with sqlite3.connect(path) as connection:
             return list(connection.execute(sql).fetchall())
 
-    yield from _target("sqlite", f"jdbc:sqlite:{path}", str(path), admin, tmp_path)
+    yield from _target("sqlite", f"jdbc:sqlite:{path}", str(path), admin, tmp_path, scheduler)
 
 
 # --- PostgreSQL ----------------------------------------------------------------------------------
@@ -128,12 +131,12 @@ def _admin_session(connection: Any) -> Iterator[Callable[[str], list[tuple[Any, 
 
 
 @pytest.fixture
-def pg_target(pg_schema: str, tmp_path: Path) -> Iterator[Target]:
+def pg_target(pg_schema: str, tmp_path: Path, scheduler: DeadlineScheduler) -> Iterator[Target]:
     url = databases.pg_jdbc_url(pg_schema)
     connection = psycopg2.connect(databases.PG_DSN)
     connection.autocommit = True
     with _admin_session(connection) as admin:
-        yield from _target("postgresql", url, pg_schema, admin, tmp_path)
+        yield from _target("postgresql", url, pg_schema, admin, tmp_path, scheduler)
 
 
 # --- MariaDB -------------------------------------------------------------------------------------
@@ -144,10 +147,10 @@ def mysql_db() -> Iterator[str]:
 
 
 @pytest.fixture
-def mysql_target(mysql_db: str, tmp_path: Path) -> Iterator[Target]:
+def mysql_target(mysql_db: str, tmp_path: Path, scheduler: DeadlineScheduler) -> Iterator[Target]:
     url = databases.mariadb_jdbc_url(mysql_db)
     with _admin_session(pymysql.connect(**databases.MYSQL, autocommit=True)) as admin:
-        yield from _target("mysql", url, mysql_db, admin, tmp_path)
+        yield from _target("mysql", url, mysql_db, admin, tmp_path, scheduler)
 
 
 @pytest.fixture(params=["sqlite", "pg", "mysql"])

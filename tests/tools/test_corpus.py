@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from engine.common.deadline import DeadlineScheduler
 from engine.datasource import Datasource
 from engine.tools.guard_rules import PG_REVIEWED_VOLATILE
 from tests.support import databases
@@ -165,11 +166,11 @@ def test_volatile_catalog_functions_are_blocked(pg_target: Target) -> None:
     assert not leaks, "\n".join(leaks)
 
 
-def test_the_snapshot_sees_what_the_guard_stops() -> None:
+def test_the_snapshot_sees_what_the_guard_stops(scheduler: DeadlineScheduler) -> None:
     """Without the guard, PostgreSQL's read-only transaction lets the red team's BRIN summary and
     a volatile function's advisory lock through, and the corpus snapshot sees both."""
     with databases.pg_schema("escape", [*SEED, *PG_EXTRA]) as schema:
-        datasource = Datasource.from_url(databases.pg_jdbc_url(schema))
+        datasource = Datasource.from_url(databases.pg_jdbc_url(schema), scheduler=scheduler)
         try:
             locks = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = 4243"
             summary = _brin_summary(databases.pg_query, schema)

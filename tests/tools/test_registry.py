@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from pydantic import Field
 
-from engine.common.cancel import CancelToken
+from engine.common.cancel import CancelReason, CancelToken
+from engine.common.deadline import DeadlineScheduler
 from engine.common.errors import DatasourceError
 from engine.tools import RiskLevel, Tool, ToolArgs, ToolContext, ToolRegistry, ToolResult
 from tests.tools.conftest import make_conf
@@ -34,6 +36,7 @@ class Probe:
         self.cancelled = threading.Event()
         self.started = threading.Event()
         self.release = threading.Event()
+        self.busy_entered = threading.Event()
         self.running = 0
         self.peak = 0
         self.lock = threading.Lock()
@@ -55,6 +58,7 @@ class Probe:
         with self.lock:
             self.running += 1
             self.peak = max(self.peak, self.running)
+        self.busy_entered.set()
         try:
             self.release.wait(10)
         finally:
@@ -72,8 +76,12 @@ class Probe:
         return ToolResult("\n".join(f"line {i}" for i in range(2000)))
 
 
-def registry_with(probe: Probe, pool_size: int = 4, **conf: str) -> ToolRegistry:
-    registry = ToolRegistry(make_conf(**conf), pool_size=pool_size, secrets=["s3cretpass"])
+def registry_with(
+    probe: Probe, scheduler: DeadlineScheduler, pool_size: int = 4, **conf: str
+) -> ToolRegistry:
+    registry = ToolRegistry(
+        make_conf(**conf), scheduler=scheduler, pool_size=pool_size, secrets=["s3cretpass"]
+    )
     registry.register(Tool("echo", "Echo the text.", RiskLevel.SAFE, EchoArgs, probe.echo))
     registry.register(Tool("block", "Wait until cancelled.", RiskLevel.SAFE, NoArgs, probe.block))
     registry.register(Tool("busy", "Wait for release.", RiskLevel.SAFE, NoArgs, probe.busy))
@@ -92,8 +100,8 @@ def context(tmp_path: Path, cancel: CancelToken | None = None, **conf: str) -> T
     return ToolContext("sess", tmp_path / "sess", cancel or CancelToken(), make_conf(**conf))
 
 
-def test_specs_are_openai_tools_from_the_models(probe: Probe) -> None:
-    registry = registry_with(probe)
+def test_specs_are_openai_tools_from_the_models(probe: Probe, scheduler: DeadlineScheduler) -> None:
+    registry = registry_with(probe, scheduler)
     try:
         spec = next(s for s in registry.specs() if s["function"]["name"] == "echo")
         assert spec["type"] == "function"
@@ -145,9 +153,9 @@ def test_default_registry_has_the_seven_tools(sqlite_target: Any) -> None:
     ],
 )
 def test_bad_calls_are_error_results(
-    probe: Probe, tmp_path: Path, name: str, arguments: Any, expected: str
+    probe: Probe, tmp_path: Path, name: str, arguments: Any, expected: str, scheduler: DeadlineScheduler
 ) -> None:
-    registry = registry_with(probe)
+    registry = registry_with(probe, scheduler)
     try:
         result = registry.call(name, arguments, context(tmp_path))
         assert result.is_error and expected in result.output
@@ -156,8 +164,10 @@ def test_bad_calls_are_error_results(
         registry.close()
 
 
-def test_json_string_arguments_and_named_pool_threads(probe: Probe, tmp_path: Path) -> None:
-    registry = registry_with(probe)
+def test_json_string_arguments_and_named_pool_threads(
+    probe: Probe, tmp_path: Path, scheduler: DeadlineScheduler
+) -> None:
+    registry = registry_with(probe, scheduler)
     try:
         result = registry.call("echo", '{"text": "hi", "times": 2}', context(tmp_path))
         assert result == ToolResult("hi hi")
@@ -166,8 +176,10 @@ def test_json_string_arguments_and_named_pool_threads(probe: Probe, tmp_path: Pa
         registry.close()
 
 
-def test_exceptions_become_first_line_redacted_results(probe: Probe, tmp_path: Path) -> None:
-    registry = registry_with(probe)
+def test_exceptions_become_first_line_redacted_results(
+    probe: Probe, tmp_path: Path, scheduler: DeadlineScheduler
+) -> None:
+    registry = registry_with(probe, scheduler)
     try:
         crashed = registry.call("crash", {}, context(tmp_path))
         assert crashed.is_error and "boom" in crashed.output and "second line" not in crashed.output
@@ -178,8 +190,8 @@ def test_exceptions_become_first_line_redacted_results(probe: Probe, tmp_path: P
         registry.close()
 
 
-def test_timeout_cancels_the_running_call(probe: Probe, tmp_path: Path) -> None:
-    registry = registry_with(probe)
+def test_timeout_cancels_the_running_call(probe: Probe, tmp_path: Path, scheduler: DeadlineScheduler) -> None:
+    registry = registry_with(probe, scheduler)
     try:
         started = time.monotonic()
         result = registry.call("block", {}, context(tmp_path, **{"tool.call.timeout": "PT0.5S"}))
@@ -191,12 +203,12 @@ def test_timeout_cancels_the_running_call(probe: Probe, tmp_path: Path) -> None:
         registry.close()
 
 
-def test_caller_cancel_stops_the_call(probe: Probe, tmp_path: Path) -> None:
-    registry = registry_with(probe)
+def test_caller_cancel_stops_the_call(probe: Probe, tmp_path: Path, scheduler: DeadlineScheduler) -> None:
+    registry = registry_with(probe, scheduler)
     cancel = CancelToken()
     try:
         threading.Thread(
-            target=lambda: probe.started.wait(10) and cancel.cancel("cancelled by the user"),
+            target=lambda: probe.started.wait(10) and cancel.cancel(CancelReason.USER),
             name="test-canceller",
         ).start()
         result = registry.call("block", {}, context(tmp_path, cancel))
@@ -206,10 +218,12 @@ def test_caller_cancel_stops_the_call(probe: Probe, tmp_path: Path) -> None:
         registry.close()
 
 
-def test_already_cancelled_call_does_not_run(probe: Probe, tmp_path: Path) -> None:
-    registry = registry_with(probe)
+def test_already_cancelled_call_does_not_run(
+    probe: Probe, tmp_path: Path, scheduler: DeadlineScheduler
+) -> None:
+    registry = registry_with(probe, scheduler)
     cancel = CancelToken()
-    cancel.cancel("cancelled")
+    cancel.cancel(CancelReason.USER)
     try:
         result = registry.call("echo", {"text": "x"}, context(tmp_path, cancel))
         assert result.is_error and "cancelled" in result.output
@@ -218,8 +232,8 @@ def test_already_cancelled_call_does_not_run(probe: Probe, tmp_path: Path) -> No
         registry.close()
 
 
-def test_pool_is_bounded(probe: Probe, tmp_path: Path) -> None:
-    registry = registry_with(probe, pool_size=2)
+def test_pool_is_bounded(probe: Probe, tmp_path: Path, scheduler: DeadlineScheduler) -> None:
+    registry = registry_with(probe, scheduler, pool_size=2)
     results: list[ToolResult] = []
     try:
         callers = [
@@ -243,8 +257,10 @@ def test_pool_is_bounded(probe: Probe, tmp_path: Path) -> None:
         registry.close()
 
 
-def test_large_output_is_offloaded_to_the_session_dir(probe: Probe, tmp_path: Path) -> None:
-    registry = registry_with(probe)
+def test_large_output_is_offloaded_to_the_session_dir(
+    probe: Probe, tmp_path: Path, scheduler: DeadlineScheduler
+) -> None:
+    registry = registry_with(probe, scheduler)
     try:
         ctx = context(tmp_path)
         result = registry.call("big", {}, ctx)
@@ -258,8 +274,66 @@ def test_large_output_is_offloaded_to_the_session_dir(probe: Probe, tmp_path: Pa
         registry.close()
 
 
-def test_closed_registry_answers_with_an_error(probe: Probe, tmp_path: Path) -> None:
-    registry = registry_with(probe)
+def test_closed_registry_answers_with_an_error(
+    probe: Probe, tmp_path: Path, scheduler: DeadlineScheduler
+) -> None:
+    registry = registry_with(probe, scheduler)
     registry.close()
     result = registry.call("echo", {"text": "x"}, context(tmp_path))
     assert result.is_error and "closed" in result.output
+
+
+@pytest.fixture
+def one_thread_taken(probe: Probe, tmp_path: Path, scheduler: DeadlineScheduler) -> Iterator[ToolRegistry]:
+    """A registry whose only pool thread runs a ``busy`` call until the test ends."""
+    registry = registry_with(probe, scheduler, pool_size=1)
+    holder = threading.Thread(target=lambda: registry.call("busy", {}, context(tmp_path)), name="test-holder")
+    holder.start()
+    try:
+        assert probe.busy_entered.wait(5)
+        yield registry
+    finally:
+        probe.release.set()
+        holder.join(10)
+        registry.close()
+
+
+def test_a_cancel_ends_the_wait_for_a_free_tool_thread(
+    one_thread_taken: ToolRegistry, probe: Probe, tmp_path: Path
+) -> None:
+    cancel = CancelToken()
+    threading.Timer(0.2, cancel.cancel).start()
+    started = time.monotonic()
+    result = one_thread_taken.call("echo", {"text": "x"}, context(tmp_path, cancel))
+    assert result.is_error and "was cancelled" in result.output
+    assert time.monotonic() - started < 2
+    assert probe.threads == []  # it never ran
+
+
+def test_the_call_timeout_covers_the_wait_for_a_free_tool_thread(
+    one_thread_taken: ToolRegistry, tmp_path: Path
+) -> None:
+    result = one_thread_taken.call(
+        "echo", {"text": "x"}, context(tmp_path, **{"tool.call.timeout": "PT0.3S"})
+    )
+    assert result.is_error
+    assert result.output == (
+        "Tool call echo timed out after 0.3 s (tool.call.timeout) while waiting for a free tool thread"
+    )
+
+
+def test_the_callers_deadline_reaches_the_call_with_the_callers_message(
+    probe: Probe, tmp_path: Path, scheduler: DeadlineScheduler
+) -> None:
+    """The run's deadline comes before tool.call.timeout: the call stops, naming run.timeout."""
+    registry = registry_with(probe, scheduler)
+    run = CancelToken(
+        scheduler, deadline=time.monotonic() + 0.3, timeout_message="the statement timed out (run.timeout)"
+    )
+    try:
+        result = registry.call("block", {}, context(tmp_path, run))
+        assert result.is_error and result.output == "the statement timed out (run.timeout)"
+        assert probe.cancelled.is_set()
+        assert run.reason is CancelReason.TIMEOUT
+    finally:
+        registry.close()

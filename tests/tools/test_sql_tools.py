@@ -9,8 +9,9 @@ import uuid
 
 import pytest
 
-from engine.common.cancel import CancelToken
+from engine.common.cancel import CancelReason, CancelToken
 from engine.common.config import EngineConf
+from engine.common.deadline import DeadlineScheduler
 from engine.common.types import HiveType
 from engine.datasource import Datasource
 from engine.datasource.catalog import Catalog
@@ -167,7 +168,7 @@ def test_postgres_cancel_stops_the_query(pg_target: Target) -> None:
         cancel.wait(0.05)
     assert _pg_running(marker) >= 1, "the query never started"
     started = time.monotonic()
-    cancel.cancel("cancelled by the test")
+    cancel.cancel(CancelReason.USER)
     caller.join(5)
     assert not caller.is_alive()
     while _pg_running(marker) and time.monotonic() - started < 2:
@@ -212,10 +213,12 @@ def _unused_port() -> int:
         "jdbc:mariadb://127.0.0.1:3306/test?user=nobody_here&password=Sup3rS3cret",
     ],
 )
-def test_down_or_wrong_credentials_are_error_results(url: str, tmp_path: object) -> None:
+def test_down_or_wrong_credentials_are_error_results(
+    url: str, tmp_path: object, scheduler: DeadlineScheduler
+) -> None:
     conf: EngineConf = make_conf(**{"jdbc.url": url.format(port=_unused_port())})
-    datasource = Datasource.from_conf(conf)
-    registry = ToolRegistry.default(datasource, Catalog(datasource, conf), conf)
+    datasource = Datasource.from_conf(conf, scheduler)
+    registry = ToolRegistry.default(datasource, Catalog(datasource, conf), conf, scheduler=scheduler)
     try:
         target = Target("x", datasource, registry, tmp_path / "w", "x", None, conf)  # type: ignore[operator]
         for name, args in [
