@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+import select
 import signal
 import sys
 
@@ -18,6 +20,10 @@ from engine.common.redaction import redact_text
 log = logging.getLogger("engine")
 
 STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
+
+
+def _ignore(_signum: int, _frame: object) -> None:
+    """The Python-level half of a stop signal does nothing; the wakeup fd carries it."""
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -45,11 +51,14 @@ def main(argv: list[str] | None = None) -> int:
 
     configure_logging(conf.get(LOG_LEVEL), secrets_of(conf))
     app = EngineApp(conf)
-    # SIGTERM and SIGINT are taken synchronously by the main thread (sigtimedwait) rather than by a
-    # handler: a handler runs between two bytecodes of the main thread, possibly while it holds the
-    # very lock request_stop() needs, and the engine would never stop. Blocked before any thread
-    # starts, so that every thread inherits the mask and the signals wait for the main thread.
-    signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    # SIGTERM and SIGINT reach the main loop through a self-pipe (signal.set_wakeup_fd): a Python
+    # handler that called request_stop() would run between two bytecodes of the main thread,
+    # possibly while it holds the very lock request_stop() needs, and the engine would never stop.
+    wakeup_read, wakeup_write = os.pipe()
+    os.set_blocking(wakeup_write, False)
+    signal.set_wakeup_fd(wakeup_write, warn_on_full_buffer=False)
+    for number in STOP_SIGNALS:
+        signal.signal(number, _ignore)
     try:
         app.start()
     except ConfigError as exc:
@@ -63,9 +72,11 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     try:
         while not app.stop_requested:
-            received = signal.sigtimedwait(STOP_SIGNALS, 1.0)
-            if received is not None:
-                app.request_stop(f"signal {signal.Signals(received.si_signo).name}")
+            ready, _, _ = select.select([wakeup_read], [], [], 1.0)
+            if ready:
+                for received in os.read(wakeup_read, 64):
+                    if received in STOP_SIGNALS:
+                        app.request_stop(f"signal {signal.Signals(received).name}")
     finally:
         app.stop()
     return 0
