@@ -25,6 +25,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
+from engine.datasource.sqltext import QUERY_KEYWORDS
 from engine.datasource.url import SourceSpec
 
 log = logging.getLogger(__name__)
@@ -83,7 +84,6 @@ class DialectOps:
     """Generic behaviour: no read-only transaction, no in-database timeout, no driver cancel."""
 
     enforces_read_only = False
-    backslash_escapes = False
 
     def __init__(self, spec: SourceSpec) -> None:
         self.spec = spec
@@ -194,7 +194,7 @@ class SqliteOps(DialectOps):
 
 
 # --- PostgreSQL --------------------------------------------------------------------------------------
-_PG_STREAMABLE = frozenset({"SELECT", "WITH", "VALUES", "TABLE", "("})
+_PG_STREAMABLE = QUERY_KEYWORDS - {"FROM"}  # what DECLARE ... CURSOR FOR takes
 
 
 class PostgresOps(DialectOps):
@@ -229,7 +229,6 @@ class PostgresOps(DialectOps):
 # --- MySQL / MariaDB ---------------------------------------------------------------------------------
 class MysqlOps(DialectOps):
     enforces_read_only = True
-    backslash_escapes = True
 
     def __init__(self, spec: SourceSpec) -> None:
         super().__init__(spec)

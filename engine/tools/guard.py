@@ -35,6 +35,8 @@ from sqlglot.errors import SqlglotError
 from sqlglot.tokens import TokenType
 
 from engine.common.errors import InvalidStatementError
+from engine.datasource.sqltext import QUERY_KEYWORDS, SqlTextError, Tok, split_statements, tokenize
+from engine.datasource.sqltext import error_text as _first_line
 from engine.tools.guard_rules import (
     ALLOWED_NODES,
     DENIED_FUNCTION_CLASSES,
@@ -49,7 +51,7 @@ MUTATION_HINT = (
     "run_select_query runs read-only SQL only; to change data use run_mutation_query "
     "(it needs the user's approval)"
 )
-_QUERY_STARTS = frozenset({"SELECT", "WITH", "VALUES", "(", "FROM"})
+_QUERY_STARTS = QUERY_KEYWORDS - {"TABLE"}  # TABLE t reads only where the dialect says so
 _ALLOWED_SPACE = frozenset(" \t\r\n")
 _PLAIN_NAME = re.compile(r"[a-z_][a-z0-9_$]*")
 _QUERY_ROOTS = (exp.Select, exp.SetOperation, exp.Subquery, exp.Values)
@@ -78,7 +80,7 @@ def check_read_only(sql: str, dialect: str | None) -> GuardVerdict:
     tokens = _tokenize(sql, dialect)
     _check_gaps(sql, tokens, dialect)
     _check_unicode_identifiers(tokens)
-    statements = _split(tokens)
+    statements = split_statements(tokens)
     if not statements:
         raise ReadOnlyViolationError("the SQL holds only comments; give one SELECT statement")
     if len(statements) > 1:
@@ -101,40 +103,12 @@ def _check_characters(sql: str) -> None:
             )
 
 
-@dataclass(frozen=True)
-class Tok:
-    """One token with its absolute position in the SQL text (``end`` inclusive)."""
-
-    token_type: TokenType
-    text: str
-    start: int
-    end: int
-
-
 def _tokenize(sql: str, dialect: str | None) -> list[Tok]:
-    """Every token of ``sql``. sqlglot swallows the text after a command keyword (EXPLAIN, SHOW,
-    CALL...) as one raw string; that remainder is tokenized again so nothing goes unseen."""
-    tokenizer_dialect = sqlglot.Dialect.get_or_raise(dialect)
-    commands = tokenizer_dialect.tokenizer_class.COMMANDS
-    found: list[Tok] = []
-    position = 0
-    while position < len(sql):
-        try:
-            tokens = list(tokenizer_dialect.tokenize(sql[position:]))
-        except SqlglotError as exc:
-            raise _reject(f"the SQL could not be parsed ({_first_line(exc)})") from None
-        except Exception as exc:  # a tokenizer bug must still fail closed
-            raise _reject(f"the SQL could not be parsed ({type(exc).__name__})") from None
-        restart = None
-        for token in tokens:
-            found.append(Tok(token.token_type, token.text, token.start + position, token.end + position))
-            if token.token_type in commands:
-                restart = token.end + position + 1
-                break
-        if restart is None:
-            break
-        position = restart
-    return found
+    """Every token of ``sql`` (the shared lexer, which also reads what follows a command keyword)."""
+    try:
+        return tokenize(sql, dialect)
+    except SqlTextError as exc:
+        raise _reject(f"the SQL could not be parsed ({exc.detail})") from None
 
 
 def _check_gaps(sql: str, tokens: list[Tok], dialect: str | None) -> None:
@@ -190,21 +164,6 @@ def _check_unicode_identifiers(tokens: list[Tok]) -> None:
             and name.token_type == TokenType.IDENTIFIER
         ):
             raise _reject('unicode-escaped identifiers (U&"...") are not allowed; write the name plainly')
-
-
-def _split(tokens: list[Tok]) -> list[list[Tok]]:
-    statements: list[list[Tok]] = []
-    current: list[Tok] = []
-    for token in tokens:
-        if token.token_type == TokenType.SEMICOLON:
-            if current:
-                statements.append(current)
-            current = []
-        else:
-            current.append(token)
-    if current:
-        statements.append(current)
-    return statements
 
 
 # --- statements ---------------------------------------------------------------------------------
@@ -351,8 +310,3 @@ def _node_label(node: Any) -> str:
         return label
     key = getattr(node, "key", type(node).__name__)
     return str(key).upper().replace("_", " ")
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return re.sub(r"\x1b\[[0-9;]*m", "", text[0]) if text else type(exc).__name__
