@@ -17,7 +17,9 @@ from engine.common.config import (
 )
 from engine.common.errors import BusyError, InvalidHandleError
 from engine.common.handle import OperationHandle
+from engine.operation.context import OperationContext
 from engine.operation.operation import Operation
+from engine.operation.router import StatementRequest, StatementRouter
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +27,7 @@ log = logging.getLogger(__name__)
 class OperationManager:
     def __init__(self, conf: EngineConf) -> None:
         self.conf = conf
+        self.router = StatementRouter()  # statement type -> operation: the one routing table
         self._lock = threading.Lock()
         self._operations: dict[bytes, Operation] = {}
         self._pool_size = conf.get(EXEC_POOL_SIZE)
@@ -69,6 +72,13 @@ class OperationManager:
     def count(self) -> int:
         with self._lock:
             return len(self._operations)
+
+    # --- statements ----------------------------------------------------------------------------
+    def new_statement_operation(
+        self, ctx: OperationContext, text: str, conf: EngineConf, *, run_async: bool, query_timeout: int = 0
+    ) -> Operation:
+        """The operation that answers ``text`` (parsed once, routed by the table; not started)."""
+        return self.router.create(StatementRequest(ctx, text, conf, run_async, query_timeout))
 
     # --- execution -----------------------------------------------------------------------------
     def submit(self, work: Callable[[], None]) -> None:
