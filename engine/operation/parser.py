@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 import sqlglot
 from sqlglot import exp
@@ -67,7 +67,8 @@ from engine.datasource.sqltext import QUERY_KEYWORDS, SqlTextError, Tok, split_s
 
 LEAD_SPAN = 4096  # leading comments and the first keyword must fit in this many characters
 CONTROL_BUDGET = 4096  # USE, SHOW, DESCRIBE <table>, probes, a wrapper's head and tail
-SQL_BUDGET = 65536  # SQL parsed in the datasource's dialect (see the module doc)
+SQL_BUDGET = 32768  # characters of SQL read in the datasource's dialect (see the module doc)
+SQL_TOKEN_BUDGET = 8192  # tokens of SQL parsed into a tree (see the module doc)
 WRAPPER_TAIL = 256  # what may follow a wrapper's closing parenthesis: [AS] alias [LIMIT n]
 HIVE = "hive"
 ROUTING_MODES = ("auto", "prefix")
@@ -267,31 +268,17 @@ class _Parser:
         catalog = self.options.catalog
         if self.options.routing != "auto" or catalog is None or len(self.body) > SQL_BUDGET:
             return None
-        try:
-            statements = split_statements(tokenize(self.body, self.dialect))
-        except SqlTextError:
+        found = _read_query(self.body, self.dialect)
+        if found is None or not _reads_existing_tables(found.tree, catalog):
             return None
-        if len(statements) != 1:
-            return None
-        tokens = statements[0]
-        sql = self.body[tokens[0].start : tokens[-1].end + 1]
-        query = sql
-        if tokens[0].word == "EXPLAIN":
-            start = _explained_query(tokens)
-            if start is None:
-                return None
-            query = self.body[start : tokens[-1].end + 1]
-        tree = self._query_tree(query)
-        if tree is None or not _tables_exist(tree, catalog):
-            return None
-        return SqlQuery(sql)
+        return SqlQuery(found.text)
 
     def _query_tree(self, sql: str) -> exp.Expression | None:
-        """The parsed tree when ``sql`` is one query with no write in it, else None."""
-        tree = _parse_one(sql, self.dialect)
-        if not isinstance(tree, _QUERY_ROOTS) or tree.find(*_WRITES) is not None:
+        """The tree of one query with no write in it (not EXPLAIN), else None."""
+        found = _read_query(sql, self.dialect)
+        if found is None or found.explain or found.tree.find(*_WRITES) is not None:
             return None
-        return tree
+        return found.tree
 
     # --- BI wrappers -----------------------------------------------------------------------------
     def _wrapper(self) -> Statement | None:
@@ -430,6 +417,44 @@ def _probe_item(expression: exp.Expression) -> ProbeItem | None:
     return None
 
 
+class _Query(NamedTuple):
+    text: str  # the statement without leading comments and trailing semicolons
+    tree: exp.Expression  # the query (for EXPLAIN, the explained query)
+    explain: bool
+
+
+def _read_query(sql: str, dialect: str | None) -> _Query | None:
+    """``sql`` as one query (or ``EXPLAIN <query>``) within the token budget; None otherwise.
+    Tokenized once; writes inside the tree are the caller's to refuse."""
+    try:
+        reader = sqlglot.Dialect.get_or_raise(dialect)
+        raw = reader.tokenize(sql)
+    except Exception:  # a tokenizer error (or bug) means "not SQL"
+        return None
+    if not raw or len(raw) > SQL_TOKEN_BUDGET:
+        return None
+    end = len(raw)
+    while end and raw[end - 1].token_type == TokenType.SEMICOLON:
+        end -= 1
+    body = raw[:end]
+    if not body or any(token.token_type == TokenType.SEMICOLON for token in body):
+        return None  # nothing, or more than one statement
+    text = sql[body[0].start : body[-1].end + 1]
+    if body[0].text.upper() == "EXPLAIN":
+        start = _explained_query(tokenize(text, dialect))
+        inner = None if start is None else _read_query(text[start:], dialect)
+        return None if inner is None or inner.explain else _Query(text, inner.tree, explain=True)
+    try:
+        trees = [tree for tree in reader.parser().parse(raw, sql) if isinstance(tree, exp.Expression)]
+    except RecursionError:
+        return None
+    except Exception:  # a parse error (or bug) means "not SQL"
+        return None
+    if len(trees) != 1 or not isinstance(trees[0], _QUERY_ROOTS):
+        return None
+    return _Query(text, trees[0], explain=False)
+
+
 def _explained_query(tokens: list[Tok]) -> int | None:
     """Where the query of ``EXPLAIN [options] <query>`` starts; None for ANALYZE or no query."""
     index = 1
@@ -458,13 +483,23 @@ def _explained_query(tokens: list[Tok]) -> int | None:
     return None
 
 
-def _tables_exist(tree: exp.Expression, catalog: TableLookup) -> bool:
-    """Every table ``tree`` reads is in the catalog (names of its CTEs are not tables); a query
-    without tables must not name columns either ("select everything" is not SQL)."""
-    ctes = {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
-    tables = [table for table in tree.find_all(exp.Table) if isinstance(table.this, exp.Identifier)]
+def _reads_existing_tables(tree: exp.Expression, catalog: TableLookup) -> bool:
+    """No write anywhere in ``tree``, and every table it reads is in the catalog (names of its
+    CTEs are not tables); a query without tables must not name columns ("select everything")."""
+    ctes: set[str] = set()
+    tables: list[exp.Table] = []
+    has_column = False
+    for node in tree.walk():
+        if isinstance(node, _WRITES):
+            return False
+        if isinstance(node, exp.CTE):
+            ctes.add(node.alias_or_name.lower())
+        elif isinstance(node, exp.Table) and isinstance(node.this, exp.Identifier):
+            tables.append(node)
+        elif isinstance(node, exp.Column):
+            has_column = True
     if not tables:
-        return tree.find(exp.Column) is None
+        return not has_column
     for table in tables:
         schema = table.db or None
         if schema is None and table.name.lower() in ctes:
