@@ -10,10 +10,14 @@ Bounded work, whatever the input:
 3. The Hive/Kyuubi control forms (``USE``, ``SHOW ...``, ``DESCRIBE``, the ``SELECT <literal>``
    probes, a BI wrapper's outer shell) are read with sqlglot's Hive dialect, only within
    :data:`CONTROL_BUDGET` characters. ``SET`` is Hive's textual ``key=value``.
-4. SQL is parsed in the datasource's dialect only within :data:`SQL_BUDGET` characters (pure
-   Python sqlglot parses ~0.1-0.2 MB/s, the compiled ``sqlglotc`` ~0.5 MB/s: 64 KiB stays near
-   0.1 s). Beyond it ``__sql:`` and ``DESCRIBE QUERY`` get a clear error, and under
-   ``sql.routing=auto`` the text is a question.
+4. SQL is read in the datasource's dialect only within :data:`SQL_BUDGET` characters and parsed
+   into a tree only within :data:`SQL_TOKEN_BUDGET` tokens (tokenized once). With ``sqlglotc``
+   (the compiled sqlglot this project depends on) the worst text within both budgets takes
+   ~0.1 s, during which compiled code holds the GIL; pure-Python sqlglot takes 3-6x longer but
+   lets other threads run (``bench/parse.py`` prints both figures). ``__sql:`` longer than
+   :data:`SQL_BUDGET` and ``DESCRIBE QUERY`` beyond either budget get a clear error (``__sql:``
+   is parsed by the read-only guard when it runs); under ``sql.routing=auto`` text beyond
+   either budget is a question.
 
 Under ``sql.routing=auto`` a statement that parses as one read-only query (``SELECT``, ``WITH``,
 ``VALUES``, ``EXPLAIN <query>``) over tables the catalog knows (CTE names are not tables) is a
@@ -68,7 +72,7 @@ from engine.datasource.sqltext import QUERY_KEYWORDS, SqlTextError, Tok, split_s
 LEAD_SPAN = 4096  # leading comments and the first keyword must fit in this many characters
 CONTROL_BUDGET = 4096  # USE, SHOW, DESCRIBE <table>, probes, a wrapper's head and tail
 SQL_BUDGET = 32768  # characters of SQL read in the datasource's dialect (see the module doc)
-SQL_TOKEN_BUDGET = 8192  # tokens of SQL parsed into a tree (see the module doc)
+SQL_TOKEN_BUDGET = 4096  # tokens of SQL parsed into a tree (see the module doc)
 WRAPPER_TAIL = 256  # what may follow a wrapper's closing parenthesis: [AS] alias [LIMIT n]
 HIVE = "hive"
 ROUTING_MODES = ("auto", "prefix")
@@ -227,7 +231,8 @@ class _Parser:
             _check_sql_budget(sql, "DESCRIBE QUERY")
             if self._query_tree(sql) is None:
                 raise InvalidStatementError(
-                    "DESCRIBE QUERY takes one read-only query (SELECT, WITH or VALUES) in the datasource's dialect"
+                    "DESCRIBE QUERY takes one read-only query (SELECT, WITH or VALUES) of at most "
+                    f"{SQL_TOKEN_BUDGET} tokens in the datasource's dialect"
                 )
             return DescribeQuery(sql)
         tokens = self._hive_tokens()

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import decimal
 
+from engine.common.statement import BiWrapper
 from engine.common.types import ColumnSpec, HiveType, TableSchema
 from engine.operation.fetch_buffer import IncrementalFetchBuffer
-from engine.common.statement import BiWrapper
 from engine.operation.parser import ParseOptions, parse_statement
 from engine.operation.passthrough import wrapper_transform
 from engine.operation.result_mode import emit_table, normalize_table

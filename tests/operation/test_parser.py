@@ -34,7 +34,7 @@ from engine.common.statement import (
     UnsupportedWrapper,
     UseDatabase,
 )
-from engine.operation.parser import SQL_BUDGET, ParseOptions, parse_statement
+from engine.operation.parser import SQL_BUDGET, SQL_TOKEN_BUDGET, ParseOptions, parse_statement
 from engine.operation.router import StatementRouter
 
 
@@ -184,14 +184,21 @@ def test_sql_routing_needs_auto_and_a_catalog() -> None:
         assert parse("__sql: SELECT * FROM orders", options) == Passthrough("SELECT * FROM orders")
         assert parse("SHOW TABLES", options) == ShowTables()
     # a wrapper around SQL is SQL under auto, and a wrapper around a question in prefix mode
-    assert parse("SELECT * FROM (SELECT * FROM orders) t", PREFIX) == BiWrapper("SELECT * FROM orders", alias="t")
+    assert parse("SELECT * FROM (SELECT * FROM orders) t", PREFIX) == BiWrapper(
+        "SELECT * FROM orders", alias="t"
+    )
 
 
 def test_sql_beyond_the_parse_budget_is_a_question() -> None:
-    text = "SELECT " + ", ".join(["id"] * (SQL_BUDGET // 4)) + " FROM orders"
+    too_long = "SELECT " + ", ".join(["id"] * (SQL_BUDGET // 4)) + " FROM orders"
+    too_many_tokens = "SELECT " + ", ".join(["id"] * (SQL_TOKEN_BUDGET // 2 + 1)) + " FROM orders"
+    assert len(too_many_tokens) < SQL_BUDGET
     lookups = CATALOG.lookups
-    assert parse(text) == Question(text)
+    assert parse(too_long) == Question(too_long)
+    assert parse(too_many_tokens) == Question(too_many_tokens)
     assert CATALOG.lookups == lookups  # neither parsed nor looked up
+    with pytest.raises(InvalidStatementError, match="at most 4096 tokens"):
+        parse("DESCRIBE QUERY " + too_many_tokens)
 
 
 def test_every_statement_type_has_exactly_one_route() -> None:
@@ -337,7 +344,7 @@ def test_sql_within_the_budget_parses_in_linear_time() -> None:
     def query(columns: int) -> str:
         return "SELECT " + ", ".join(f"id + {i}" for i in range(columns)) + " FROM orders"
 
-    small, large = query(200), query(1600)
+    small, large = query(100), query(800)
     assert len(large) <= SQL_BUDGET and isinstance(parse(large), SqlQuery)
     ratio = len(large) / len(small)
     assert _best_time(large, repeats=2) <= ratio * 4 * _best_time(small, repeats=2) + 0.01
