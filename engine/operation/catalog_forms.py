@@ -106,15 +106,18 @@ def create_table_lines(catalog: CatalogView, table: TableInfo, operation: Operat
     """Hive's ``SHOW CREATE TABLE`` text for a datasource table, from its catalog entry."""
     columns = catalog.columns(table.schema, [table.name], operation.cancel_token)[table.name]
     kind = "VIEW" if table.kind == "VIEW" else "TABLE"
+    _, key = catalog.primary_key(table.schema, table.name) if kind == "TABLE" else (None, [])
+    items = [
+        f"  {quote_name(column.spec.name)} {hive_type_text(column.spec)}"
+        + (f" COMMENT {quote_string(column.spec.comment)}" if column.spec.comment else "")
+        for column in columns
+    ]
+    if key:
+        items.append(f"  PRIMARY KEY ({', '.join(quote_name(name) for name in key)}) DISABLE NOVALIDATE")
     lines = [f"CREATE {kind} {quote_name(table.schema)}.{quote_name(table.name)}("]
-    for index, column in enumerate(columns):
-        comment = f" COMMENT {quote_string(column.spec.comment)}" if column.spec.comment else ""
-        end = ")" if index == len(columns) - 1 else ","
-        lines.append(f"  {quote_name(column.spec.name)} {hive_type_text(column.spec)}{comment}{end}")
-    _, key = catalog.primary_key(table.schema, table.name)
-    if key and kind == "TABLE":
-        lines[-1] = lines[-1][:-1] + ","
-        lines.append(f"  PRIMARY KEY ({', '.join(quote_name(name) for name in key)}) DISABLE NOVALIDATE)")
+    lines += [item + ("," if index < len(items) - 1 else ")") for index, item in enumerate(items)]
+    if not items:
+        lines[0] += ")"
     if table.remarks:
         lines.append(f"COMMENT {quote_string(table.remarks)}")
     return lines

@@ -99,24 +99,33 @@ def test_pandas_read_sql_over_pyhive_sqlalchemy(start_engine: Any, database: Dat
     assert provider.questions == []
 
 
-def test_with_explain_show_create_and_describe_query(start_engine: Any, sqlite_db: Database) -> None:
-    engine, provider = _start(start_engine, sqlite_db.url)
+EXPLAIN = {"sqlite": "EXPLAIN QUERY PLAN", "postgresql": "EXPLAIN", "mariadb": "EXPLAIN"}
+
+
+def test_with_explain_show_create_and_describe_query(start_engine: Any, database: Database) -> None:
+    engine, provider = _start(start_engine, database.url)
+    orders = _orders(database)
     with connect(engine) as conn:
         cursor = conn.cursor()
-        cursor.execute("WITH big AS (SELECT id FROM orders WHERE id > 1) SELECT COUNT(*) AS n FROM big")
+        cursor.execute(f"WITH big AS (SELECT id FROM {orders} WHERE id > 1) SELECT COUNT(*) AS n FROM big")
         assert [d[0] for d in cursor.description] == ["n"] and cursor.fetchall() == [(2,)]
-        cursor.execute("EXPLAIN QUERY PLAN SELECT * FROM orders WHERE id = 1")
+        cursor.execute(f"{EXPLAIN[database.kind]} SELECT * FROM {orders} WHERE id = 1")
         assert cursor.description[0][0] != "reply" and cursor.fetchall()
-        cursor.execute("SHOW CREATE TABLE orders")
+        cursor.execute(f"SHOW CREATE TABLE {orders}")
         assert [d[0] for d in cursor.description] == ["createtab_stmt"]
         lines = [row[0] for row in cursor.fetchall()]
-        assert lines[0] == "CREATE TABLE `main`.`orders`(" and "  `customer` varchar(40)," in lines
-        assert any("PRIMARY KEY (`id`)" in line for line in lines)
-        cursor.execute("DESCRIBE QUERY SELECT id, customer AS who FROM orders")
+        assert (
+            lines[0] == f"CREATE TABLE `{database.schema}`.`orders`(" and "  `customer` varchar(40)," in lines
+        )
+        assert lines[-1].startswith("  PRIMARY KEY (`id`)") and lines[-1].endswith(")")
+        cursor.execute(f"DESCRIBE QUERY SELECT id, customer AS who, amount FROM {orders}")
         assert [d[0] for d in cursor.description] == ["col_name", "data_type", "comment"]
-        assert [row[0] for row in cursor.fetchall()] == ["id", "who"]
+        described = cursor.fetchall()
+        assert [row[0] for row in described] == ["id", "who", "amount"]
+        if database.kind != "sqlite":  # SQLite reports no types for an empty result
+            assert described[2][1].startswith("decimal(")
         with pytest.raises(OperationalError) as caught:
-            cursor.execute("DESCRIBE SELECT id FROM orders")
+            cursor.execute(f"DESCRIBE SELECT id FROM {orders}")
         assert "DESCRIBE takes a table name" in str(caught.value)
         cursor.execute("SELECT 1")  # the connection is still usable
         assert cursor.fetchall() == [(1,)]

@@ -237,6 +237,15 @@ def _rendered() -> st.SearchStrategy[str]:
         st.builds(Approval, _names, st.booleans(), _words),
         st.builds(Attach, _names),
         st.builds(SetStatement, st.none() | _names, st.none() | _words),
+        st.builds(Passthrough, _words | _names),
+        st.builds(
+            lambda column, number, table: SqlQuery(f"SELECT {column} FROM {table} WHERE id > {number}"),
+            st.sampled_from(["*", "id", "COUNT(*) AS n", "'a;b' AS s"]),
+            _numbers,
+            st.sampled_from(["orders", "items", "main.orders", "nope"]),
+        ),
+        st.builds(lambda words: DescribeQuery(f"SELECT id FROM orders -- {words}"), _words),
+        st.builds(lambda words: UnsupportedWrapper(f"SELECT a + 1 FROM ({words}) t"), _words),
         st.builds(
             BiWrapper,
             _words,
