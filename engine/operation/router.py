@@ -12,29 +12,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar, get_args
 
+from engine.common import statement as stmt
 from engine.common.config import RESULT_MODE, SQL_ROUTING, STATEMENT_MAX_LENGTH, EngineConf
 from engine.common.errors import InvalidStatementError
-from engine.common.statement import (
-    SQL_PREFIX,
-    Approval,
-    Attach,
-    BiWrapper,
-    DescribeQuery,
-    DescribeTable,
-    Passthrough,
-    Probe,
-    Question,
-    SetStatement,
-    ShowConversations,
-    ShowCreateTable,
-    ShowRuns,
-    ShowSchemas,
-    ShowTables,
-    SqlQuery,
-    Statement,
-    UnsupportedWrapper,
-    UseDatabase,
-)
 from engine.operation.catalog_forms import CatalogForm, CatalogOperation
 from engine.operation.context import OperationContext
 from engine.operation.control import (
@@ -80,7 +60,7 @@ class Route(Generic[S]):
 
 
 # --- factories ------------------------------------------------------------------------------------
-def _question(request: StatementRequest, statement: Question | UnsupportedWrapper) -> Operation:
+def _question(request: StatementRequest, statement: stmt.Question | stmt.UnsupportedWrapper) -> Operation:
     ctx = request.ctx
     return exclusive_run(
         ctx,
@@ -94,22 +74,22 @@ def _question(request: StatementRequest, statement: Question | UnsupportedWrappe
     )
 
 
-def _unsupported_wrapper(request: StatementRequest, statement: UnsupportedWrapper) -> Operation:
+def _unsupported_wrapper(request: StatementRequest, statement: stmt.UnsupportedWrapper) -> Operation:
     if request.conf.get(RESULT_MODE) == "table":
         raise InvalidStatementError(TABLE_WRAPPER_HINT)
     return _question(request, statement)
 
 
-def _wrapper(request: StatementRequest, statement: BiWrapper) -> Operation:
+def _wrapper(request: StatementRequest, statement: stmt.BiWrapper) -> Operation:
     """In table mode the outer query applies to the inner answer; elsewhere the agent gets the
     statement as it was sent."""
     if request.conf.get(RESULT_MODE) != "table":
-        return _question(request, Question(request.text.strip()))
+        return _question(request, stmt.Question(request.text.strip()))
     ctx, conf, inner = request.ctx, request.conf, statement.inner
     transform = wrapper_transform(statement)
-    if inner[: len(SQL_PREFIX)].lower() == SQL_PREFIX:
+    if inner[: len(stmt.SQL_PREFIX)].lower() == stmt.SQL_PREFIX:
         sql = parse_statement(inner, _options(request))
-        if not isinstance(sql, Passthrough):
+        if not isinstance(sql, stmt.Passthrough):
             raise InvalidStatementError("the wrapped __sql: statement is not a query")
         return PassthroughQuery(
             ctx, sql.sql, conf, run_async=request.run_async, text=request.text, transform=transform
@@ -119,7 +99,7 @@ def _wrapper(request: StatementRequest, statement: BiWrapper) -> Operation:
     return exclusive_run(ctx, lambda: WrappedQuestion(ctx, inner, transform, conf, request.run_async))
 
 
-def _sql(request: StatementRequest, statement: SqlQuery | Passthrough) -> Operation:
+def _sql(request: StatementRequest, statement: stmt.SqlQuery | stmt.Passthrough) -> Operation:
     return PassthroughQuery(
         request.ctx, statement.sql, request.conf, run_async=request.run_async, text=request.text
     )
@@ -129,33 +109,35 @@ def _catalog(request: StatementRequest, statement: CatalogForm) -> Operation:
     return CatalogOperation(request.ctx, statement, request.text)
 
 
-def _run_registry(request: StatementRequest, statement: Attach | ShowRuns | ShowConversations) -> Operation:
+def _run_registry(
+    request: StatementRequest, statement: stmt.Attach | stmt.ShowRuns | stmt.ShowConversations
+) -> Operation:
     return RunRegistryOperation(request.ctx, statement, request.text)
 
 
 # The routing table, in the order a reader should meet it: control statements first, then the
 # catalog forms, SQL, the run registry, BI wrappers and, last, questions for the agent.
 ROUTES: tuple[Route[Any], ...] = (
-    Route(Approval, lambda request, s: ApprovalOperation(request.ctx, s, request.text)),
-    Route(UseDatabase, lambda request, s: UseOperation(request.ctx, s, request.text)),
-    Route(SetStatement, lambda request, s: SetOperation(request.ctx, s, request.text)),
-    Route(Probe, lambda request, s: ProbeOperation(request.ctx, s, request.text)),
-    Route(ShowSchemas, _catalog),
-    Route(ShowTables, _catalog),
-    Route(DescribeTable, _catalog),
-    Route(ShowCreateTable, _catalog),
-    Route(Passthrough, _sql),
-    Route(SqlQuery, _sql),
+    Route(stmt.Approval, lambda request, s: ApprovalOperation(request.ctx, s, request.text)),
+    Route(stmt.UseDatabase, lambda request, s: UseOperation(request.ctx, s, request.text)),
+    Route(stmt.SetStatement, lambda request, s: SetOperation(request.ctx, s, request.text)),
+    Route(stmt.Probe, lambda request, s: ProbeOperation(request.ctx, s, request.text)),
+    Route(stmt.ShowSchemas, _catalog),
+    Route(stmt.ShowTables, _catalog),
+    Route(stmt.DescribeTable, _catalog),
+    Route(stmt.ShowCreateTable, _catalog),
+    Route(stmt.Passthrough, _sql),
+    Route(stmt.SqlQuery, _sql),
     Route(
-        DescribeQuery,
+        stmt.DescribeQuery,
         lambda request, s: DescribeQueryOperation(request.ctx, s.sql, request.conf, request.text),
     ),
-    Route(Attach, _run_registry),
-    Route(ShowRuns, _run_registry),
-    Route(ShowConversations, _run_registry),
-    Route(BiWrapper, _wrapper),
-    Route(UnsupportedWrapper, _unsupported_wrapper),
-    Route(Question, _question),
+    Route(stmt.Attach, _run_registry),
+    Route(stmt.ShowRuns, _run_registry),
+    Route(stmt.ShowConversations, _run_registry),
+    Route(stmt.BiWrapper, _wrapper),
+    Route(stmt.UnsupportedWrapper, _unsupported_wrapper),
+    Route(stmt.Question, _question),
 )
 
 
@@ -179,11 +161,11 @@ class StatementRouter:
             if route.kind in self._by_kind:
                 raise ValueError(f"two routes for {route.kind.__name__}")
             self._by_kind[route.kind] = route
-        missing = [kind.__name__ for kind in get_args(Statement) if kind not in self._by_kind]
+        missing = [kind.__name__ for kind in get_args(stmt.Statement) if kind not in self._by_kind]
         if missing:
             raise ValueError(f"no route for {', '.join(missing)}")
 
-    def parse(self, request: StatementRequest) -> Statement:
+    def parse(self, request: StatementRequest) -> stmt.Statement:
         return parse_statement(request.text, _options(request))
 
     def create(self, request: StatementRequest) -> Operation:

@@ -10,30 +10,9 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from engine.common import statement as stmt
 from engine.common.catalog import TableInfo
 from engine.common.errors import InvalidStatementError
-from engine.common.statement import (
-    Approval,
-    Attach,
-    BiWrapper,
-    DescribeQuery,
-    DescribeTable,
-    Passthrough,
-    Probe,
-    ProbeItem,
-    ProbeKind,
-    Question,
-    SetStatement,
-    ShowConversations,
-    ShowCreateTable,
-    ShowRuns,
-    ShowSchemas,
-    ShowTables,
-    SqlQuery,
-    Statement,
-    UnsupportedWrapper,
-    UseDatabase,
-)
 from engine.operation.parser import SQL_BUDGET, SQL_TOKEN_BUDGET, ParseOptions, parse_statement
 from engine.operation.router import StatementRouter
 
@@ -58,99 +37,105 @@ PREFIX = ParseOptions(dialect="sqlite", catalog=CATALOG, routing="prefix")
 NO_DATASOURCE = ParseOptions()
 
 
-def parse(text: str, options: ParseOptions = AUTO) -> Statement:
+def parse(text: str, options: ParseOptions = AUTO) -> stmt.Statement:
     return parse_statement(text, options)
 
 
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("how many orders per country?", Question("how many orders per country?")),
-        ("  padded question ;  ", Question("padded question ;")),
-        ("SELECT 1", Probe((ProbeItem(ProbeKind.NUMBER, "1"),))),
+        ("how many orders per country?", stmt.Question("how many orders per country?")),
+        ("  padded question ;  ", stmt.Question("padded question ;")),
+        ("SELECT 1", stmt.Probe((stmt.ProbeItem(stmt.ProbeKind.NUMBER, "1"),))),
         (
             "select 'x' as probe, true, null",
-            Probe(
+            stmt.Probe(
                 (
-                    ProbeItem(ProbeKind.STRING, "x", "probe"),
-                    ProbeItem(ProbeKind.BOOLEAN, "true"),
-                    ProbeItem(ProbeKind.NULL),
+                    stmt.ProbeItem(stmt.ProbeKind.STRING, "x", "probe"),
+                    stmt.ProbeItem(stmt.ProbeKind.BOOLEAN, "true"),
+                    stmt.ProbeItem(stmt.ProbeKind.NULL),
                 )
             ),
         ),
         (
             "SELECT -1.5e3 x, current_database(), version(), current_date",
-            Probe(
+            stmt.Probe(
                 (
-                    ProbeItem(ProbeKind.NUMBER, "-1.5e3", "x"),
-                    ProbeItem(ProbeKind.CURRENT_DATABASE),
-                    ProbeItem(ProbeKind.VERSION),
-                    ProbeItem(ProbeKind.CURRENT_DATE),
+                    stmt.ProbeItem(stmt.ProbeKind.NUMBER, "-1.5e3", "x"),
+                    stmt.ProbeItem(stmt.ProbeKind.CURRENT_DATABASE),
+                    stmt.ProbeItem(stmt.ProbeKind.VERSION),
+                    stmt.ProbeItem(stmt.ProbeKind.CURRENT_DATE),
                 )
             ),
         ),
-        ("USE `sales`", UseDatabase("sales")),
-        ("use foo;", UseDatabase("foo")),
-        ("Use the orders table to find late ones", Question("Use the orders table to find late ones")),
-        ("SET", SetStatement()),
-        ("set kyuubi.engine.data.agent.model", SetStatement("kyuubi.engine.data.agent.model")),
-        ("SET a.b = gpt-4o mini ;", SetStatement("a.b", "gpt-4o mini")),
-        ("SET k=", SetStatement("k", "")),
-        ("Set up a weekly report", Question("Set up a weekly report")),
-        ("SHOW SCHEMAS", ShowSchemas()),
-        ("show databases like 'a*|b'", ShowSchemas("a*|b")),
-        ("SHOW TABLES", ShowTables()),
-        ("SHOW TABLES IN `db` LIKE 'order*'", ShowTables("db", "order*")),
-        ("show tables from db 'x*';", ShowTables("db", "x*")),
-        ("SHOW CREATE TABLE db.t", ShowCreateTable("db", "t")),
-        ("SHOW RUNS", ShowRuns()),
-        ("SHOW RUNS ALL LIMIT 5", ShowRuns(True, 5)),
-        ("show conversations limit 3", ShowConversations(3)),
-        ("show me the orders of last week", Question("show me the orders of last week")),
-        ("DESCRIBE db.orders", DescribeTable("db", "orders")),
-        ("DESC FORMATTED `t`", DescribeTable(None, "t")),
-        ("describe extended table t", DescribeTable(None, "t")),
-        ("DESCRIBE QUERY SELECT * FROM orders;", DescribeQuery("SELECT * FROM orders")),
-        ("describe query", DescribeTable(None, "query")),
-        ("SELECT * FROM orders LIMIT 200", SqlQuery("SELECT * FROM orders LIMIT 200")),
-        ("-- a comment\nSELECT id FROM orders;", SqlQuery("SELECT id FROM orders")),
-        ("WITH x AS (SELECT 1 AS a) SELECT * FROM x", SqlQuery("WITH x AS (SELECT 1 AS a) SELECT * FROM x")),
-        ("(SELECT 1) UNION (SELECT 2)", SqlQuery("(SELECT 1) UNION (SELECT 2)")),
-        ("SELECT 1 + 1", SqlQuery("SELECT 1 + 1")),
-        ("EXPLAIN QUERY PLAN SELECT * FROM orders", SqlQuery("EXPLAIN QUERY PLAN SELECT * FROM orders")),
-        ("Select the five best customers by revenue", Question("Select the five best customers by revenue")),
-        ("select everything", Question("select everything")),
-        ("SELECT * FROM no_such_table", Question("SELECT * FROM no_such_table")),
+        ("USE `sales`", stmt.UseDatabase("sales")),
+        ("use foo;", stmt.UseDatabase("foo")),
+        ("Use the orders table to find late ones", stmt.Question("Use the orders table to find late ones")),
+        ("SET", stmt.SetStatement()),
+        ("set kyuubi.engine.data.agent.model", stmt.SetStatement("kyuubi.engine.data.agent.model")),
+        ("SET a.b = gpt-4o mini ;", stmt.SetStatement("a.b", "gpt-4o mini")),
+        ("SET k=", stmt.SetStatement("k", "")),
+        ("Set up a weekly report", stmt.Question("Set up a weekly report")),
+        ("SHOW SCHEMAS", stmt.ShowSchemas()),
+        ("show databases like 'a*|b'", stmt.ShowSchemas("a*|b")),
+        ("SHOW TABLES", stmt.ShowTables()),
+        ("SHOW TABLES IN `db` LIKE 'order*'", stmt.ShowTables("db", "order*")),
+        ("show tables from db 'x*';", stmt.ShowTables("db", "x*")),
+        ("SHOW CREATE TABLE db.t", stmt.ShowCreateTable("db", "t")),
+        ("SHOW RUNS", stmt.ShowRuns()),
+        ("SHOW RUNS ALL LIMIT 5", stmt.ShowRuns(True, 5)),
+        ("show conversations limit 3", stmt.ShowConversations(3)),
+        ("show me the orders of last week", stmt.Question("show me the orders of last week")),
+        ("DESCRIBE db.orders", stmt.DescribeTable("db", "orders")),
+        ("DESC FORMATTED `t`", stmt.DescribeTable(None, "t")),
+        ("describe extended table t", stmt.DescribeTable(None, "t")),
+        ("DESCRIBE QUERY SELECT * FROM orders;", stmt.DescribeQuery("SELECT * FROM orders")),
+        ("describe query", stmt.DescribeTable(None, "query")),
+        ("SELECT * FROM orders LIMIT 200", stmt.SqlQuery("SELECT * FROM orders LIMIT 200")),
+        ("-- a comment\nSELECT id FROM orders;", stmt.SqlQuery("SELECT id FROM orders")),
+        (
+            "WITH x AS (SELECT 1 AS a) SELECT * FROM x",
+            stmt.SqlQuery("WITH x AS (SELECT 1 AS a) SELECT * FROM x"),
+        ),
+        ("(SELECT 1) UNION (SELECT 2)", stmt.SqlQuery("(SELECT 1) UNION (SELECT 2)")),
+        ("SELECT 1 + 1", stmt.SqlQuery("SELECT 1 + 1")),
+        ("EXPLAIN QUERY PLAN SELECT * FROM orders", stmt.SqlQuery("EXPLAIN QUERY PLAN SELECT * FROM orders")),
+        (
+            "Select the five best customers by revenue",
+            stmt.Question("Select the five best customers by revenue"),
+        ),
+        ("select everything", stmt.Question("select everything")),
+        ("SELECT * FROM no_such_table", stmt.Question("SELECT * FROM no_such_table")),
         (
             "WITH x AS (SELECT 1) SELECT * FROM x, nope",
-            Question("WITH x AS (SELECT 1) SELECT * FROM x, nope"),
+            stmt.Question("WITH x AS (SELECT 1) SELECT * FROM x, nope"),
         ),
-        ("SELECT * INTO copy FROM orders", Question("SELECT * INTO copy FROM orders")),
-        ("EXPLAIN ANALYZE SELECT * FROM orders", Question("EXPLAIN ANALYZE SELECT * FROM orders")),
-        ("explain why sales dropped", Question("explain why sales dropped")),
-        ("SELECT 1; SELECT 2", Question("SELECT 1; SELECT 2")),
+        ("SELECT * INTO copy FROM orders", stmt.Question("SELECT * INTO copy FROM orders")),
+        ("EXPLAIN ANALYZE SELECT * FROM orders", stmt.Question("EXPLAIN ANALYZE SELECT * FROM orders")),
+        ("explain why sales dropped", stmt.Question("explain why sales dropped")),
+        ("SELECT 1; SELECT 2", stmt.Question("SELECT 1; SELECT 2")),
         (
             "SELECT * FROM (quantity per customer) AS virtual_table LIMIT 1",
-            BiWrapper("quantity per customer", alias="virtual_table", limit=1),
+            stmt.BiWrapper("quantity per customer", alias="virtual_table", limit=1),
         ),
-        ("SELECT COUNT(*) AS n FROM (q) t", BiWrapper("q", count=True, count_alias="n", alias="t")),
+        ("SELECT COUNT(*) AS n FROM (q) t", stmt.BiWrapper("q", count=True, count_alias="n", alias="t")),
         (
             "select count(1) from ( a (nested) question ) t;",
-            BiWrapper("a (nested) question", count=True, alias="t"),
+            stmt.BiWrapper("a (nested) question", count=True, alias="t"),
         ),
-        ("SELECT b, `A` FROM (q) x", BiWrapper("q", ("b", "A"), alias="x")),
-        ("SELECT * FROM (__sql: SELECT 1) t", BiWrapper("__sql: SELECT 1", alias="t")),
-        ("SELECT a FROM (q) t WHERE a > 1", UnsupportedWrapper("SELECT a FROM (q) t WHERE a > 1")),
-        ("SELECT * FROM (SELECT * FROM orders) t", SqlQuery("SELECT * FROM (SELECT * FROM orders) t")),
-        ("__approve:abc", Approval("abc", True)),
-        ("__APPROVE:abc;", Approval("abc", True)),
-        ("__deny:abc  too risky ;", Approval("abc", False, "too risky")),
-        ("__attach:run-1", Attach("run-1")),
-        ("__sql: SELECT 1;;", Passthrough("SELECT 1")),
-        ("__sql: PRAGMA table_info(orders)", Passthrough("PRAGMA table_info(orders)")),
+        ("SELECT b, `A` FROM (q) x", stmt.BiWrapper("q", ("b", "A"), alias="x")),
+        ("SELECT * FROM (__sql: SELECT 1) t", stmt.BiWrapper("__sql: SELECT 1", alias="t")),
+        ("SELECT a FROM (q) t WHERE a > 1", stmt.UnsupportedWrapper("SELECT a FROM (q) t WHERE a > 1")),
+        ("SELECT * FROM (SELECT * FROM orders) t", stmt.SqlQuery("SELECT * FROM (SELECT * FROM orders) t")),
+        ("__approve:abc", stmt.Approval("abc", True)),
+        ("__APPROVE:abc;", stmt.Approval("abc", True)),
+        ("__deny:abc  too risky ;", stmt.Approval("abc", False, "too risky")),
+        ("__attach:run-1", stmt.Attach("run-1")),
+        ("__sql: SELECT 1;;", stmt.Passthrough("SELECT 1")),
+        ("__sql: PRAGMA table_info(orders)", stmt.Passthrough("PRAGMA table_info(orders)")),
     ],
 )
-def test_each_form_parses_to_its_typed_statement(text: str, expected: Statement) -> None:
+def test_each_form_parses_to_its_typed_statement(text: str, expected: stmt.Statement) -> None:
     assert parse(text) == expected
 
 
@@ -180,11 +165,13 @@ def test_malformed_control_forms_are_clear_errors(text: str, message: str) -> No
 
 def test_sql_routing_needs_auto_and_a_catalog() -> None:
     for options in (PREFIX, NO_DATASOURCE):
-        assert parse("SELECT * FROM orders LIMIT 200", options) == Question("SELECT * FROM orders LIMIT 200")
-        assert parse("__sql: SELECT * FROM orders", options) == Passthrough("SELECT * FROM orders")
-        assert parse("SHOW TABLES", options) == ShowTables()
+        assert parse("SELECT * FROM orders LIMIT 200", options) == stmt.Question(
+            "SELECT * FROM orders LIMIT 200"
+        )
+        assert parse("__sql: SELECT * FROM orders", options) == stmt.Passthrough("SELECT * FROM orders")
+        assert parse("SHOW TABLES", options) == stmt.ShowTables()
     # a wrapper around SQL is SQL under auto, and a wrapper around a question in prefix mode
-    assert parse("SELECT * FROM (SELECT * FROM orders) t", PREFIX) == BiWrapper(
+    assert parse("SELECT * FROM (SELECT * FROM orders) t", PREFIX) == stmt.BiWrapper(
         "SELECT * FROM orders", alias="t"
     )
 
@@ -194,15 +181,15 @@ def test_sql_beyond_the_parse_budget_is_a_question() -> None:
     too_many_tokens = "SELECT " + ", ".join(["id"] * (SQL_TOKEN_BUDGET // 2 + 1)) + " FROM orders"
     assert len(too_many_tokens) < SQL_BUDGET
     lookups = CATALOG.lookups
-    assert parse(too_long) == Question(too_long)
-    assert parse(too_many_tokens) == Question(too_many_tokens)
+    assert parse(too_long) == stmt.Question(too_long)
+    assert parse(too_many_tokens) == stmt.Question(too_many_tokens)
     assert CATALOG.lookups == lookups  # neither parsed nor looked up
     with pytest.raises(InvalidStatementError, match="at most 4096 tokens"):
         parse("DESCRIBE QUERY " + too_many_tokens)
 
 
 def test_every_statement_type_has_exactly_one_route() -> None:
-    StatementRouter()  # raises when a Statement type has no route or two
+    StatementRouter()  # raises when a stmt.Statement type has no route or two
 
 
 # --- round trip ---------------------------------------------------------------------------------
@@ -215,39 +202,45 @@ def _rendered() -> st.SearchStrategy[str]:
     """Texts rendered from typed statements with awkward names, strings and numbers."""
     probe_items = st.one_of(
         st.builds(
-            lambda n, a: ProbeItem(ProbeKind.NUMBER, str(n), a),
+            lambda n, a: stmt.ProbeItem(stmt.ProbeKind.NUMBER, str(n), a),
             st.integers(-(10**20), 10**20),
             st.none() | _names,
         ),
-        st.builds(lambda s, a: ProbeItem(ProbeKind.STRING, s, a), _names | st.just(""), st.none() | _names),
-        st.builds(lambda b: ProbeItem(ProbeKind.BOOLEAN, b), st.sampled_from(["true", "false"])),
+        st.builds(
+            lambda s, a: stmt.ProbeItem(stmt.ProbeKind.STRING, s, a), _names | st.just(""), st.none() | _names
+        ),
+        st.builds(lambda b: stmt.ProbeItem(stmt.ProbeKind.BOOLEAN, b), st.sampled_from(["true", "false"])),
         st.sampled_from(
-            [ProbeItem(kind) for kind in ProbeKind if kind.value not in ("number", "string", "boolean")]
+            [
+                stmt.ProbeItem(kind)
+                for kind in stmt.ProbeKind
+                if kind.value not in ("number", "string", "boolean")
+            ]
         ),
     )
     statements = st.one_of(
-        st.builds(UseDatabase, _names),
-        st.builds(ShowSchemas, st.none() | _names),
-        st.builds(ShowTables, st.none() | _names, st.none() | _names),
-        st.builds(ShowCreateTable, st.none() | _names, _names),
-        st.builds(DescribeTable, st.none() | _names, _names),
-        st.builds(ShowRuns, st.booleans(), st.none() | _numbers),
-        st.builds(ShowConversations, st.none() | _numbers),
-        st.builds(Probe, st.lists(probe_items, min_size=1, max_size=3).map(tuple)),
-        st.builds(Approval, _names, st.booleans(), _words),
-        st.builds(Attach, _names),
-        st.builds(SetStatement, st.none() | _names, st.none() | _words),
-        st.builds(Passthrough, _words | _names),
+        st.builds(stmt.UseDatabase, _names),
+        st.builds(stmt.ShowSchemas, st.none() | _names),
+        st.builds(stmt.ShowTables, st.none() | _names, st.none() | _names),
+        st.builds(stmt.ShowCreateTable, st.none() | _names, _names),
+        st.builds(stmt.DescribeTable, st.none() | _names, _names),
+        st.builds(stmt.ShowRuns, st.booleans(), st.none() | _numbers),
+        st.builds(stmt.ShowConversations, st.none() | _numbers),
+        st.builds(stmt.Probe, st.lists(probe_items, min_size=1, max_size=3).map(tuple)),
+        st.builds(stmt.Approval, _names, st.booleans(), _words),
+        st.builds(stmt.Attach, _names),
+        st.builds(stmt.SetStatement, st.none() | _names, st.none() | _words),
+        st.builds(stmt.Passthrough, _words | _names),
         st.builds(
-            lambda column, number, table: SqlQuery(f"SELECT {column} FROM {table} WHERE id > {number}"),
+            lambda column, number, table: stmt.SqlQuery(f"SELECT {column} FROM {table} WHERE id > {number}"),
             st.sampled_from(["*", "id", "COUNT(*) AS n", "'a;b' AS s"]),
             _numbers,
             st.sampled_from(["orders", "items", "main.orders", "nope"]),
         ),
-        st.builds(lambda words: DescribeQuery(f"SELECT id FROM orders -- {words}"), _words),
-        st.builds(lambda words: UnsupportedWrapper(f"SELECT a + 1 FROM ({words}) t"), _words),
+        st.builds(lambda words: stmt.DescribeQuery(f"SELECT id FROM orders -- {words}"), _words),
+        st.builds(lambda words: stmt.UnsupportedWrapper(f"SELECT a + 1 FROM ({words}) t"), _words),
         st.builds(
-            BiWrapper,
+            stmt.BiWrapper,
             _words,
             st.lists(_names, max_size=2).map(tuple),
             st.booleans(),
@@ -354,6 +347,6 @@ def test_sql_within_the_budget_parses_in_linear_time() -> None:
         return "SELECT " + ", ".join(f"id + {i}" for i in range(columns)) + " FROM orders"
 
     small, large = query(100), query(800)
-    assert len(large) <= SQL_BUDGET and isinstance(parse(large), SqlQuery)
+    assert len(large) <= SQL_BUDGET and isinstance(parse(large), stmt.SqlQuery)
     ratio = len(large) / len(small)
     assert _best_time(large, repeats=2) <= ratio * 4 * _best_time(small, repeats=2) + 0.01
