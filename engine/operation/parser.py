@@ -75,7 +75,6 @@ SQL_BUDGET = 32768  # characters of SQL read in the datasource's dialect (see th
 SQL_TOKEN_BUDGET = 4096  # tokens of SQL parsed into a tree (see the module doc)
 WRAPPER_TAIL = 256  # what may follow a wrapper's closing parenthesis: [AS] alias [LIMIT n]
 HIVE = "hive"
-ROUTING_MODES = ("auto", "prefix")
 
 # A run of whitespace and semicolons, matched on the reversed text to find what trails it
 # (one repeat, anchored: linear; ``\s`` is exactly str.isspace()).
@@ -229,9 +228,9 @@ class _Parser:
                     "DESCRIBE QUERY needs a query, e.g. DESCRIBE QUERY SELECT * FROM t"
                 )
             _check_sql_budget(sql, "DESCRIBE QUERY")
-            if self._query_tree(sql) is None:
+            if not isinstance(self._query_tree(sql), exp.Query):
                 raise InvalidStatementError(
-                    "DESCRIBE QUERY takes one read-only query (SELECT, WITH or VALUES) of at most "
+                    "DESCRIBE QUERY takes one read-only query (SELECT or WITH) of at most "
                     f"{SQL_TOKEN_BUDGET} tokens in the datasource's dialect"
                 )
             return DescribeQuery(sql)

@@ -83,7 +83,7 @@ class DescribeQueryOperation(Operation):
         dialect = datasource.sqlglot_dialect or None
         query = sqlglot.parse_one(self.sql, read=dialect)
         if not isinstance(query, exp.Query):
-            raise InvalidStatementError("DESCRIBE QUERY takes one query (SELECT, WITH or VALUES)")
+            raise InvalidStatementError("DESCRIBE QUERY takes one query (SELECT or WITH)")
         no_rows = exp.select("*").from_(query.subquery("q")).limit(0).sql(dialect=dialect)
         result = read_query(
             datasource, no_rows, max_rows=0, timeout=self.conf.get(QUERY_TIMEOUT), cancel=self.cancel_token
