@@ -456,6 +456,24 @@ EXEC_POOL_WAIT_QUEUE = int_entry(
     maximum=1_000_000,
 )
 
+# --- statements: parsing and SQL routing (engine.operation.parser) --------------------------
+STATEMENT_MAX_LENGTH = int_entry(
+    AGENT + "statement.max.length",
+    "1048576",
+    "Longest statement accepted, in characters; a longer one is refused before it is parsed.",
+    minimum=1024,
+    maximum=67_108_864,
+)
+SQL_ROUTING = str_entry(
+    AGENT + "sql.routing",
+    "auto",
+    "auto: a statement that parses, in the datasource's dialect, as one read-only query over "
+    "existing tables (SELECT, WITH, EXPLAIN, DESCRIBE QUERY) runs directly, without the LLM; "
+    "prefix: only __sql: statements skip the LLM.",
+    choices=("auto", "prefix"),
+    overridable=True,
+)
+
 # --- engine lifecycle, discovery (launcher and registration) ---------------------------------
 HA_ADDRESSES = str_entry(
     "kyuubi.ha.addresses",

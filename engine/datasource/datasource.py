@@ -46,13 +46,18 @@ from engine.datasource import demo
 from engine.datasource.dialect import MysqlOps, ops_for, wait_threads
 from engine.datasource.failure import describe
 from engine.datasource.function_catalog import FunctionCatalog
-from engine.datasource.statement import Scan, require_single_statement
+from engine.datasource.sqltext import (
+    READ_KEYWORDS,
+    SQLITE_READ_KEYWORDS,
+    SqlTextError,
+    StatementShape,
+    require_single_statement,
+)
 from engine.datasource.typemap import type_columns
 from engine.datasource.url import SourceSpec, parse_source
 
 log = logging.getLogger(__name__)
 
-READ_KEYWORDS = frozenset({"SELECT", "WITH", "VALUES", "TABLE", "(", "EXPLAIN", "SHOW", "DESCRIBE", "DESC"})
 POOL_TIMEOUT = 30.0  # seconds to wait for a free pooled connection
 _PROMPTS = {
     "mysql": "mysql",
@@ -176,7 +181,10 @@ class Datasource:
     ) -> Any:
         if self._closed:
             raise DatasourceError("the datasource is closed")
-        scanned = require_single_statement(sql or "", backslash_escapes=self._ops.backslash_escapes)
+        try:
+            scanned = require_single_statement(sql or "", self.sqlglot_dialect)
+        except SqlTextError as exc:
+            raise InvalidStatementError(f"the SQL could not be read: {exc.detail}") from None
         if read_only:
             self._check_read_form(scanned)
         text = sql.strip().rstrip(";").rstrip()
@@ -190,7 +198,14 @@ class Datasource:
             return self._execute_under(text, scanned, token, limit, read_only=read_only, max_rows=max_rows)
 
     def _execute_under(
-        self, text: str, scanned: Scan, token: CancelToken, limit: float, *, read_only: bool, max_rows: int
+        self,
+        text: str,
+        scanned: StatementShape,
+        token: CancelToken,
+        limit: float,
+        *,
+        read_only: bool,
+        max_rows: int,
     ) -> Any:
         clock = self._scheduler.clock
         started = time.monotonic()
@@ -253,15 +268,15 @@ class Datasource:
     def _read_catalog(self, sql: str, max_rows: int, timeout: float, cancel: CancelToken) -> QueryResult:
         return self.execute_read(sql, max_rows=max_rows, timeout=timeout, cancel=cancel)
 
-    def _check_read_form(self, scanned: Scan) -> None:
+    def _check_read_form(self, scanned: StatementShape) -> None:
         """What the database cannot refuse inside a read-only transaction (session SETs, files
         written by MySQL's INTO OUTFILE) is refused here; the sqlglot guard does the full check."""
-        allowed = READ_KEYWORDS | ({"PRAGMA"} if self.dialect == "sqlite" else set())
+        allowed = SQLITE_READ_KEYWORDS if self.dialect == "sqlite" else READ_KEYWORDS
         if scanned.first_keyword not in allowed:
             shown = scanned.first_keyword or "this"
             raise InvalidStatementError(
                 f"{shown} statements are not read-only queries; a read must start with "
-                "SELECT, WITH, VALUES, TABLE, EXPLAIN, SHOW or DESCRIBE"
+                "SELECT, WITH, VALUES, TABLE, FROM, EXPLAIN, SHOW or DESCRIBE"
             )
         if self.dialect == "mysql" and scanned.words & {"OUTFILE", "DUMPFILE"}:
             raise InvalidStatementError(

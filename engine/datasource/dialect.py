@@ -28,6 +28,7 @@ from urllib.parse import quote
 
 from sqlalchemy.engine.interfaces import DBAPIConnection, DBAPICursor
 
+from engine.datasource.sqltext import QUERY_KEYWORDS
 from engine.datasource.url import SourceSpec
 
 log = logging.getLogger(__name__)
@@ -86,7 +87,6 @@ class DialectOps:
     """Generic behaviour: no read-only transaction, no in-database timeout, no driver cancel."""
 
     enforces_read_only = False
-    backslash_escapes = False
 
     def __init__(self, spec: SourceSpec) -> None:
         self.spec = spec
@@ -207,7 +207,7 @@ def _sqlite(dbapi: DBAPIConnection) -> sqlite3.Connection:
 
 
 # --- PostgreSQL --------------------------------------------------------------------------------------
-_PG_STREAMABLE = frozenset({"SELECT", "WITH", "VALUES", "TABLE", "("})
+_PG_STREAMABLE = QUERY_KEYWORDS - {"FROM"}  # what DECLARE ... CURSOR FOR takes
 
 
 class PostgresOps(DialectOps):
@@ -242,7 +242,6 @@ class PostgresOps(DialectOps):
 # --- MySQL / MariaDB ---------------------------------------------------------------------------------
 class MysqlOps(DialectOps):
     enforces_read_only = True
-    backslash_escapes = True
 
     def __init__(self, spec: SourceSpec) -> None:
         super().__init__(spec)

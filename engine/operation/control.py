@@ -1,171 +1,164 @@
-"""Control statements that never reach the LLM: approvals, USE, SET and probe queries."""
+"""Control statements that never reach the LLM: approvals, USE, SET, probe queries, and the run
+registry's statements (``__attach:``, ``SHOW RUNS``, ``SHOW CONVERSATIONS``).
+
+Each operation gets its typed statement from the parser; none reads the statement text.
+"""
 
 from __future__ import annotations
 
 import datetime
 import decimal
 import json
-import re
 from typing import Any
 
-from engine.common.errors import InvalidStatementError
+from engine.common.errors import UnsupportedError
+from engine.common.statement import (
+    Approval,
+    Attach,
+    Probe,
+    ProbeItem,
+    ProbeKind,
+    SetStatement,
+    ShowConversations,
+    ShowRuns,
+    UseDatabase,
+)
 from engine.common.types import REPLY_SCHEMA, ColumnSpec, HiveType, TableSchema
+from engine.common.version import VERSION
 from engine.operation.context import OperationContext
 from engine.operation.operation import Operation
 
-APPROVE_PREFIX = "__approve:"
-DENY_PREFIX = "__deny:"
-
-_USE_RE = re.compile(r"^\s*use\s+(`[^`]+`|\"[^\"]+\"|[\w.$-]+)\s*;?\s*$", re.IGNORECASE)
-_SET_RE = re.compile(r"^\s*set(?:\s+(?P<body>.*?))?\s*;?\s*$", re.IGNORECASE | re.DOTALL)
-
-# SELECT <literal> [[AS] alias] [, ...] with no FROM: JDBC validation queries and BI probes.
-_LITERAL = r"(?:[-+]?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?|'(?:[^']|'')*'|true|false|null|current_date(?:\(\))?|current_timestamp(?:\(\))?|version\(\)|current_database\(\)|current_user\(\))"
-_ITEM = rf"{_LITERAL}(?:\s+(?:as\s+)?(?:`[^`]+`|\"[^\"]+\"|\w+))?"
-_PROBE_RE = re.compile(rf"^\s*select\s+{_ITEM}(?:\s*,\s*{_ITEM})*\s*;?\s*$", re.IGNORECASE)
-_ITEM_RE = re.compile(rf"({_LITERAL})(?:\s+(?:as\s+)?(`[^`]+`|\"[^\"]+\"|\w+))?", re.IGNORECASE)
-
-
-def is_approval(statement: str) -> bool:
-    text = statement.strip()
-    return text.startswith(APPROVE_PREFIX) or text.startswith(DENY_PREFIX)
-
-
-def is_control(statement: str) -> bool:
-    return bool(_USE_RE.match(statement) or _SET_RE.match(statement) or _PROBE_RE.match(statement))
+SET_SCHEMA = TableSchema.of(ColumnSpec("set", HiveType.STRING))
+NO_RESULT = TableSchema(())
 
 
 class ApprovalOperation(Operation):
     """``__approve:<id>`` / ``__deny:<id>[ reason]``: one ``reply`` row, synchronous (Kyuubi)."""
 
-    def __init__(self, ctx: OperationContext, statement: str) -> None:
-        super().__init__(ctx, statement, schema=REPLY_SCHEMA, run_async=False)
+    def __init__(self, ctx: OperationContext, statement: Approval, text: str) -> None:
+        super().__init__(ctx, text, schema=REPLY_SCHEMA, run_async=False)
+        self.approval = statement
 
     def run_internal(self) -> None:
-        text = self.statement.strip()
-        approved = text.startswith(APPROVE_PREFIX)
-        body = text[len(APPROVE_PREFIX if approved else DENY_PREFIX) :].strip()
-        request_id, _, reason = body.partition(" ")
-        request_id = request_id.strip().rstrip(";")
-        reason = reason.strip().rstrip(";").strip()
-        if not request_id:
-            raise InvalidStatementError(
-                "requestId cannot be empty: use __approve:<requestId> or __deny:<requestId> [reason]"
-            )
-        if approved and reason:
-            reason = f"approved: {reason}"
-        resolved = self.ctx.agent_session.approvals.decide(request_id, self.ctx.user, approved, reason)
+        approval = self.approval
+        reason = f"approved: {approval.reason}" if approval.approved and approval.reason else approval.reason
+        resolved = self.ctx.agent_session.approvals.decide(
+            approval.request_id, self.ctx.user, approval.approved, reason
+        )
         reply = {
             "status": "ok" if resolved else "not_found",
-            "action": "approved" if approved else "denied",
-            "requestId": request_id,
+            "action": "approved" if approval.approved else "denied",
+            "requestId": approval.request_id,
         }
         self.buffer.append(json.dumps(reply, separators=(",", ":"), ensure_ascii=False))
 
 
-class ControlOperation(Operation):
-    """USE, SET and probe queries, answered from the session without the provider."""
+class UseOperation(Operation):
+    """``USE db``: the session's current database (SHOW TABLES, DESCRIBE); no result set."""
 
-    def __init__(self, ctx: OperationContext, statement: str) -> None:
-        use = _USE_RE.match(statement)
-        set_match = None if use else _SET_RE.match(statement)
-        self._kind = "use" if use else ("set" if set_match else "probe")
-        self._set_body = (set_match.group("body") or "").strip() if set_match else ""
-        has_result = not (self._kind == "use" or (self._kind == "set" and "=" in self._set_body))
-        schema = (
-            self._probe_schema(statement) if self._kind == "probe" else SET_SCHEMA if has_result else None
-        )
-        super().__init__(ctx, statement, schema=schema, has_result_set=has_result, run_async=False)
-        self._use_name = use.group(1).strip('`"') if use else ""
-        if not has_result:
-            self.set_schema(TableSchema(()))
+    def __init__(self, ctx: OperationContext, statement: UseDatabase, text: str) -> None:
+        super().__init__(ctx, text, schema=NO_RESULT, has_result_set=False, run_async=False)
+        self.name = statement.name
 
     def run_internal(self) -> None:
-        if self._kind == "use":
-            self.ctx.set_current_database(self._use_name)
-        elif self._kind == "set":
-            self._run_set()
+        self.ctx.set_current_database(self.name)
+
+
+class SetOperation(Operation):
+    """``SET`` lists the session's settings, ``SET key`` shows one, ``SET key=value`` sets one."""
+
+    def __init__(self, ctx: OperationContext, statement: SetStatement, text: str) -> None:
+        assigns = statement.value is not None
+        super().__init__(
+            ctx,
+            text,
+            schema=NO_RESULT if assigns else SET_SCHEMA,
+            has_result_set=not assigns,
+            run_async=False,
+        )
+        self.set = statement
+
+    def run_internal(self) -> None:
+        key, value = self.set.key, self.set.value
+        if key is None:
+            for name, current in sorted(self.ctx.session_conf_items().items()):
+                self.buffer.append(f"{name}={current}")
+        elif value is None:
+            shown = self.ctx.session_conf_items().get(key)
+            self.buffer.append(f"{key}={shown}" if shown is not None else f"{key} is undefined")
         else:
-            self.buffer.append(
-                tuple(_evaluate(literal, self.ctx) for literal, _ in _probe_items(self.statement))
-            )
-
-    def _run_set(self) -> None:
-        body = self._set_body
-        if not body:
-            for key, value in sorted(self.ctx.session_conf_items().items()):
-                self.buffer.append(f"{key}={value}")
-            return
-        if "=" not in body:
-            key = body.strip()
-            current = self.ctx.session_conf_items().get(key)
-            self.buffer.append(f"{key}={current}" if current is not None else f"{key} is undefined")
-            return
-        key, _, value = body.partition("=")
-        key, value = key.strip(), value.strip()
-        if not key:
-            raise InvalidStatementError("SET needs a key: SET key=value")
-        self.ctx.set_session_conf(key, value)
-
-    @staticmethod
-    def _probe_schema(statement: str) -> TableSchema:
-        columns = []
-        for index, (literal, alias) in enumerate(_probe_items(statement)):
-            name = alias.strip('`"') if alias else f"_c{index}"
-            columns.append(ColumnSpec(name, _literal_type(literal)))
-        return TableSchema(tuple(columns))
+            self.ctx.set_session_conf(key, value)
 
 
-SET_SCHEMA = TableSchema.of(ColumnSpec("set", HiveType.STRING))
+class ProbeOperation(Operation):
+    """``SELECT <literal>, ...`` (JDBC validation queries, BI probes), answered with Hive's
+    column names (``_c0``...) and typed values."""
+
+    def __init__(self, ctx: OperationContext, statement: Probe, text: str) -> None:
+        columns = tuple(
+            ColumnSpec(item.alias if item.alias is not None else f"_c{index}", probe_type(item))
+            for index, item in enumerate(statement.items)
+        )
+        super().__init__(ctx, text, schema=TableSchema(columns), run_async=False)
+        self.items = statement.items
+
+    def run_internal(self) -> None:
+        self.buffer.append(tuple(self._value(item) for item in self.items))
+
+    def _value(self, item: ProbeItem) -> Any:
+        kind = probe_type(item)
+        if item.kind is ProbeKind.NUMBER:
+            if kind in (HiveType.INT, HiveType.BIGINT):
+                return int(item.text)
+            return decimal.Decimal(item.text) if kind is HiveType.DECIMAL else float(item.text)
+        values: dict[ProbeKind, Any] = {
+            ProbeKind.STRING: item.text,
+            ProbeKind.BOOLEAN: item.text == "true",
+            ProbeKind.NULL: None,
+            ProbeKind.CURRENT_DATE: datetime.date.today(),
+            ProbeKind.CURRENT_TIMESTAMP: datetime.datetime.now(),
+            ProbeKind.VERSION: VERSION,
+            ProbeKind.CURRENT_USER: self.ctx.user,
+        }
+        if item.kind is ProbeKind.CURRENT_DATABASE:
+            return self.ctx.current_database()
+        return values[item.kind]
 
 
-def _probe_items(statement: str) -> list[tuple[str, str | None]]:
-    body = re.sub(r"^\s*select\s+", "", statement.strip().rstrip(";"), flags=re.IGNORECASE)
-    return [(m.group(1), m.group(2)) for m in _ITEM_RE.finditer(body)]
+def probe_type(item: ProbeItem) -> HiveType:
+    """The Hive type a probe literal has: INT/BIGINT by size, DECIMAL, DOUBLE (exponent), ..."""
+    if item.kind is ProbeKind.NUMBER:
+        digits = item.text.lstrip("+-")
+        if digits.isdigit():
+            size = abs(int(item.text))
+            if size < 2**63:
+                return HiveType.INT if size < 2**31 else HiveType.BIGINT
+        elif "e" in digits.lower():
+            return HiveType.DOUBLE
+        # a decimal, or an integer past BIGINT: DECIMAL up to 38 digits, as Hive types them
+        return HiveType.DECIMAL if sum(char.isdigit() for char in digits) <= 38 else HiveType.DOUBLE
+    return {
+        ProbeKind.BOOLEAN: HiveType.BOOLEAN,
+        ProbeKind.CURRENT_DATE: HiveType.DATE,
+        ProbeKind.CURRENT_TIMESTAMP: HiveType.TIMESTAMP,
+    }.get(item.kind, HiveType.STRING)
 
 
-def _literal_type(literal: str) -> HiveType:
-    lowered = literal.lower()
-    if lowered in ("true", "false"):
-        return HiveType.BOOLEAN
-    if lowered == "null":
-        return HiveType.STRING
-    if lowered.startswith("current_date"):
-        return HiveType.DATE
-    if lowered.startswith("current_timestamp"):
-        return HiveType.TIMESTAMP
-    if re.fullmatch(r"[-+]?\d+", literal):
-        return HiveType.INT if abs(int(literal)) < 2**31 else HiveType.BIGINT
-    if re.fullmatch(r"[-+]?\d+\.\d+", literal):
-        return HiveType.DECIMAL
-    if re.fullmatch(r"[-+]?\d+(?:\.\d+)?[eE][-+]?\d+", literal):
-        return HiveType.DOUBLE
-    return HiveType.STRING
+class RunRegistryOperation(Operation):
+    """``__attach:<runId>``, ``SHOW RUNS`` and ``SHOW CONVERSATIONS``, which the run registry
+    answers. Until an engine has one, each is a clear error (never an agent run)."""
 
+    def __init__(
+        self, ctx: OperationContext, statement: Attach | ShowRuns | ShowConversations, text: str
+    ) -> None:
+        super().__init__(ctx, text, schema=None, run_async=False)
+        self.request = statement
 
-def _evaluate(literal: str, ctx: OperationContext) -> Any:
-    lowered = literal.lower()
-    kind = _literal_type(literal)
-    if lowered == "null":
-        return None
-    if kind == HiveType.BOOLEAN:
-        return lowered == "true"
-    if kind == HiveType.DATE:
-        return datetime.date.today()
-    if kind == HiveType.TIMESTAMP:
-        return datetime.datetime.now()
-    if kind in (HiveType.INT, HiveType.BIGINT):
-        return int(literal)
-    if kind == HiveType.DECIMAL:
-        return decimal.Decimal(literal)
-    if kind == HiveType.DOUBLE:
-        return float(literal)
-    if lowered == "version()":
-        from engine.common.version import VERSION
-
-        return VERSION
-    if lowered == "current_database()":
-        return ctx.current_database()
-    if lowered == "current_user()":
-        return ctx.user
-    return literal[1:-1].replace("''", "'")
+    def run_internal(self) -> None:
+        form = {Attach: "__attach:", ShowRuns: "SHOW RUNS", ShowConversations: "SHOW CONVERSATIONS"}[
+            type(self.request)
+        ]
+        raise UnsupportedError(
+            f"{form} needs the run registry (kyuubi.engine.data.agent.store.url), which this engine "
+            "does not have yet"
+        )

@@ -24,7 +24,9 @@ from engine.common.config import (
 from engine.common.deadline import DeadlineScheduler
 from engine.common.errors import BusyError, InvalidHandleError
 from engine.common.handle import OperationHandle
+from engine.operation.context import OperationContext
 from engine.operation.operation import Operation
+from engine.operation.router import StatementRequest, StatementRouter
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +35,7 @@ class OperationManager:
     def __init__(self, conf: EngineConf, scheduler: DeadlineScheduler) -> None:
         self.conf = conf
         self.scheduler = scheduler
+        self.router = StatementRouter()  # statement type -> operation: the one routing table
         self._lock = threading.Lock()
         self._operations: dict[bytes, Operation] = {}
         self._pool_size = conf.get(EXEC_POOL_SIZE)
@@ -73,6 +76,13 @@ class OperationManager:
     def count(self) -> int:
         with self._lock:
             return len(self._operations)
+
+    # --- statements ----------------------------------------------------------------------------
+    def new_statement_operation(
+        self, ctx: OperationContext, text: str, conf: EngineConf, *, run_async: bool, query_timeout: int = 0
+    ) -> Operation:
+        """The operation that answers ``text`` (parsed once, routed by the table; not started)."""
+        return self.router.create(StatementRequest(ctx, text, conf, run_async, query_timeout))
 
     # --- execution -----------------------------------------------------------------------------
     def submit(self, work: Callable[[], None]) -> None:

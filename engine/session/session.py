@@ -24,7 +24,6 @@ from engine.operation.context import OperationContext
 from engine.operation.manager import OperationManager
 from engine.operation.metadata import MetadataArguments, create_metadata_operation
 from engine.operation.operation import Operation
-from engine.operation.router import create_statement_operation
 from engine.tools.port import CatalogView, ReadSource
 
 log = logging.getLogger(__name__)
@@ -153,7 +152,9 @@ class Session:
         )
         if any(strip_hive_prefix(key) == CATALOG_REFRESH.key for key in conf_overlay):
             self._refresh_catalog()
-        operation = create_statement_operation(ctx, statement, statement_conf, run_async, query_timeout)
+        operation = self.operations.new_statement_operation(
+            ctx, statement, statement_conf, run_async=run_async, query_timeout=query_timeout
+        )
         return self._start(operation)
 
     def run_metadata(self, kind: str, arguments: MetadataArguments) -> Operation:

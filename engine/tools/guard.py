@@ -38,6 +38,8 @@ from sqlglot.errors import SqlglotError
 from sqlglot.tokens import TokenType
 
 from engine.common.read_policy import NO_FACTS, ReadPolicy
+from engine.datasource.sqltext import QUERY_KEYWORDS, SqlTextError, Tok, split_statements, tokenize
+from engine.datasource.sqltext import error_text as _first_line
 from engine.tools.guard_error import MUTATION_HINT, ReadOnlyViolationError
 from engine.tools.guard_error import reject as _reject
 from engine.tools.guard_refs import check_named_object, check_tokens, check_tree, node_label
@@ -51,7 +53,7 @@ from engine.tools.guard_show import check_show
 
 __all__ = ["MUTATION_HINT", "GuardVerdict", "ReadOnlyViolationError", "check_read_only"]
 
-_QUERY_STARTS = frozenset({"SELECT", "WITH", "VALUES", "(", "FROM"})
+_QUERY_STARTS = QUERY_KEYWORDS - {"TABLE"}  # TABLE t reads only where the dialect says so
 _ALLOWED_SPACE = frozenset(" \t\r\n")
 _QUERY_ROOTS = (exp.Select, exp.SetOperation, exp.Subquery, exp.Values)
 
@@ -75,7 +77,7 @@ def check_read_only(sql: str, dialect: str | None, policy: ReadPolicy | None = N
     tokens = _tokenize(sql, dialect)
     _check_gaps(sql, tokens, dialect)
     _check_unicode_identifiers(tokens)
-    statements = _split(tokens)
+    statements = split_statements(tokens)
     if not statements:
         raise ReadOnlyViolationError("the SQL holds only comments; give one SELECT statement")
     if len(statements) > 1:
@@ -99,40 +101,12 @@ def _check_characters(sql: str) -> None:
             )
 
 
-@dataclass(frozen=True)
-class Tok:
-    """One token with its absolute position in the SQL text (``end`` inclusive)."""
-
-    token_type: TokenType
-    text: str
-    start: int
-    end: int
-
-
 def _tokenize(sql: str, dialect: str | None) -> list[Tok]:
-    """Every token of ``sql``. sqlglot swallows the text after a command keyword (EXPLAIN, SHOW,
-    CALL...) as one raw string; that remainder is tokenized again so nothing goes unseen."""
-    tokenizer_dialect = sqlglot.Dialect.get_or_raise(dialect)
-    commands = tokenizer_dialect.tokenizer_class.COMMANDS
-    found: list[Tok] = []
-    position = 0
-    while position < len(sql):
-        try:
-            tokens = list(tokenizer_dialect.tokenize(sql[position:]))
-        except SqlglotError as exc:
-            raise _reject(f"the SQL could not be parsed ({_first_line(exc)})") from None
-        except Exception as exc:  # a tokenizer bug must still fail closed
-            raise _reject(f"the SQL could not be parsed ({type(exc).__name__})") from None
-        restart = None
-        for token in tokens:
-            found.append(Tok(token.token_type, token.text, token.start + position, token.end + position))
-            if token.token_type in commands:
-                restart = token.end + position + 1
-                break
-        if restart is None:
-            break
-        position = restart
-    return found
+    """Every token of ``sql`` (the shared lexer, which also reads what follows a command keyword)."""
+    try:
+        return tokenize(sql, dialect)
+    except SqlTextError as exc:
+        raise _reject(f"the SQL could not be parsed ({exc.detail})") from None
 
 
 def _check_gaps(sql: str, tokens: list[Tok], dialect: str | None) -> None:
@@ -188,21 +162,6 @@ def _check_unicode_identifiers(tokens: list[Tok]) -> None:
             and name.token_type == TokenType.IDENTIFIER
         ):
             raise _reject('unicode-escaped identifiers (U&"...") are not allowed; write the name plainly')
-
-
-def _split(tokens: list[Tok]) -> list[list[Tok]]:
-    statements: list[list[Tok]] = []
-    current: list[Tok] = []
-    for token in tokens:
-        if token.token_type == TokenType.SEMICOLON:
-            if current:
-                statements.append(current)
-            current = []
-        else:
-            current.append(token)
-    if current:
-        statements.append(current)
-    return statements
 
 
 # --- statements ---------------------------------------------------------------------------------
@@ -317,8 +276,3 @@ def _check_query(text: str, dialect: str | None, policy: ReadPolicy) -> None:
     if not isinstance(root, _QUERY_ROOTS):
         raise _reject(f"{node_label(root)} is not a read query")
     check_tree(root, text, dialect, policy)
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return re.sub(r"\x1b\[[0-9;]*m", "", text[0]) if text else type(exc).__name__

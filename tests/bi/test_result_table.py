@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import decimal
 
+from engine.common.statement import BiWrapper
 from engine.common.types import ColumnSpec, HiveType, TableSchema
 from engine.operation.fetch_buffer import IncrementalFetchBuffer
+from engine.operation.parser import ParseOptions, parse_statement
 from engine.operation.passthrough import wrapper_transform
 from engine.operation.result_mode import emit_table, normalize_table
 
@@ -48,16 +50,16 @@ def test_dynamic_values_widen_instead_of_failing_to_encode() -> None:
 
 
 def test_wrapper_transforms() -> None:
-    parsed = wrapper_transform("SELECT b, A FROM (q) AS virtual_table LIMIT 1")
-    assert parsed is not None
-    inner, transform = parsed
+    parsed = parse_statement("SELECT b, A FROM (q) AS virtual_table LIMIT 1", ParseOptions())
+    assert isinstance(parsed, BiWrapper) and parsed.inner == "q"
+    transform = wrapper_transform(parsed)
     schema = TableSchema.of(ColumnSpec("a", HiveType.INT), ColumnSpec("b", HiveType.STRING))
     out_schema, out_rows = transform(schema, [(1, "x"), (2, "y")])
-    assert inner == "q" and [c.name for c in out_schema.columns] == ["b", "a"] and out_rows == [("x", 1)]
-    counted = wrapper_transform("select count(1) from ( a (nested) question ) t;")
-    assert counted is not None and counted[0] == "a (nested) question"
-    assert counted[1](schema, [(1, "x")] * 7)[1] == [(7,)]
-    assert wrapper_transform("SELECT a FROM (q) t WHERE a > 1") is None
+    assert [c.name for c in out_schema.columns] == ["b", "a"] and out_rows == [("x", 1)]
+    counted = parse_statement("select count(1) from ( a (nested) question ) t;", ParseOptions())
+    assert isinstance(counted, BiWrapper) and counted.inner == "a (nested) question"
+    assert wrapper_transform(counted)(schema, [(1, "x")] * 7)[1] == [(7,)]
+    assert not isinstance(parse_statement("SELECT a FROM (q) t WHERE a > 1", ParseOptions()), BiWrapper)
 
 
 def test_emit_table_publishes_the_schema_before_rows() -> None:
