@@ -1,0 +1,202 @@
+"""A structural check of one binary-protocol Thrift message, done before thriftpy2 decodes it.
+
+thriftpy2's C decoder has a depth limit but no container or string limits, and it skips a value
+of a type it does not expect once per declared element, without reading a byte when the element
+type has no width (STOP, VOID, unknown type ids). A 32-byte list of 2^31 such elements kept the
+interpreter lock for seconds. This walk refuses, before any decoding:
+
+* a container whose element type is zero-width or unknown while its count is not zero;
+* a container whose count times the smallest encoding of its elements exceeds the bytes the
+  message may still hold (``max_message_size``), or whose count exceeds ``max_container_length``;
+* a string or binary value longer than the bytes the message may still hold, or negative;
+* nesting deeper than thriftpy2's own limit, an unknown message version or message type.
+
+Each step of the walk consumes at least one byte of the message, except the fixed-width runs it
+skips in one step, so its work is linear in the message size. The walk follows the bytes (wire
+types), which is also what thriftpy2 does wherever a wire type differs from the IDL's (it skips).
+The one place thriftpy2 trusts the IDL instead of the wire is a map whose wire key or value type
+is string or binary: it reads the IDL's type there. Every map of a request in TCLIService has
+string keys and values, so both walks consume the same bytes; a test keeps that true.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable
+
+VERSION_1 = -2147418112  # 0x80010000 as a signed i32
+VERSION_MASK = -65536  # 0xffff0000
+CALL, ONEWAY = 1, 4
+MAX_DEPTH = 64  # thriftpy2's DEFAULT_MAX_DEPTH: the outermost struct counts one
+
+T_STOP, T_STRUCT, T_MAP, T_SET, T_LIST = 0, 12, 13, 14, 15
+_STRING_TYPES = frozenset((11, 18))  # STRING, BINARY (thriftpy2 writes both as 11)
+
+# Width of the fixed-width types (BOOL, BYTE, DOUBLE, I16, I32, I64); 0 elsewhere.
+_FIXED = [0] * 256
+for _type, _width in ((2, 1), (3, 1), (4, 8), (6, 2), (8, 4), (10, 8)):
+    _FIXED[_type] = _width
+# Smallest encoding of one value of each type; 0 marks a type that is malformed as an element.
+_MIN_WIDTH = list(_FIXED)
+for _type, _width in ((11, 4), (18, 4), (T_STRUCT, 1), (T_MAP, 6), (T_SET, 5), (T_LIST, 5)):
+    _MIN_WIDTH[_type] = _width
+
+_I32 = struct.Struct(">i").unpack_from
+
+# Frames of the explicit stack: [kind, remaining values, type, second type (maps: value type)]
+_STRUCT_FRAME, _LIST_FRAME, _MAP_FRAME = 0, 1, 2
+
+
+class MalformedMessageError(Exception):
+    """The bytes are not a well-formed Thrift message (or one beyond a limit)."""
+
+
+class OversizedMessageError(MalformedMessageError):
+    """The message, or a value it declares, exceeds ``max_message_size``."""
+
+
+def scan_message(
+    buf: bytearray,
+    fill: Callable[[int], int],
+    *,
+    max_message_size: int,
+    max_container_length: int,
+) -> int:
+    """Walk the message at the start of ``buf``; return its length in bytes.
+
+    ``fill(n)`` must make ``len(buf) >= n`` (receiving more bytes into ``buf``) and return the
+    new length; it raises when the peer goes away. It is never asked for more than
+    ``max_message_size`` bytes.
+    """
+    limit = max_message_size
+    have = len(buf)
+
+    def need(end: int) -> int:
+        if end > limit:
+            raise OversizedMessageError(f"message exceeds the {max_message_size}-byte limit")
+        return fill(end)
+
+    # --- message header: version|type, name, seqid ----------------------------------------
+    if have < 8:
+        have = need(8)
+    version = _I32(buf, 0)[0]
+    if version >= 0 or version & VERSION_MASK != VERSION_1:
+        raise MalformedMessageError("not a strict binary-protocol Thrift message (bad version header)")
+    if version & 0xFF not in (CALL, ONEWAY):
+        raise MalformedMessageError(f"unexpected Thrift message type {version & 0xFF}")
+    name_length = _I32(buf, 4)[0]
+    if name_length < 0 or 12 + name_length > limit:
+        raise OversizedMessageError(f"method name of {name_length} bytes does not fit the message limit")
+    pos = 8 + name_length + 4  # name, seqid
+
+    # --- the arguments struct -----------------------------------------------------------------
+    stack: list[list[int]] = [[_STRUCT_FRAME, 0, 0, 0]]
+    while stack:
+        frame = stack[-1]
+        if frame[0] == _STRUCT_FRAME:
+            if pos + 1 > have:
+                have = need(pos + 1)
+            ttype = buf[pos]
+            pos += 1
+            if ttype == T_STOP:
+                stack.pop()
+                continue
+            pos += 2  # field id
+        else:
+            remaining = frame[1]
+            if remaining == 0:
+                stack.pop()
+                continue
+            frame[1] = remaining - 1
+            ttype = frame[2] if frame[0] == _LIST_FRAME or remaining % 2 == 0 else frame[3]
+
+        width = _FIXED[ttype]
+        if width:
+            pos += width
+            continue
+        if ttype in _STRING_TYPES:
+            if pos + 4 > have:
+                have = need(pos + 4)
+            size = _I32(buf, pos)[0]
+            if size < 0 or pos + 4 + size > limit:
+                raise OversizedMessageError(
+                    f"a string of {size} bytes does not fit in the {limit - pos - 4} bytes the message may still hold"
+                )
+            pos += 4 + size
+            continue
+        if ttype == T_STRUCT:
+            if len(stack) >= MAX_DEPTH:
+                raise MalformedMessageError(f"Thrift values nested deeper than {MAX_DEPTH} levels")
+            stack.append([_STRUCT_FRAME, 0, 0, 0])
+            continue
+        if ttype == T_LIST or ttype == T_SET:
+            if pos + 5 > have:
+                have = need(pos + 5)
+            element = buf[pos]
+            count = _I32(buf, pos + 1)[0]
+            pos += 5
+            if count == 0:
+                continue
+            element_width = _check_container(count, _MIN_WIDTH[element], limit - pos, max_container_length)
+            if _FIXED[element]:
+                pos += count * element_width
+            elif element in _STRING_TYPES:
+                pos, have = _skip_strings(buf, pos, have, count, limit, need)
+            else:
+                if len(stack) >= MAX_DEPTH:
+                    raise MalformedMessageError(f"Thrift values nested deeper than {MAX_DEPTH} levels")
+                stack.append([_LIST_FRAME, count, element, element])
+            continue
+        if ttype == T_MAP:
+            if pos + 6 > have:
+                have = need(pos + 6)
+            key, value = buf[pos], buf[pos + 1]
+            count = _I32(buf, pos + 2)[0]
+            pos += 6
+            if count == 0:
+                continue
+            key_width, value_width = _MIN_WIDTH[key], _MIN_WIDTH[value]
+            _check_container(count, key_width and value_width and key_width + value_width, limit - pos, max_container_length)
+            if _FIXED[key] and _FIXED[value]:
+                pos += count * (key_width + value_width)
+            else:
+                if len(stack) >= MAX_DEPTH:
+                    raise MalformedMessageError(f"Thrift values nested deeper than {MAX_DEPTH} levels")
+                stack.append([_MAP_FRAME, 2 * count, key, value])
+            continue
+        raise MalformedMessageError(f"unknown or zero-width Thrift type id {ttype}")
+
+    if pos > have:
+        have = need(pos)
+    return pos
+
+
+def _check_container(count: int, element_width: int, room: int, max_length: int) -> int:
+    if count < 0:
+        raise MalformedMessageError(f"negative container size {count}")
+    if element_width == 0:
+        raise MalformedMessageError(f"a container of {count} elements of an unknown or zero-width type")
+    if count > max_length:
+        raise OversizedMessageError(f"a container of {count} elements exceeds the limit of {max_length}")
+    if count * element_width > room:
+        raise OversizedMessageError(
+            f"a container of {count} elements needs at least {count * element_width} bytes; "
+            f"the message may hold only {max(room, 0)} more"
+        )
+    return element_width
+
+
+def _skip_strings(
+    buf: bytearray, pos: int, have: int, count: int, limit: int, need: Callable[[int], int]
+) -> tuple[int, int]:
+    """Skip ``count`` strings starting at ``pos`` (the common list<string> case, in one loop)."""
+    for _ in range(count):
+        if pos + 4 > have:
+            have = need(pos + 4)
+        size = _I32(buf, pos)[0]
+        if size < 0 or pos + 4 + size > limit:
+            raise OversizedMessageError(
+                f"a string of {size} bytes does not fit in the {limit - pos - 4} bytes the message may still hold"
+            )
+        pos += 4 + size
+    return pos, have
