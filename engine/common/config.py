@@ -344,7 +344,8 @@ LOGIN_TIMEOUT = _entry(
     "kyuubi.frontend.thrift.login.timeout",
     "duration",
     "PT20S",
-    "How long a new connection may take to finish its SASL handshake.",
+    "Deadline for the whole handshake of a new connection (TLS and SASL), from accept to login; "
+    "a client that sends slowly is cut when it passes, however often it sends a byte.",
     minimum=0.001,
 )
 SSL_ENABLED = _entry(
@@ -370,6 +371,50 @@ PASSWORD_FILE = _entry(
 SERVER_NAME = _entry(
     "kyuubi.engine.data.agent.server.name", "str", "Kyuubi Data Agent Engine", "GetInfo server name."
 )
+
+# --- frontend: hostile clients (idle connections, connection limits, request checks) ----------
+CONNECTION_IDLE_TIMEOUT = _entry(
+    "kyuubi.frontend.thrift.connection.idle.timeout",
+    "duration",
+    "PT10M",
+    "Close a logged-in connection that holds no open session and has sent nothing for this long, "
+    "so idle clients cannot hold every worker thread. A connection with an open session is never "
+    "cut for idleness. 0 disables.",
+    minimum=0.0,
+)
+MAX_CONTAINER_LENGTH = _entry(
+    "kyuubi.frontend.thrift.max.container.length",
+    "int",
+    "100000",
+    "Most elements one list, set or map of a request may declare; a request declaring more is "
+    "refused before it is decoded and its connection is closed.",
+    minimum=16,
+)
+LIMIT_CONNECTIONS_PER_USER = _entry(
+    "kyuubi.server.limit.connections.per.user",
+    "int",
+    None,
+    "Most connections one user may hold at once (the SASL user, or in NOSASL mode the user of "
+    "the first OpenSession). Unset or 0: no limit.",
+    minimum=0,
+)
+LIMIT_CONNECTIONS_PER_IPADDRESS = _entry(
+    "kyuubi.server.limit.connections.per.ipaddress",
+    "int",
+    None,
+    "Most connections one client IP address may hold at once, checked before the handshake. "
+    "Unset: kyuubi.frontend.thrift.max.worker.threads minus a tenth (from 10 threads on), so no "
+    "single address can take every worker thread; 0: no limit.",
+    minimum=0,
+)
+LIMIT_CONNECTIONS_PER_USER_IPADDRESS = _entry(
+    "kyuubi.server.limit.connections.per.user.ipaddress",
+    "int",
+    None,
+    "Most connections one user may hold at once from one IP address. Unset or 0: no limit.",
+    minimum=0,
+)
+# --- end frontend: hostile clients ---
 
 # --- sessions and operations -----------------------------------------------------------------
 SESSION_IDLE_TIMEOUT = _entry(

@@ -108,3 +108,11 @@ class FetchWindowError(InvalidStateError):
 class AuthenticationError(EngineError):
     sqlstate = "28000"  # invalid authorization specification
     vendor_code = 10013
+
+
+class MalformedRequestError(EngineError):
+    """A request that decoded but cannot be served as sent: no request struct, or a string field
+    that is not valid UTF-8. Answered with this error; the connection stays open."""
+
+    sqlstate = "08P01"  # protocol violation
+    vendor_code = 10014

@@ -137,12 +137,15 @@ def cap_text(text: str, limit: int = MAX_LOG_CHARS) -> str:
 
 def clip(value: object, limit: int = CLIP_CHARS) -> str:
     """Client-supplied text (a user, mechanism or method name) for a log line or an error
-    message: quoted, control characters escaped, cut to ``limit`` characters (or bytes)."""
+    message: as is when short and printable, else quoted with control characters escaped and cut
+    to ``limit`` characters (or bytes)."""
     if isinstance(value, (bytes, bytearray)):
         shown, total, unit = bytes(value[:limit]).decode("utf-8", "backslashreplace"), len(value), "bytes"
     else:
         text = str(value)
         shown, total, unit = text[:limit], len(text), "characters"
+        if total <= limit and text.isprintable():
+            return text
     if total <= limit:
         return repr(shown)
     return f"{shown!r}… ({total} {unit})"

@@ -25,7 +25,9 @@ class PeerClosedError(ConnectionError):
     """The client closed the connection (cleanly between messages, or in the middle of one)."""
 
     def __init__(self, mid_message: bool) -> None:
-        super().__init__("peer closed the connection" + (" in the middle of a request" if mid_message else ""))
+        super().__init__(
+            "peer closed the connection" + (" in the middle of a request" if mid_message else "")
+        )
         self.mid_message = mid_message
 
 
@@ -96,10 +98,6 @@ class SocketStream:
             return ready
         self._ready = ready[size:]
         return ready[:size]
-
-    def unread(self) -> int:
-        """Bytes of the current message the decoder did not take (0 after a clean decode)."""
-        return len(self._ready)
 
     def write(self, data: bytes) -> None:
         # The buffered transport hands over its buffer whenever it fills; keep the pieces so a

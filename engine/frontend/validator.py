@@ -156,7 +156,12 @@ def scan_message(
             if count == 0:
                 continue
             key_width, value_width = _MIN_WIDTH[key], _MIN_WIDTH[value]
-            _check_container(count, key_width and value_width and key_width + value_width, limit - pos, max_container_length)
+            _check_container(
+                count,
+                key_width and value_width and key_width + value_width,
+                limit - pos,
+                max_container_length,
+            )
             if _FIXED[key] and _FIXED[value]:
                 pos += count * (key_width + value_width)
             else:
