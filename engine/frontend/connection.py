@@ -5,7 +5,9 @@ then Thrift requests until the client leaves.
   (:mod:`engine.frontend.stream`): a request beyond the limits, or one thriftpy2 would loop on,
   closes this connection only, with one WARNING line.
 * A logged-in connection that holds no open session and sends nothing for
-  ``kyuubi.frontend.thrift.connection.idle.timeout`` is closed; one that holds a session never is.
+  ``kyuubi.frontend.thrift.connection.idle.timeout`` is closed by the server's idle reaper
+  (:meth:`Connection.cut_if_idle`); one that holds a session never is. Reads block without a
+  timeout, so the request path pays nothing for this.
 * Connection limits: the address was admitted by the server before the handshake; the user is
   admitted after the PLAIN response and before its password is checked (SASL), or at the first
   OpenSession (NOSASL). A refused client is told why: a SASL ERROR/BAD frame, or an error status
@@ -82,6 +84,8 @@ class Connection:
         self.handler: ThriftHandler | None = None
         self.requests = 0
         self._user: str | None = None  # the user this connection counts towards
+        self.last_active = self.accepted_at  # when the last request arrived
+        self.cut: str | None = None  # why the idle reaper closed this connection
         self._unknown_methods = LogThrottle()
         self._unknown_names: set[str | bytes] = set()
 
@@ -92,6 +96,19 @@ class Connection:
         except OSError:
             pass
 
+    def cut_if_idle(self, now: float) -> bool:
+        """Close this connection when it is logged in, holds no open session and has received
+        no request for the idle timeout; called by the server's idle reaper thread."""
+        handler, idle = self.handler, self.settings.idle_timeout
+        if handler is None or self.cut is not None or idle <= 0 or now - self.last_active < idle:
+            return False
+        if handler.has_live_session():  # never cut a connection that holds a session
+            return False
+        self.cut = f"no open session and idle for {now - self.last_active:.0f} s"
+        log.info("closing connection from %s: %s", self.peer, self.cut)
+        self.shutdown()
+        return True
+
     def serve(self) -> None:
         try:
             if self.refusal is not None:
@@ -100,6 +117,7 @@ class Connection:
             user = self._login()
             if user is False:
                 return
+            self.last_active = time.monotonic()
             self.handler = ThriftHandler(
                 self.backend,
                 user if isinstance(user, str) else None,
@@ -228,22 +246,17 @@ class Connection:
         processor = TProcessor(TCLI.TCLIService, handler)
         clean = getattr(transport, "clean", None)  # the C transport's; drops any leftover bytes
         if not once:
-            self.sock.settimeout(settings.idle_timeout or None)
+            # Blocking reads: no timeout poll per request. The server's idle reaper cuts a
+            # connection that holds no session and has been quiet too long (cut_idle).
+            self.sock.settimeout(None)
         while True:
             try:
                 stream.next_message()
-            except TimeoutError:
-                if once:
-                    return
-                if handler.has_live_session():
-                    continue  # never cut a connection that holds a session
-                log.info(
-                    "closing connection from %s: no open session and idle for %.0f s",
-                    self.peer,
-                    settings.idle_timeout,
-                )
+            except TimeoutError:  # only a refusal waits with a timeout
                 return
             except PeerClosedError as exc:
+                if self.cut is not None:
+                    return
                 if exc.mid_message:
                     log.info("client %s went away in the middle of a request", self.peer)
                 else:
@@ -255,6 +268,7 @@ class Connection:
             except OSError as exc:
                 log.debug("connection from %s ended: %s", self.peer, exc)
                 return
+            self.last_active = time.monotonic()
             if clean is not None:
                 clean()  # only the checked message is ever decoded
             try:

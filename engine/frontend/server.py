@@ -48,6 +48,7 @@ log = logging.getLogger(__name__)
 ACCEPT_POLL = 0.5  # seconds between checks of the stop flag while waiting for a slot or a client
 LISTEN_BACKLOG = 128
 REFUSAL_THREADS = 4  # connections being told they are over a limit, at once
+REAPER_INTERVAL = 30.0  # longest pause between two looks for idle connections
 RESERVED_SHARE = 10  # unset per-address limit: 1/10 of the worker threads stay out of one address's reach
 
 
@@ -118,6 +119,7 @@ class ThriftServer:
         self._stopping = threading.Event()
         self._listener: socket.socket | None = None
         self._accept_thread: threading.Thread | None = None
+        self._reaper_thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._connections: dict[threading.Thread, Connection] = {}
         self._counter = itertools.count(1)
@@ -153,6 +155,11 @@ class ThriftServer:
         self.address = (bound[0], bound[1])
         self._accept_thread = threading.Thread(target=self._accept_loop, name="thrift-accept", daemon=True)
         self._accept_thread.start()
+        if self.settings.idle_timeout > 0:
+            self._reaper_thread = threading.Thread(
+                target=self._reap_idle, name="thrift-idle-reaper", daemon=True
+            )
+            self._reaper_thread.start()
         limits = self.limiter.limits
         log.info(
             "HiveServer2 Thrift server listening on %s:%d (binary%s, %s%s, max %d connections, "
@@ -264,6 +271,20 @@ class ThriftServer:
                 self._connections.pop(threading.current_thread(), None)
             self._refusal_slots.release()
 
+    def _reap_idle(self) -> None:
+        """Close connections that hold no session and have been quiet for the idle timeout."""
+        idle = self.settings.idle_timeout
+        interval = min(max(idle / 4, 0.05), REAPER_INTERVAL)
+        while not self._stopping.wait(interval):
+            now = time.monotonic()
+            with self._lock:
+                connections = list(self._connections.values())
+            for connection in connections:
+                try:
+                    connection.cut_if_idle(now)
+                except Exception:
+                    log.error("idle check of the connection from %s failed", connection.peer, exc_info=True)
+
     def _run(self, connection: Connection) -> None:
         log.debug("connection from %s", connection.peer)
         try:
@@ -289,6 +310,8 @@ class ThriftServer:
                 pass
         if self._accept_thread is not None:
             self._accept_thread.join(max(0.0, deadline - time.monotonic()))
+        if self._reaper_thread is not None:
+            self._reaper_thread.join(max(0.0, deadline - time.monotonic()))
         with self._lock:
             connections = list(self._connections.items())
         for _, connection in connections:

@@ -43,9 +43,6 @@ for _type, _width in ((11, 4), (18, 4), (T_STRUCT, 1), (T_MAP, 6), (T_SET, 5), (
 
 _I32 = struct.Struct(">i").unpack_from
 
-# Frames of the explicit stack: [kind, remaining values, type, second type (maps: value type)]
-_STRUCT_FRAME, _LIST_FRAME, _MAP_FRAME = 0, 1, 2
-
 
 class MalformedMessageError(Exception):
     """The bytes are not a well-formed Thrift message (or one beyond a limit)."""
@@ -68,140 +65,160 @@ def scan_message(
     new length; it raises when the peer goes away. It is never asked for more than
     ``max_message_size`` bytes.
     """
-    limit = max_message_size
-    have = len(buf)
-
-    def need(end: int) -> int:
-        if end > limit:
-            raise OversizedMessageError(f"message exceeds the {max_message_size}-byte limit")
-        return fill(end)
-
-    # --- message header: version|type, name, seqid ----------------------------------------
-    if have < 8:
-        have = need(8)
+    walk = _Walk(buf, fill, max_message_size, max_container_length)
+    if walk.have < 8:
+        walk.need(8)
     version = _I32(buf, 0)[0]
     if version >= 0 or version & VERSION_MASK != VERSION_1:
         raise MalformedMessageError("not a strict binary-protocol Thrift message (bad version header)")
     if version & 0xFF not in (CALL, ONEWAY):
         raise MalformedMessageError(f"unexpected Thrift message type {version & 0xFF}")
     name_length = _I32(buf, 4)[0]
-    if name_length < 0 or 12 + name_length > limit:
+    if name_length < 0 or 12 + name_length > max_message_size:
         raise OversizedMessageError(f"method name of {name_length} bytes does not fit the message limit")
-    pos = 8 + name_length + 4  # name, seqid
+    end = walk.struct(8 + name_length + 4, 1)  # after the name and the seqid: the arguments
+    if end > walk.have:
+        walk.need(end)
+    return end
 
-    # --- the arguments struct -----------------------------------------------------------------
-    stack: list[list[int]] = [[_STRUCT_FRAME, 0, 0, 0]]
-    while stack:
-        frame = stack[-1]
-        if frame[0] == _STRUCT_FRAME:
-            if pos + 1 > have:
-                have = need(pos + 1)
+
+class _Walk:
+    """The walk over one message. Positions are offsets into ``buf``; ``have`` is its length.
+
+    A value is skipped by adding its width to the position before its bytes have arrived; the
+    next read (or the end of the walk) makes sure they have.
+    """
+
+    __slots__ = ("buf", "fill", "have", "limit", "max_length")
+
+    def __init__(self, buf: bytearray, fill: Callable[[int], int], limit: int, max_length: int) -> None:
+        self.buf = buf
+        self.fill = fill
+        self.limit = limit
+        self.max_length = max_length
+        self.have = len(buf)
+
+    def need(self, end: int) -> None:
+        if end > self.limit:
+            raise OversizedMessageError(f"message exceeds the {self.limit}-byte limit")
+        self.have = self.fill(end)
+
+    def struct(self, pos: int, depth: int) -> int:
+        """The fields of a struct up to its STOP, nested structs included: the hot loop (most
+        requests are structs of structs, walked here without a call per struct)."""
+        if depth > MAX_DEPTH:
+            raise MalformedMessageError(f"Thrift values nested deeper than {MAX_DEPTH} levels")
+        buf, fixed, limit = self.buf, _FIXED, self.limit
+        have, base = self.have, depth - 1
+        while True:
+            if pos >= have:
+                self.need(pos + 1)
+                have = self.have
             ttype = buf[pos]
-            pos += 1
             if ttype == T_STOP:
-                stack.pop()
+                pos += 1
+                depth -= 1
+                if depth == base:
+                    return pos
                 continue
-            pos += 2  # field id
-        else:
-            remaining = frame[1]
-            if remaining == 0:
-                stack.pop()
-                continue
-            frame[1] = remaining - 1
-            ttype = frame[2] if frame[0] == _LIST_FRAME or remaining % 2 == 0 else frame[3]
+            pos += 3  # type, field id
+            width = fixed[ttype]
+            if width:
+                pos += width
+            elif ttype == 11 or ttype == 18:
+                if pos + 4 > have:
+                    self.need(pos + 4)
+                    have = self.have
+                size = _I32(buf, pos)[0]
+                if size < 0 or pos + 4 + size > limit:
+                    raise _string_error(size, limit - pos - 4)
+                pos += 4 + size
+            elif ttype == T_STRUCT:
+                depth += 1
+                if depth > MAX_DEPTH:
+                    raise MalformedMessageError(f"Thrift values nested deeper than {MAX_DEPTH} levels")
+            else:
+                pos = self.value(ttype, pos, depth + 1)
+                have = self.have
 
+    def value(self, ttype: int, pos: int, depth: int) -> int:
         width = _FIXED[ttype]
         if width:
-            pos += width
-            continue
+            return pos + width
         if ttype in _STRING_TYPES:
-            if pos + 4 > have:
-                have = need(pos + 4)
-            size = _I32(buf, pos)[0]
-            if size < 0 or pos + 4 + size > limit:
-                raise OversizedMessageError(
-                    f"a string of {size} bytes does not fit in the {limit - pos - 4} bytes the message may still hold"
-                )
-            pos += 4 + size
-            continue
+            return self.strings(pos, 1)
         if ttype == T_STRUCT:
-            if len(stack) >= MAX_DEPTH:
-                raise MalformedMessageError(f"Thrift values nested deeper than {MAX_DEPTH} levels")
-            stack.append([_STRUCT_FRAME, 0, 0, 0])
-            continue
+            return self.struct(pos, depth)
+        if depth > MAX_DEPTH:
+            raise MalformedMessageError(f"Thrift values nested deeper than {MAX_DEPTH} levels")
+        buf = self.buf
         if ttype == T_LIST or ttype == T_SET:
-            if pos + 5 > have:
-                have = need(pos + 5)
+            if pos + 5 > self.have:
+                self.need(pos + 5)
             element = buf[pos]
             count = _I32(buf, pos + 1)[0]
             pos += 5
             if count == 0:
-                continue
-            element_width = _check_container(count, _MIN_WIDTH[element], limit - pos, max_container_length)
+                return pos
+            element_width = self.check_container(count, _MIN_WIDTH[element], pos)
             if _FIXED[element]:
-                pos += count * element_width
-            elif element in _STRING_TYPES:
-                pos, have = _skip_strings(buf, pos, have, count, limit, need)
-            else:
-                if len(stack) >= MAX_DEPTH:
-                    raise MalformedMessageError(f"Thrift values nested deeper than {MAX_DEPTH} levels")
-                stack.append([_LIST_FRAME, count, element, element])
-            continue
+                return pos + count * element_width
+            if element in _STRING_TYPES:
+                return self.strings(pos, count)
+            for _ in range(count):
+                pos = self.value(element, pos, depth + 1)
+            return pos
         if ttype == T_MAP:
-            if pos + 6 > have:
-                have = need(pos + 6)
+            if pos + 6 > self.have:
+                self.need(pos + 6)
             key, value = buf[pos], buf[pos + 1]
             count = _I32(buf, pos + 2)[0]
             pos += 6
             if count == 0:
-                continue
+                return pos
             key_width, value_width = _MIN_WIDTH[key], _MIN_WIDTH[value]
-            _check_container(
-                count,
-                key_width and value_width and key_width + value_width,
-                limit - pos,
-                max_container_length,
-            )
+            self.check_container(count, key_width and value_width and key_width + value_width, pos)
             if _FIXED[key] and _FIXED[value]:
-                pos += count * (key_width + value_width)
-            else:
-                if len(stack) >= MAX_DEPTH:
-                    raise MalformedMessageError(f"Thrift values nested deeper than {MAX_DEPTH} levels")
-                stack.append([_MAP_FRAME, 2 * count, key, value])
-            continue
+                return pos + count * (key_width + value_width)
+            for _ in range(count):
+                pos = self.value(key, pos, depth + 1)
+                pos = self.value(value, pos, depth + 1)
+            return pos
         raise MalformedMessageError(f"unknown or zero-width Thrift type id {ttype}")
 
-    if pos > have:
-        have = need(pos)
-    return pos
+    def strings(self, pos: int, count: int) -> int:
+        """Skip ``count`` strings (one, or the elements of the common list<string>)."""
+        buf, limit = self.buf, self.limit
+        for _ in range(count):
+            if pos + 4 > self.have:
+                self.need(pos + 4)
+            size = _I32(buf, pos)[0]
+            if size < 0 or pos + 4 + size > limit:
+                raise _string_error(size, limit - pos - 4)
+            pos += 4 + size
+        return pos
 
-
-def _check_container(count: int, element_width: int, room: int, max_length: int) -> int:
-    if count < 0:
-        raise MalformedMessageError(f"negative container size {count}")
-    if element_width == 0:
-        raise MalformedMessageError(f"a container of {count} elements of an unknown or zero-width type")
-    if count > max_length:
-        raise OversizedMessageError(f"a container of {count} elements exceeds the limit of {max_length}")
-    if count * element_width > room:
-        raise OversizedMessageError(
-            f"a container of {count} elements needs at least {count * element_width} bytes; "
-            f"the message may hold only {max(room, 0)} more"
-        )
-    return element_width
-
-
-def _skip_strings(
-    buf: bytearray, pos: int, have: int, count: int, limit: int, need: Callable[[int], int]
-) -> tuple[int, int]:
-    """Skip ``count`` strings starting at ``pos`` (the common list<string> case, in one loop)."""
-    for _ in range(count):
-        if pos + 4 > have:
-            have = need(pos + 4)
-        size = _I32(buf, pos)[0]
-        if size < 0 or pos + 4 + size > limit:
+    def check_container(self, count: int, element_width: int, pos: int) -> int:
+        if count < 0:
+            raise MalformedMessageError(f"negative container size {count}")
+        if element_width == 0:
+            raise MalformedMessageError(f"a container of {count} elements of an unknown or zero-width type")
+        if count > self.max_length:
             raise OversizedMessageError(
-                f"a string of {size} bytes does not fit in the {limit - pos - 4} bytes the message may still hold"
+                f"a container of {count} elements exceeds the limit of {self.max_length}"
             )
-        pos += 4 + size
-    return pos, have
+        room = self.limit - pos
+        if count * element_width > room:
+            raise OversizedMessageError(
+                f"a container of {count} elements needs at least {count * element_width} bytes; "
+                f"the message may hold only {max(room, 0)} more"
+            )
+        return element_width
+
+
+def _string_error(size: int, room: int) -> MalformedMessageError:
+    if size < 0:
+        return MalformedMessageError(f"negative string size {size}")
+    return OversizedMessageError(
+        f"a string of {size} bytes does not fit in the {max(room, 0)} bytes the message may still hold"
+    )
