@@ -127,14 +127,6 @@ class ThriftServer:
         self.address: tuple[str, int] = ("", 0)
 
     @property
-    def authenticator(self) -> sasl.Authenticator | None:
-        return self.settings.authenticator
-
-    @property
-    def ssl_context(self) -> ssl.SSLContext | None:
-        return self.settings.ssl_context
-
-    @property
     def mode(self) -> str:
         return str(self.conf.get(AUTHENTICATION))
 
@@ -168,7 +160,7 @@ class ThriftServer:
             self.address[1],
             "" if ACCELERATED else ", pure-Python codec",
             self.mode,
-            ", TLS" if self.ssl_context else "",
+            ", TLS" if self.settings.ssl_context else "",
             self.max_workers,
             limits.per_address or "any",
             limits.per_user or "any",
@@ -209,16 +201,17 @@ class ThriftServer:
                 self._refuse(sock, peer, refusal)
         log.debug("accept loop stopped")
 
-    def _connection(self, sock: socket.socket, peer: str, refusal: str | None = None) -> Connection:
+    def _spawn(self, sock: socket.socket, peer: str, refusal: str | None = None) -> None:
+        """Serve the connection on its own thread: a worker (its slot is already taken) or, with a
+        ``refusal``, a refusal thread (one of REFUSAL_THREADS, taken here)."""
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
-        return Connection(sock, peer, self.backend, self.settings, self.limiter, refusal=refusal)
-
-    def _spawn(self, sock: socket.socket, peer: str) -> None:
-        connection = self._connection(sock, peer)
-        thread = threading.Thread(
-            target=self._run, args=(connection,), name=f"thrift-conn-{next(self._counter)}", daemon=True
-        )
+        connection = Connection(sock, peer, self.backend, self.settings, self.limiter, refusal=refusal)
+        if refusal is None:
+            name = f"thrift-conn-{next(self._counter)}"
+        else:
+            name = f"thrift-refuse-{next(self._refusal_counter)}"
+        thread = threading.Thread(target=self._run, args=(connection,), name=name, daemon=True)
         with self._lock:
             self._connections[thread] = connection
         try:
@@ -227,8 +220,7 @@ class ThriftServer:
             with self._lock:
                 self._connections.pop(thread, None)
             sock.close()
-            self.limiter.release_address(connection.address)
-            self._slots.release()
+            self._release(connection)
             log.error("could not start a thread for %s", peer, exc_info=True)
 
     def _refuse(self, sock: socket.socket, peer: str, refusal: str) -> None:
@@ -244,31 +236,13 @@ class ThriftServer:
             sock.close()
             return
         log.warning("connection from %s refused: %s", peer, refusal)
-        connection = self._connection(sock, peer, refusal)
-        thread = threading.Thread(
-            target=self._run_refusal,
-            args=(connection,),
-            name=f"thrift-refuse-{next(self._refusal_counter)}",
-            daemon=True,
-        )
-        with self._lock:
-            self._connections[thread] = connection
-        try:
-            thread.start()
-        except RuntimeError:
-            with self._lock:
-                self._connections.pop(thread, None)
-            sock.close()
-            self._refusal_slots.release()
+        self._spawn(sock, peer, refusal)
 
-    def _run_refusal(self, connection: Connection) -> None:
-        try:
-            connection.serve()
-        except Exception:
-            log.error("refusing the connection from %s failed", connection.peer, exc_info=True)
-        finally:
-            with self._lock:
-                self._connections.pop(threading.current_thread(), None)
+    def _release(self, connection: Connection) -> None:
+        if connection.refusal is None:
+            self.limiter.release_address(connection.address)
+            self._slots.release()
+        else:
             self._refusal_slots.release()
 
     def _reap_idle(self) -> None:
@@ -294,8 +268,7 @@ class ThriftServer:
         finally:
             with self._lock:
                 self._connections.pop(threading.current_thread(), None)
-            self.limiter.release_address(connection.address)
-            self._slots.release()
+            self._release(connection)
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop accepting, close every connection and join the threads (within ``timeout``)."""

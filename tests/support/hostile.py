@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tests.frontend.rawclient import recv_exact, sasl_frame
+
 ROOT = Path(__file__).resolve().parents[2]
 SERVING = re.compile(r"engine serving on ([\d.]+):(\d+)")
 
@@ -59,22 +61,8 @@ def map_header(key: int, value: int, count: int) -> bytes:
     return struct.pack(">BBi", key, value, count)
 
 
-def sasl_frame(status: int, payload: bytes) -> bytes:
-    return struct.pack(">BI", status, len(payload)) + payload
-
-
 def data_frame(payload: bytes) -> bytes:
     return struct.pack(">I", len(payload)) + payload
-
-
-def recv_exact(sock: socket.socket, size: int) -> bytes:
-    data = b""
-    while len(data) < size:
-        chunk = sock.recv(size - len(data))
-        if not chunk:
-            raise ConnectionError("closed by the server")
-        data += chunk
-    return data
 
 
 def password_file(path: Path, users: dict[str, str]) -> Path:
