@@ -87,7 +87,7 @@ class Connection:
         self.last_active = self.accepted_at  # when the last request arrived
         self.cut: str | None = None  # why the idle reaper closed this connection
         self._unknown_methods = LogThrottle()
-        self._unknown_names: set[str | bytes] = set()
+        self._unknown_names: set[str] = set()
 
     def shutdown(self) -> None:
         """Unblock a pending read (server stop); the serving thread then cleans up."""
@@ -247,7 +247,7 @@ class Connection:
         clean = getattr(transport, "clean", None)  # the C transport's; drops any leftover bytes
         if not once:
             # Blocking reads: no timeout poll per request. The server's idle reaper cuts a
-            # connection that holds no session and has been quiet too long (cut_idle).
+            # connection that holds no session and has been quiet too long (cut_if_idle).
             self.sock.settimeout(None)
         while True:
             try:
@@ -297,16 +297,17 @@ class Connection:
     def _log_unknown_method(self, api: str | bytes) -> None:
         """Each of the first few distinct names once (impyla's GetLog, CloseImpalaOperation), then
         at most one line per interval: calling unknown methods must not flood the log."""
-        if len(self._unknown_names) < MAX_REPORTED_METHOD_NAMES and api not in self._unknown_names:
-            self._unknown_names.add(api)
-            log.info("client %s called unknown method %s", self.peer, clip(api))
+        name = clip(api)
+        if len(self._unknown_names) < MAX_REPORTED_METHOD_NAMES and name not in self._unknown_names:
+            self._unknown_names.add(name)
+            log.info("client %s called unknown method %s", self.peer, name)
             return
         held = self._unknown_methods.allow()
         if held is not None:
             log.info(
                 "client %s called unknown method %s%s",
                 self.peer,
-                clip(api),
+                name,
                 f" ({held} more unknown calls since the last report)" if held else "",
             )
 
