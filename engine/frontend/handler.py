@@ -125,12 +125,11 @@ class ThriftHandler:
             handles = list(self._sessions)
         for handle in handles:
             try:
-                self.backend.get_session_protocol(handle)
+                self.backend.get_info(handle, self.user, "CLI_USER_NAME")  # raises once it is closed
                 return True
             except EngineError:
                 with self._lock:
                     self._sessions.discard(handle)
-                    self._session_protocols.pop(handle.guid, None)
         return False
 
     def close_sessions(self) -> None:
