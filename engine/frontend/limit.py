@@ -12,6 +12,8 @@ import threading
 from collections import Counter
 from dataclasses import dataclass
 
+from engine.common.redaction import clip
+
 
 @dataclass(frozen=True)
 class ConnectionLimits:
@@ -82,12 +84,12 @@ class ConnectionLimiter:
         limits = self.limits
         if limits.per_user and self._by_user[user] >= limits.per_user:
             return (
-                f"Connection limit per user reached (user: {user} limit: {limits.per_user}); "
+                f"Connection limit per user reached (user: {clip(user)} limit: {limits.per_user}); "
                 "see kyuubi.server.limit.connections.per.user"
             )
         if limits.per_user_address and self._by_user_address[(user, address)] >= limits.per_user_address:
             return (
-                f"Connection limit per user and ipaddress reached (user: {user} ipaddress: {address} "
+                f"Connection limit per user and ipaddress reached (user: {clip(user)} ipaddress: {address} "
                 f"limit: {limits.per_user_address}); see kyuubi.server.limit.connections.per.user.ipaddress"
             )
         return None

@@ -350,3 +350,20 @@ def test_unknown_methods_do_not_flood_the_log(hs2: Any, caplog: pytest.LogCaptur
             received += sock.recv(65536)
     lines = [r for r in caplog.records if "unknown method" in r.getMessage()]
     assert len(lines) <= 10
+
+
+def test_the_limiter_counts_back_to_zero() -> None:
+    from engine.frontend.limit import ConnectionLimiter, ConnectionLimits
+
+    limiter = ConnectionLimiter(ConnectionLimits(per_user=2, per_address=3, per_user_address=1))
+    assert limiter.admit_address("10.0.0.1") is None
+    assert limiter.admit_user("ivy", "10.0.0.1") is None
+    assert "per user and ipaddress" in (limiter.admit_user("ivy", "10.0.0.1") or "")
+    assert limiter.admit_user("ivy", "10.0.0.2") is None
+    assert "per user reached" in (limiter.check_user("ivy", "10.0.0.3") or "")
+    long_name = limiter.check_user("x" * 70000, "10.0.0.1")
+    assert long_name is None
+    limiter.release_user("ivy", "10.0.0.1")
+    limiter.release_user("ivy", "10.0.0.2")
+    limiter.release_address("10.0.0.1")
+    assert limiter.counts() == (0, 0)
