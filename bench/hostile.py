@@ -4,10 +4,12 @@ p99) while the attack runs, against a quiet baseline measured in the same run, a
 engine did with the attack (refused / answered / closed / hung).
 
 The engine runs as its own process (``bin/data-agent-engine``): one in CUSTOM (SASL PLAIN with a
-password file) mode, one in NOSASL mode, and one with few worker threads for the idle-connection
-attack, whose clients connect from 127.0.0.2 while the probe connects from 127.0.0.1.
+password file) mode, one in NOSASL mode, and one for the idle-connection attack, whose clients
+connect from 127.0.0.2 while the probe connects from 127.0.0.1 (a fresh connection per query).
+Login timeout PT2S and idle timeout PT3S, so that the slow-drip rows end quickly.
 
-usage: bench/hostile.py [--duration 2.0] [--only TEXT] [--exclude TEXT] [--skip-statements] [--once] [--workers 999]
+usage: bench/hostile.py [--duration 2.0] [--only TEXT] [--exclude TEXT] [--skip-statements] [--once]
+                        [--workers 999] [--hold 15]
 """
 
 from __future__ import annotations
@@ -56,9 +58,13 @@ def main() -> None:
     )
     parser.add_argument("--once", action="store_true", help="run each attack once (for engines it freezes)")
     parser.add_argument("--exclude", default="", help="skip attacks whose name contains this")
+    parser.add_argument("--hold", type=float, default=15.0, help="seconds the idle connections are held")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-hostile-"))
-    common = {"kyuubi.frontend.thrift.login.timeout": "PT2S"}
+    common = {  # short, so that the slow-drip rows end quickly
+        "kyuubi.frontend.thrift.login.timeout": "PT2S",
+        "kyuubi.frontend.thrift.connection.idle.timeout": "PT3S",
+    }
     custom = {
         **common,
         "kyuubi.authentication": "CUSTOM",
@@ -71,6 +77,7 @@ def main() -> None:
             target = Target(engine.host, engine.port, mode)
             attacker = Target(engine.host, engine.port, mode, user="mallory", password="mallory-pw")
             quiet = quiet_baseline(target, args.duration)
+            engine.drain()
             print(row("(quiet baseline)", mode, quiet.p50, quiet.p99, "-"))
             attacks: list[Attack] = [
                 a
@@ -91,6 +98,9 @@ def main() -> None:
                 recovered = wait_healthy(target, 600.0)
                 if recovered > 1.0:
                     summary += f"; engine answered again {recovered:.0f} s later"
+                tracebacks = sum("Traceback" in line for line in engine.drain())
+                if tracebacks:
+                    summary += f"; {tracebacks} tracebacks logged"
                 print(
                     row(
                         attack.name + (" (lead)" if attack.lead else ""),
@@ -117,7 +127,7 @@ def main() -> None:
                 engine.host, engine.port, "SASL", user="mallory", password="x", source="127.0.0.2"
             )
             with Probe(target, fresh=True, pause=0.05) as probe:
-                outcome = idle_logged_in(attacker, args.workers, hold=args.duration)
+                outcome = idle_logged_in(attacker, args.workers, hold=args.hold)
             summary = outcome + (" (some over the per-address limit)" if outcome == REFUSED else "")
             if probe.result.errors:
                 summary += f"; probe errors {len(probe.result.errors)}: {probe.result.errors[0]}"

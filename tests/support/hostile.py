@@ -481,11 +481,17 @@ def request_without_struct(target: Target) -> str:
 def slow_drip_handshake(target: Target, interval: float = 0.3, longest: float = 30.0) -> str:
     """One byte of a SASL START frame at a time (NOSASL: of a request), forever: the engine must
     cut it at its login deadline (NOSASL: idle timeout) however often a byte arrives."""
-    frame = sasl_frame(SASL_START, b"PLAIN" * 100) if target.mode == "SASL" else message("OpenSession", b"")
+    if target.mode == "SASL":
+        frame = sasl_frame(SASL_START, b"PLAIN" * 2000)  # a START frame that is never complete
+    else:  # an OpenSession whose user name is 1 MB long: never complete
+        frame = (
+            message("OpenSession", field(STRUCT, 1, field(STRING, 2, struct.pack(">i", 1 << 20))))
+            + b"a" * 10000
+        )
     started = time.monotonic()
     with connect(target) as sock:
         sock.settimeout(interval)
-        for byte in frame * 100:
+        for byte in frame:
             if time.monotonic() - started > longest:
                 return HUNG
             try:
