@@ -2,7 +2,7 @@
 
 Requests are read whole before thriftpy2 sees a byte of them: :meth:`SocketStream.next_message`
 receives one Thrift message (from the raw socket, or out of SASL ``length:u32 | payload`` data
-frames), walks its structure with :func:`engine.frontend.validator.scan_message`, and only then
+frames), walks its structure with :class:`engine.frontend.validator.MessageScanner`, and only then
 lets ``read`` hand exactly those bytes to ``TCyBufferedTransport``. A request thriftpy2 would
 loop on (zero-width containers), or one larger than ``kyuubi.frontend.thrift.max.message.size``,
 is refused (:class:`~engine.frontend.validator.MalformedMessageError`) and the connection closes.
@@ -15,7 +15,7 @@ from __future__ import annotations
 import socket
 import struct
 
-from engine.frontend.validator import MalformedMessageError, OversizedMessageError, scan_message
+from engine.frontend.validator import MalformedMessageError, MessageScanner, OversizedMessageError
 
 _LENGTH = struct.Struct(">I")
 _RECV_CHUNK = 64 * 1024
@@ -48,6 +48,7 @@ class SocketStream:
         self._raw = bytearray()  # SASL mode: received bytes not yet taken out of their frame
         self._frame_left = 0
         self._in = bytearray()  # message bytes received, starting with the next message
+        self._scanner = MessageScanner(self._in, self._fill, max_message_size, max_container_length)
         self._ready = b""  # the validated message not yet read by the transport
         self._pending: list[bytes] = []
         self.bytes_in = 0
@@ -72,12 +73,7 @@ class SocketStream:
         Raises :class:`PeerClosedError`, :class:`MalformedMessageError`, ``TimeoutError`` (the
         socket's timeout; the partial message is kept and a later call resumes) or ``OSError``.
         """
-        size = scan_message(
-            self._in,
-            self._fill,
-            max_message_size=self.max_message_size,
-            max_container_length=self.max_container_length,
-        )
+        size = self._scanner.scan()
         if size == len(self._in):
             self._ready = bytes(self._in)
             self._in.clear()

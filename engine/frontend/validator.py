@@ -42,6 +42,7 @@ for _type, _width in ((11, 4), (18, 4), (T_STRUCT, 1), (T_MAP, 6), (T_SET, 5), (
     _MIN_WIDTH[_type] = _width
 
 _I32 = struct.Struct(">i").unpack_from
+_HEADER = struct.Struct(">ii").unpack_from  # version | type, length of the method name
 
 
 class MalformedMessageError(Exception):
@@ -59,31 +60,16 @@ def scan_message(
     max_message_size: int,
     max_container_length: int,
 ) -> int:
-    """Walk the message at the start of ``buf``; return its length in bytes.
-
-    ``fill(n)`` must make ``len(buf) >= n`` (receiving more bytes into ``buf``) and return the
-    new length; it raises when the peer goes away. It is never asked for more than
-    ``max_message_size`` bytes.
-    """
-    walk = _Walk(buf, fill, max_message_size, max_container_length)
-    if walk.have < 8:
-        walk.need(8)
-    version = _I32(buf, 0)[0]
-    if version >= 0 or version & VERSION_MASK != VERSION_1:
-        raise MalformedMessageError("not a strict binary-protocol Thrift message (bad version header)")
-    if version & 0xFF not in (CALL, ONEWAY):
-        raise MalformedMessageError(f"unexpected Thrift message type {version & 0xFF}")
-    name_length = _I32(buf, 4)[0]
-    if name_length < 0 or 12 + name_length > max_message_size:
-        raise OversizedMessageError(f"method name of {name_length} bytes does not fit the message limit")
-    end = walk.struct(8 + name_length + 4, 1)  # after the name and the seqid: the arguments
-    if end > walk.have:
-        walk.need(end)
-    return end
+    """Walk the message at the start of ``buf``; return its length in bytes (see
+    :class:`MessageScanner`)."""
+    return MessageScanner(buf, fill, max_message_size, max_container_length).scan()
 
 
-class _Walk:
-    """The walk over one message. Positions are offsets into ``buf``; ``have`` is its length.
+class MessageScanner:
+    """Walks the message at the start of ``buf``, one message per :meth:`scan`. Positions are
+    offsets into ``buf``; ``have`` is its length. ``fill(n)`` must make ``len(buf) >= n``
+    (receiving more bytes into ``buf``) and return the new length; it raises when the peer goes
+    away, and is never asked for more than ``max_message_size`` bytes.
 
     A value is skipped by adding its width to the position before its bytes have arrived; the
     next read (or the end of the walk) makes sure they have.
@@ -96,7 +82,25 @@ class _Walk:
         self.fill = fill
         self.limit = limit
         self.max_length = max_length
+        self.have = 0
+
+    def scan(self) -> int:
+        """The length in bytes of the well-formed message at the start of ``buf``."""
+        buf = self.buf
         self.have = len(buf)
+        if self.have < 8:
+            self.need(8)
+        version, name_length = _HEADER(buf, 0)
+        if version >= 0 or version & VERSION_MASK != VERSION_1:
+            raise MalformedMessageError("not a strict binary-protocol Thrift message (bad version header)")
+        if version & 0xFF not in (CALL, ONEWAY):
+            raise MalformedMessageError(f"unexpected Thrift message type {version & 0xFF}")
+        if name_length < 0 or 12 + name_length > self.limit:
+            raise OversizedMessageError(f"method name of {name_length} bytes does not fit the message limit")
+        end = self.struct(8 + name_length + 4, 1)  # after the name and the seqid: the arguments
+        if end > self.have:
+            self.need(end)
+        return end
 
     def need(self, end: int) -> None:
         if end > self.limit:
