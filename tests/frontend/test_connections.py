@@ -367,3 +367,29 @@ def test_the_limiter_counts_back_to_zero() -> None:
     limiter.release_user("ivy", "10.0.0.2")
     limiter.release_address("10.0.0.1")
     assert limiter.counts() == (0, 0)
+
+
+def test_a_request_split_across_sasl_frames_is_served(hs2: Any) -> None:
+    """Thrift over SASL may split one message over several frames; the whole message is put
+    back together before it is checked and decoded."""
+    from thriftpy2.protocol import TBinaryProtocol
+    from thriftpy2.transport import TMemoryBuffer
+
+    from tests.support.hostile import data_frame, encode_call
+
+    stack = hs2()
+    client = RawClient(stack.host, stack.port)
+    sock = client.tsocket.sock
+    try:
+        payload = encode_call("OpenSession", TCLI.TOpenSessionReq(client_protocol=5, username="split"))
+        pieces = [payload[:7], payload[7:20], payload[20:]]
+        sock.sendall(b"".join(data_frame(piece) for piece in pieces))
+        length = int.from_bytes(recv_exact(sock, 4), "big")
+        protocol = TBinaryProtocol(TMemoryBuffer(recv_exact(sock, length)))
+        protocol.read_message_begin()
+        result = TCLI.TCLIService.OpenSession_result()
+        result.read(protocol)
+        assert result.success.status.statusCode == TCLI.TStatusCode.SUCCESS_STATUS
+        assert client.open_session(5).sessionHandle is not None  # and the stream stays in step
+    finally:
+        client.close()
