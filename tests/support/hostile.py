@@ -98,7 +98,12 @@ class EngineProcess:
         self._lines: queue.Queue[str] = queue.Queue()
         self.output: list[str] = []
         threading.Thread(target=self._pump, name="engine-output", daemon=True).start()
-        self.host, self.port = self._wait_serving()
+        try:
+            self.host, self.port = self._wait_serving()
+        except BaseException:
+            self.proc.kill()  # never leave an engine behind
+            self.proc.wait(timeout=10)
+            raise
         self.mode = "NOSASL" if values.get("kyuubi.authentication") == "NOSASL" else "SASL"
 
     def _pump(self) -> None:
