@@ -385,7 +385,8 @@ MAX_MESSAGE_SIZE = int_entry(
 LOGIN_TIMEOUT = duration_entry(
     "kyuubi.frontend.thrift.login.timeout",
     "PT20S",
-    "How long a new connection may take to finish its SASL handshake.",
+    "Deadline for the whole handshake of a new connection (TLS and SASL), from accept to login; "
+    "a client that sends slowly is cut when it passes, however often it sends a byte.",
     minimum=0.001,
 )
 SSL_ENABLED = bool_entry(
@@ -415,6 +416,49 @@ SERVER_NAME = str_entry(
     "Kyuubi Data Agent Engine",
     "GetInfo server name.",
 )
+
+# --- frontend: hostile clients (idle connections, connection limits, request checks) ----------
+CONNECTION_IDLE_TIMEOUT = duration_entry(
+    "kyuubi.frontend.thrift.connection.idle.timeout",
+    "PT10M",
+    "Close a logged-in connection that holds no open session and has sent nothing for this long, "
+    "so idle clients cannot hold every worker thread. A connection with an open session is never "
+    "cut for idleness. 0 disables.",
+    minimum=0.0,
+)
+MAX_CONTAINER_LENGTH = int_entry(
+    "kyuubi.frontend.thrift.max.container.length",
+    "100000",
+    "Most elements one list, set or map of a request may declare; a request declaring more is "
+    "refused before it is decoded and its connection is closed.",
+    minimum=16,
+    maximum=100_000_000,
+)
+LIMIT_CONNECTIONS_PER_USER = int_entry(
+    "kyuubi.server.limit.connections.per.user",
+    None,
+    "Most connections one user may hold at once (the SASL user, or in NOSASL mode the user of "
+    "the first OpenSession). Unset or 0: no limit.",
+    minimum=0,
+    maximum=1_000_000,
+)
+LIMIT_CONNECTIONS_PER_IPADDRESS = int_entry(
+    "kyuubi.server.limit.connections.per.ipaddress",
+    None,
+    "Most connections one client IP address may hold at once, checked before the handshake. "
+    "Unset: kyuubi.frontend.thrift.max.worker.threads minus a tenth (from 10 threads on), so no "
+    "single address can take every worker thread; 0: no limit.",
+    minimum=0,
+    maximum=1_000_000,
+)
+LIMIT_CONNECTIONS_PER_USER_IPADDRESS = int_entry(
+    "kyuubi.server.limit.connections.per.user.ipaddress",
+    None,
+    "Most connections one user may hold at once from one IP address. Unset or 0: no limit.",
+    minimum=0,
+    maximum=1_000_000,
+)
+# --- end frontend: hostile clients ---
 
 # --- sessions and operations -----------------------------------------------------------------
 SESSION_IDLE_TIMEOUT = duration_entry(

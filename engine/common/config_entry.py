@@ -243,6 +243,7 @@ def str_entry(
     )
 
 
+@overload
 def int_entry(
     key: str,
     default: str,
@@ -250,9 +251,30 @@ def int_entry(
     *,
     minimum: int,
     maximum: int,
+    env: tuple[str, ...] = ...,
+    overridable: bool = ...,
+) -> ConfigEntry[int]: ...
+@overload
+def int_entry(
+    key: str,
+    default: None,
+    doc: str,
+    *,
+    minimum: int,
+    maximum: int,
+    env: tuple[str, ...] = ...,
+    overridable: bool = ...,
+) -> ConfigEntry[int | None]: ...
+def int_entry(
+    key: str,
+    default: str | None,
+    doc: str,
+    *,
+    minimum: int,
+    maximum: int,
     env: tuple[str, ...] = (),
     overridable: bool = False,
-) -> ConfigEntry[int]:
+) -> ConfigEntry[int] | ConfigEntry[int | None]:
     return REGISTRY.register(
         ConfigEntry[int](
             key, "int", default, doc, minimum=minimum, maximum=maximum, env=env, overridable=overridable

@@ -115,3 +115,11 @@ class StoreError(EngineError):
 
     sqlstate = "08000"
     vendor_code = 10030
+
+
+class MalformedRequestError(EngineError):
+    """A request that decoded but cannot be served as sent: no request struct, or a string field
+    that is not valid UTF-8. Answered with this error; the connection stays open."""
+
+    sqlstate = "08P01"  # protocol violation
+    vendor_code = 10014

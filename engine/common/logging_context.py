@@ -5,7 +5,8 @@ from __future__ import annotations
 import contextvars
 import logging
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TextIO
 
@@ -52,3 +53,27 @@ def configure_logging(
         root.removeHandler(existing)
     root.addHandler(handler)
     root.setLevel(level)
+
+
+class LogThrottle:
+    """Rate limit for one kind of log line from one source (a connection, say): the first line
+    passes, then at most one per ``interval`` seconds, telling how many were held back.
+
+    Not thread-safe on purpose: one connection is served by one thread.
+    """
+
+    def __init__(self, interval: float = 10.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.interval = interval
+        self._clock = clock
+        self._next = 0.0
+        self._held = 0
+
+    def allow(self) -> int | None:
+        """None: drop this line. Otherwise log it, adding the returned count of lines dropped."""
+        now = self._clock()
+        if now < self._next:
+            self._held += 1
+            return None
+        self._next = now + self.interval
+        held, self._held = self._held, 0
+        return held

@@ -16,10 +16,13 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from engine.backend import BackendService
-from engine.common.errors import EngineError, UnsupportedError
+from engine.common.errors import BusyError, EngineError, MalformedRequestError, UnsupportedError
 from engine.common.handle import SessionHandle
+from engine.common.logging_context import LogThrottle
+from engine.common.redaction import clip
 from engine.frontend import convert, rowset
 from engine.frontend.idl import TCLI
+from engine.frontend.request import check_request
 from engine.operation.fetch_buffer import FetchOrientation
 
 log = logging.getLogger(__name__)
@@ -33,7 +36,10 @@ F = TypeVar("F", bound=Callable[..., Any])
 def rpc(response: Any, **error_fields: Any) -> Callable[[F], F]:
     """Answer every failure of the wrapped RPC with ``response(status=<error TStatus>, ...)``.
 
-    ``error_fields`` fill the response's other required fields on failure.
+    ``error_fields`` fill the response's other required fields on failure. Before the RPC runs,
+    the request is checked (:func:`check_request`); a malformed one is answered with an error and
+    logged as one WARNING, rate-limited per connection, without a traceback. ERROR with a
+    traceback is kept for faults of the engine itself.
     """
 
     def decorate(method: F) -> F:
@@ -42,7 +48,13 @@ def rpc(response: Any, **error_fields: Any) -> Callable[[F], F]:
         @functools.wraps(method)
         def wrapper(self: ThriftHandler, req: Any) -> Any:
             try:
+                if self.refusal is not None:
+                    raise BusyError(self.refusal)
+                check_request(req, name)
                 return method(self, req)
+            except MalformedRequestError as exc:
+                self.log_malformed(exc)
+                status = convert.error_status(exc)
             except EngineError as exc:
                 log.info("%s failed: %s [%s/%s]", name, exc, exc.sqlstate, exc.vendor_code)
                 status = convert.error_status(exc)
@@ -67,12 +79,53 @@ def _not_supported(what: str) -> UnsupportedError:
 
 
 class ThriftHandler:
-    def __init__(self, backend: BackendService, user: str | None, peer: str = "") -> None:
+    """``admit`` (NOSASL only) counts the connection towards the user of its first OpenSession
+    and returns why it is refused, if it is; the connection then closes after the reply.
+    ``refusal`` answers every RPC with that error (a connection over a limit)."""
+
+    def __init__(
+        self,
+        backend: BackendService,
+        user: str | None,
+        peer: str = "",
+        *,
+        admit: Callable[[str], str | None] | None = None,
+        refusal: str | None = None,
+    ) -> None:
         self.backend = backend
         self.user = user  # SASL authcid; None in NOSASL mode
         self.peer = peer
+        self.refusal = refusal
+        self.close_requested = False  # the connection closes after the current reply
+        self._admit = admit
+        self._admitted = False
+        self._malformed = LogThrottle()
         self._lock = threading.Lock()
         self._sessions: set[SessionHandle] = set()
+
+    def log_malformed(self, error: Exception) -> None:
+        held = self._malformed.allow()
+        if held is not None:
+            log.warning(
+                "malformed request from %s: %s%s",
+                self.peer,
+                error,
+                f" ({held} more since the last report)" if held else "",
+            )
+
+    def has_live_session(self) -> bool:
+        """Whether this connection still holds an open session (forgetting the ones closed
+        elsewhere, by the idle reaper for instance)."""
+        with self._lock:
+            handles = list(self._sessions)
+        for handle in handles:
+            try:
+                self.backend.get_info(handle, self.user, "CLI_USER_NAME")  # raises once it is closed
+                return True
+            except EngineError:
+                with self._lock:
+                    self._sessions.discard(handle)
+        return False
 
     def close_sessions(self) -> None:
         """Close the sessions this connection opened and did not close (the client went away)."""
@@ -92,6 +145,12 @@ class ThriftHandler:
     @rpc(TCLI.TOpenSessionResp, configuration=dict)
     def OpenSession(self, req: Any) -> Any:
         user = self.user if self.user is not None else (req.username or "anonymous")
+        if self._admit is not None and not self._admitted:
+            refusal = self._admit(user)
+            if refusal is not None:
+                self.close_requested = True
+                raise BusyError(refusal)
+            self._admitted = True
         client = int(req.client_protocol if req.client_protocol is not None else 0)
         handle, protocol, configuration = self.backend.open_session(
             client, user, req.password, self.peer.rpartition(":")[0] or self.peer, req.configuration
@@ -101,7 +160,7 @@ class ThriftHandler:
         log.info(
             "session %s opened for %s from %s (client V%d, answering V%d)",
             handle,
-            user,
+            clip(user),
             self.peer,
             client + 1,
             protocol + 1,

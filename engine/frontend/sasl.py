@@ -5,6 +5,9 @@ Every handshake frame is ``status:u8 | length:u32 big-endian | payload``. The cl
 (``authzid NUL authcid NUL password``) with status ``OK`` (Python's thrift_sasl) or ``COMPLETE``
 (Java). We answer ``COMPLETE`` on success, ``BAD``/``ERROR`` with a reason otherwise. After it,
 PLAIN has no security layer: data frames are ``length:u32 | payload``.
+
+Every read of the handshake shares one deadline (``kyuubi.frontend.thrift.login.timeout``), so a
+client that drips a byte now and then is still cut when the deadline passes.
 """
 
 from __future__ import annotations
@@ -15,10 +18,12 @@ import hmac
 import logging
 import socket
 import struct
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from engine.common.errors import AuthenticationError
+from engine.common.redaction import clip
 
 log = logging.getLogger(__name__)
 
@@ -87,12 +92,18 @@ class PasswordFileAuthenticator(Authenticator):
         offered = hashlib.sha256(credentials.password.encode("utf-8")).hexdigest()
         # compare even for unknown users so timing does not reveal who exists
         if not hmac.compare_digest(offered, expected or "0" * 64) or expected is None:
-            raise AuthenticationError(f"authentication failed for user {credentials.authcid!r}")
+            raise AuthenticationError(f"authentication failed for user {clip(credentials.authcid)}")
 
 
-def read_exact(sock: socket.socket, size: int) -> bytes:
+def read_exact(sock: socket.socket, size: int, deadline: float) -> bytes:
+    """``size`` bytes, or TimeoutError once ``deadline`` (``time.monotonic()``) has passed: a
+    deadline for the whole handshake, not a timeout that restarts with every byte."""
     chunks = bytearray()
     while len(chunks) < size:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError("the SASL handshake passed its deadline")
+        sock.settimeout(remaining)
         chunk = sock.recv(size - len(chunks))
         if not chunk:
             raise SaslError("connection closed during the SASL handshake")
@@ -100,13 +111,13 @@ def read_exact(sock: socket.socket, size: int) -> bytes:
     return bytes(chunks)
 
 
-def read_frame(sock: socket.socket) -> tuple[int, bytes]:
-    status, length = _HEADER.unpack(read_exact(sock, _HEADER.size))
+def read_frame(sock: socket.socket, deadline: float) -> tuple[int, bytes]:
+    status, length = _HEADER.unpack(read_exact(sock, _HEADER.size, deadline))
     if status not in SaslStatus.__members__.values():
         raise SaslError(f"not a SASL frame (status byte {status}); is the client using NOSASL?")
     if length > MAX_HANDSHAKE_FRAME:
         raise SaslError(f"SASL handshake frame of {length} bytes is too large")
-    return status, read_exact(sock, length)
+    return status, read_exact(sock, length, deadline)
 
 
 def send_frame(sock: socket.socket, status: SaslStatus, payload: bytes = b"") -> None:
@@ -124,34 +135,33 @@ def parse_plain(payload: bytes) -> Credentials:
     return Credentials(authzid, authcid, password)
 
 
-def negotiate(sock: socket.socket, authenticator: Authenticator) -> str:
-    """Run the server side of the handshake on a blocking socket; return the user (authcid).
+def read_credentials(sock: socket.socket, deadline: float) -> Credentials:
+    """The client's side of the handshake up to its PLAIN response (not yet checked).
 
-    Raises SaslError or AuthenticationError after telling the client why (best effort).
+    A broken handshake is answered with ERROR or BAD and raised as :class:`SaslError`.
     """
     try:
-        status, mechanism = read_frame(sock)
+        status, mechanism = read_frame(sock, deadline)
         if status != SaslStatus.START:
             raise SaslError(f"expected a SASL START frame, got status {status}")
         name = mechanism.decode("ascii", "replace").strip().upper()
         if name != "PLAIN":
-            raise SaslError(f"unsupported SASL mechanism {name!r}; use PLAIN", SaslStatus.BAD)
-        status, response = read_frame(sock)
+            raise SaslError(f"unsupported SASL mechanism {clip(name)}; use PLAIN", SaslStatus.BAD)
+        status, response = read_frame(sock, deadline)
         if status not in (SaslStatus.OK, SaslStatus.COMPLETE):
             raise SaslError(f"expected a SASL response frame, got status {status}")
-        credentials = parse_plain(response)
-        authenticator.authenticate(credentials)
-    except AuthenticationError as exc:
-        _try_send(sock, SaslStatus.BAD, str(exc))
-        raise
+        return parse_plain(response)
     except SaslError as exc:
-        _try_send(sock, exc.status, str(exc))
+        refuse(sock, exc.status, str(exc))
         raise
+
+
+def complete(sock: socket.socket) -> None:
     send_frame(sock, SaslStatus.COMPLETE)
-    return credentials.authcid
 
 
-def _try_send(sock: socket.socket, status: SaslStatus, message: str) -> None:
+def refuse(sock: socket.socket, status: SaslStatus, message: str) -> None:
+    """Tell the client why its handshake ends (best effort)."""
     try:
         send_frame(sock, status, message.encode("utf-8")[:4096])
     except OSError:

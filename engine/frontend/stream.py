@@ -1,13 +1,13 @@
 """The byte stream under thriftpy2's C-accelerated buffered transport.
 
-``TCyBufferedTransport`` pulls bytes with ``read(n)`` and pushes a whole reply with ``write`` +
-``flush``. This class supplies them from a socket:
+Requests are read whole before thriftpy2 sees a byte of them: :meth:`SocketStream.next_message`
+receives one Thrift message (from the raw socket, or out of SASL ``length:u32 | payload`` data
+frames), walks its structure with :class:`engine.frontend.validator.MessageScanner`, and only then
+lets ``read`` hand exactly those bytes to ``TCyBufferedTransport``. A request thriftpy2 would
+loop on (zero-width containers), or one larger than ``kyuubi.frontend.thrift.max.message.size``,
+is refused (:class:`~engine.frontend.validator.MalformedMessageError`) and the connection closes.
 
-* NOSASL: the raw stream;
-* SASL PLAIN (no security layer): ``length:u32 | payload`` frames in both directions.
-
-It enforces ``kyuubi.frontend.thrift.max.message.size``: a frame, a single value or a whole
-message larger than that is refused (:class:`OversizedMessageError`) and the connection closes.
+Replies go out through ``write`` + ``flush``: one SASL frame (or one ``sendall``) per reply.
 """
 
 from __future__ import annotations
@@ -15,29 +15,41 @@ from __future__ import annotations
 import socket
 import struct
 
-from thriftpy2.transport import TTransportException
+from engine.frontend.validator import MalformedMessageError, MessageScanner, OversizedMessageError
 
 _LENGTH = struct.Struct(">I")
-_RECV_CHUNK = 256 * 1024
+_RECV_CHUNK = 64 * 1024
 
 
-class OversizedMessageError(TTransportException):
-    def __init__(self, message: str) -> None:
-        super().__init__(TTransportException.UNKNOWN, message)
+class PeerClosedError(ConnectionError):
+    """The client closed the connection (cleanly between messages, or in the middle of one)."""
 
-
-class MalformedFrameError(TTransportException):
-    def __init__(self, message: str) -> None:
-        super().__init__(TTransportException.UNKNOWN, message)
+    def __init__(self, mid_message: bool) -> None:
+        super().__init__(
+            "peer closed the connection" + (" in the middle of a request" if mid_message else "")
+        )
+        self.mid_message = mid_message
 
 
 class SocketStream:
-    def __init__(self, sock: socket.socket, *, framed: bool, max_message_size: int) -> None:
+    def __init__(
+        self,
+        sock: socket.socket,
+        *,
+        framed: bool,
+        max_message_size: int,
+        max_container_length: int,
+    ) -> None:
         self.sock = sock
         self.framed = framed
         self.max_message_size = max_message_size
+        self.max_container_length = max_container_length
+        self._scratch = bytearray(_RECV_CHUNK)
+        self._raw = bytearray()  # SASL mode: received bytes not yet taken out of their frame
         self._frame_left = 0
-        self._budget = max_message_size
+        self._in = bytearray()  # message bytes received, starting with the next message
+        self._scanner = MessageScanner(self._in, self._fill, max_message_size, max_container_length)
+        self._ready = b""  # the validated message not yet read by the transport
         self._pending: list[bytes] = []
         self.bytes_in = 0
         self.bytes_out = 0
@@ -55,28 +67,33 @@ class SocketStream:
         except OSError:
             pass
 
-    def begin_message(self) -> None:
-        """Reset the per-message byte budget (called before each request is read)."""
-        self._budget = self.max_message_size
+    def next_message(self) -> int:
+        """Receive and check the next whole request; return its size. Blocks until it is in.
+
+        Raises :class:`PeerClosedError`, :class:`MalformedMessageError`, ``TimeoutError`` (the
+        socket's timeout; the partial message is kept and a later call resumes) or ``OSError``.
+        """
+        size = self._scanner.scan()
+        if size == len(self._in):
+            self._ready = bytes(self._in)
+            self._in.clear()
+        else:  # the client already sent (part of) its next request
+            with memoryview(self._in) as view:
+                self._ready = bytes(view[:size])
+            del self._in[:size]
+        return size
 
     def read(self, size: int) -> bytes:
-        # TCyBufferedTransport asks for (buffer capacity - buffered), and grows its buffer first
-        # when one value needs more: a request this large means a value beyond the limit.
-        if size > self.max_message_size + _RECV_CHUNK:
-            raise OversizedMessageError(
-                f"a value of about {size} bytes exceeds the {self.max_message_size}-byte message limit"
-            )
-        if self.framed:
-            if self._frame_left == 0:
-                self._next_frame()
-            size = min(size, self._frame_left)
-        data = self._recv(min(size, _RECV_CHUNK))
-        if self.framed:
-            self._frame_left -= len(data)
-        self._budget -= len(data)
-        if self._budget < 0:
-            raise OversizedMessageError(f"message exceeds the {self.max_message_size}-byte limit")
-        return data
+        ready = self._ready
+        if not ready:
+            # The decoder wants more than the message the walk accepted: never hand it bytes
+            # that were not checked.
+            raise MalformedMessageError("the request does not decode within its own bytes")
+        if size >= len(ready):
+            self._ready = b""
+            return ready
+        self._ready = ready[size:]
+        return ready[:size]
 
     def write(self, data: bytes) -> None:
         # The buffered transport hands over its buffer whenever it fills; keep the pieces so a
@@ -98,21 +115,50 @@ class SocketStream:
         """Drop a reply that failed half-way through encoding."""
         self._pending.clear()
 
+    @property
+    def mid_message(self) -> bool:
+        """True while part of a request has arrived and the rest has not."""
+        return bool(self._in) or self._frame_left > 0 or bool(self._raw)
+
     # --- internals --------------------------------------------------------------------------
-    def _recv(self, size: int) -> bytes:
-        data = self.sock.recv(size)
-        if not data:
-            raise TTransportException(TTransportException.END_OF_FILE, "peer closed the connection")
-        self.bytes_in += len(data)
-        return data
+    def _recv(self, into_raw: bool) -> None:
+        got = self.sock.recv_into(self._scratch)
+        if not got:
+            raise PeerClosedError(self.mid_message)
+        self.bytes_in += got
+        target = self._raw if into_raw else self._in
+        with memoryview(self._scratch) as view:
+            target += view[:got]
+
+    def _fill(self, needed: int) -> int:
+        """Receive until the current message buffer holds ``needed`` bytes; return its length."""
+        buffer = self._in
+        while len(buffer) < needed:
+            if not self.framed:
+                self._recv(into_raw=False)
+                continue
+            if self._frame_left == 0:
+                self._next_frame()
+            if not self._raw:
+                self._recv(into_raw=True)
+            take = min(self._frame_left, len(self._raw))
+            if take == len(self._raw):
+                buffer += self._raw
+                self._raw.clear()
+            else:
+                with memoryview(self._raw) as view:
+                    buffer += view[:take]
+                del self._raw[:take]
+            self._frame_left -= take
+        return len(buffer)
 
     def _next_frame(self) -> None:
-        header = b""
-        while len(header) < _LENGTH.size:
-            header += self._recv(_LENGTH.size - len(header))
-        (length,) = _LENGTH.unpack(header)
+        while len(self._raw) < _LENGTH.size:
+            self._recv(into_raw=True)
+        (length,) = _LENGTH.unpack_from(self._raw)
+        del self._raw[: _LENGTH.size]
         if length == 0:
-            raise MalformedFrameError("empty SASL data frame")
+            raise MalformedMessageError("empty SASL data frame")
         if length > self.max_message_size:
             raise OversizedMessageError(
                 f"frame of {length} bytes exceeds the {self.max_message_size}-byte message limit"
