@@ -117,7 +117,7 @@ class Hs2Connection:
     # --- operations ----------------------------------------------------------------------------
     def execute(
         self, statement: str, *, run_async: bool = True, conf_overlay: dict[str, str] | None = None
-    ) -> Any:
+    ) -> ttypes.TOperationHandle:
         """Start a statement; returns its operation handle."""
         request = ttypes.TExecuteStatementReq(
             sessionHandle=self._conn.sessionHandle,
@@ -128,7 +128,7 @@ class Hs2Connection:
         response = self._call(self._client.ExecuteStatement, request)
         return response.operationHandle
 
-    def status(self, handle: Any) -> OperationStatus:
+    def status(self, handle: ttypes.TOperationHandle) -> OperationStatus:
         request = ttypes.TGetOperationStatusReq(operationHandle=handle, getProgressUpdate=False)
         response = self._call(self._client.GetOperationStatus, request)
         return OperationStatus(
@@ -137,7 +137,7 @@ class Hs2Connection:
             response.sqlState or "",
         )
 
-    def schema(self, handle: Any) -> list[Column]:
+    def schema(self, handle: ttypes.TOperationHandle) -> list[Column]:
         request = ttypes.TGetResultSetMetadataReq(operationHandle=handle)
         response = self._call(self._client.GetResultSetMetadata, request)
         columns = []
@@ -147,7 +147,7 @@ class Hs2Connection:
             columns.append(Column(column.columnName, type_name.removesuffix("_TYPE")))
         return columns
 
-    def fetch(self, handle: Any, max_rows: int = 1000) -> list[tuple[Any, ...]]:
+    def fetch(self, handle: ttypes.TOperationHandle, max_rows: int = 1000) -> list[tuple[Any, ...]]:
         """The next rows; may be empty while the operation runs."""
         request = ttypes.TFetchResultsReq(
             operationHandle=handle,
@@ -161,10 +161,10 @@ class Hs2Connection:
             return []
         return list(zip(*(column_values(column) for column in results.columns), strict=False))
 
-    def cancel(self, handle: Any) -> None:
+    def cancel(self, handle: ttypes.TOperationHandle) -> None:
         self._call(self._client.CancelOperation, ttypes.TCancelOperationReq(operationHandle=handle))
 
-    def close_operation(self, handle: Any) -> None:
+    def close_operation(self, handle: ttypes.TOperationHandle) -> None:
         self._call(self._client.CloseOperation, ttypes.TCloseOperationReq(operationHandle=handle))
 
     def query(self, statement: str) -> tuple[list[Column], list[tuple[Any, ...]]]:
@@ -221,7 +221,7 @@ class Hs2Connection:
         return response
 
 
-def column_values(column: Any) -> list[Any]:
+def column_values(column: ttypes.TColumn) -> list[Any]:
     """The values of one TColumn, with None where its null bitmap says so."""
     for attr in ("stringVal", "i64Val", "i32Val", "i16Val", "byteVal", "doubleVal", "boolVal", "binaryVal"):
         wrapper = getattr(column, attr, None)

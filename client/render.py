@@ -28,13 +28,13 @@ TABLE_ROWS = 200  # rows of a table result shown
 TOOL_TEXT_LINES = 15
 
 
-def sql_of(args: Any) -> str | None:
+def sql_of(args: object) -> str | None:
     if isinstance(args, dict) and isinstance(args.get("sql"), str):
         return args["sql"]
     return None
 
 
-def args_view(args: Any) -> RenderableType:
+def args_view(args: object) -> RenderableType:
     """A tool's arguments: its SQL highlighted, other arguments as ``key=value``."""
     sql = sql_of(args)
     others = {k: v for k, v in args.items() if k != "sql"} if isinstance(args, dict) else {"args": args}

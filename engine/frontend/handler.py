@@ -21,7 +21,7 @@ from engine.common.handle import SessionHandle
 from engine.common.logging_context import LogThrottle
 from engine.common.redaction import clip
 from engine.frontend import convert, rowset
-from engine.frontend.idl import TCLI
+from engine.frontend.idl import TCLI, ThriftStruct
 from engine.frontend.request import check_request
 from engine.operation.fetch_buffer import FetchOrientation
 
@@ -33,7 +33,7 @@ _INFO_NAMES: dict[int, str] = dict(TCLI.TGetInfoType._VALUES_TO_NAMES)
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def rpc(response: Any, **error_fields: Any) -> Callable[[F], F]:
+def rpc(response: Callable[..., ThriftStruct], **error_fields: object) -> Callable[[F], F]:
     """Answer every failure of the wrapped RPC with ``response(status=<error TStatus>, ...)``.
 
     ``error_fields`` fill the response's other required fields on failure. Before the RPC runs,
@@ -46,7 +46,7 @@ def rpc(response: Any, **error_fields: Any) -> Callable[[F], F]:
         name = method.__name__
 
         @functools.wraps(method)
-        def wrapper(self: ThriftHandler, req: Any) -> Any:
+        def wrapper(self: ThriftHandler, req: ThriftStruct) -> ThriftStruct:
             try:
                 if self.refusal is not None:
                     raise BusyError(self.refusal)
@@ -143,7 +143,7 @@ class ThriftHandler:
 
     # --- sessions ---------------------------------------------------------------------------
     @rpc(TCLI.TOpenSessionResp, configuration=dict)
-    def OpenSession(self, req: Any) -> Any:
+    def OpenSession(self, req: ThriftStruct) -> ThriftStruct:
         user = self.user if self.user is not None else (req.username or "anonymous")
         if self._admit is not None and not self._admitted:
             refusal = self._admit(user)
@@ -173,7 +173,7 @@ class ThriftHandler:
         )
 
     @rpc(TCLI.TCloseSessionResp)
-    def CloseSession(self, req: Any) -> Any:
+    def CloseSession(self, req: ThriftStruct) -> ThriftStruct:
         handle = convert.session_handle(req.sessionHandle)
         self.backend.close_session(handle, self.user)
         with self._lock:
@@ -181,7 +181,7 @@ class ThriftHandler:
         return TCLI.TCloseSessionResp(status=convert.ok_status())
 
     @rpc(TCLI.TGetInfoResp, infoValue=lambda: TCLI.TGetInfoValue(lenValue=0))
-    def GetInfo(self, req: Any) -> Any:
+    def GetInfo(self, req: ThriftStruct) -> ThriftStruct:
         handle = convert.session_handle(req.sessionHandle)
         name = _INFO_NAMES.get(req.infoType)
         if name is None:
@@ -190,14 +190,14 @@ class ThriftHandler:
         return TCLI.TGetInfoResp(status=convert.ok_status(), infoValue=convert.info_value(value))
 
     @rpc(TCLI.TSetClientInfoResp)
-    def SetClientInfo(self, req: Any) -> Any:
+    def SetClientInfo(self, req: ThriftStruct) -> ThriftStruct:
         handle = convert.session_handle(req.sessionHandle)
         self.backend.get_info(handle, self.user, "CLI_USER_NAME")  # validates the handle and owner
         return TCLI.TSetClientInfoResp(status=convert.ok_status())
 
     # --- statements -------------------------------------------------------------------------
     @rpc(TCLI.TExecuteStatementResp)
-    def ExecuteStatement(self, req: Any) -> Any:
+    def ExecuteStatement(self, req: ThriftStruct) -> ThriftStruct:
         handle = convert.session_handle(req.sessionHandle)
         operation = self.backend.execute_statement(
             handle,
@@ -211,30 +211,30 @@ class ThriftHandler:
             status=convert.ok_status(), operationHandle=convert.to_operation_handle(operation)
         )
 
-    def _metadata(self, req: Any, kind: str, **arguments: str | list[str] | None) -> Any:
+    def _metadata(self, req: ThriftStruct, kind: str, **arguments: str | list[str] | None) -> ThriftStruct:
         handle = convert.session_handle(req.sessionHandle)
         operation = self.backend.run_metadata(handle, self.user, kind, arguments)
         return convert.to_operation_handle(operation)
 
     @rpc(TCLI.TGetTypeInfoResp)
-    def GetTypeInfo(self, req: Any) -> Any:
+    def GetTypeInfo(self, req: ThriftStruct) -> ThriftStruct:
         return TCLI.TGetTypeInfoResp(
             status=convert.ok_status(), operationHandle=self._metadata(req, "GetTypeInfo")
         )
 
     @rpc(TCLI.TGetCatalogsResp)
-    def GetCatalogs(self, req: Any) -> Any:
+    def GetCatalogs(self, req: ThriftStruct) -> ThriftStruct:
         return TCLI.TGetCatalogsResp(
             status=convert.ok_status(), operationHandle=self._metadata(req, "GetCatalogs")
         )
 
     @rpc(TCLI.TGetSchemasResp)
-    def GetSchemas(self, req: Any) -> Any:
+    def GetSchemas(self, req: ThriftStruct) -> ThriftStruct:
         handle = self._metadata(req, "GetSchemas", catalog_name=req.catalogName, schema_name=req.schemaName)
         return TCLI.TGetSchemasResp(status=convert.ok_status(), operationHandle=handle)
 
     @rpc(TCLI.TGetTablesResp)
-    def GetTables(self, req: Any) -> Any:
+    def GetTables(self, req: ThriftStruct) -> ThriftStruct:
         handle = self._metadata(
             req,
             "GetTables",
@@ -246,13 +246,13 @@ class ThriftHandler:
         return TCLI.TGetTablesResp(status=convert.ok_status(), operationHandle=handle)
 
     @rpc(TCLI.TGetTableTypesResp)
-    def GetTableTypes(self, req: Any) -> Any:
+    def GetTableTypes(self, req: ThriftStruct) -> ThriftStruct:
         return TCLI.TGetTableTypesResp(
             status=convert.ok_status(), operationHandle=self._metadata(req, "GetTableTypes")
         )
 
     @rpc(TCLI.TGetColumnsResp)
-    def GetColumns(self, req: Any) -> Any:
+    def GetColumns(self, req: ThriftStruct) -> ThriftStruct:
         handle = self._metadata(
             req,
             "GetColumns",
@@ -264,7 +264,7 @@ class ThriftHandler:
         return TCLI.TGetColumnsResp(status=convert.ok_status(), operationHandle=handle)
 
     @rpc(TCLI.TGetFunctionsResp)
-    def GetFunctions(self, req: Any) -> Any:
+    def GetFunctions(self, req: ThriftStruct) -> ThriftStruct:
         handle = self._metadata(
             req,
             "GetFunctions",
@@ -275,7 +275,7 @@ class ThriftHandler:
         return TCLI.TGetFunctionsResp(status=convert.ok_status(), operationHandle=handle)
 
     @rpc(TCLI.TGetPrimaryKeysResp)
-    def GetPrimaryKeys(self, req: Any) -> Any:
+    def GetPrimaryKeys(self, req: ThriftStruct) -> ThriftStruct:
         handle = self._metadata(
             req,
             "GetPrimaryKeys",
@@ -286,7 +286,7 @@ class ThriftHandler:
         return TCLI.TGetPrimaryKeysResp(status=convert.ok_status(), operationHandle=handle)
 
     @rpc(TCLI.TGetCrossReferenceResp)
-    def GetCrossReference(self, req: Any) -> Any:
+    def GetCrossReference(self, req: ThriftStruct) -> ThriftStruct:
         handle = self._metadata(
             req,
             "GetCrossReference",
@@ -301,24 +301,24 @@ class ThriftHandler:
 
     # --- operations -------------------------------------------------------------------------
     @rpc(TCLI.TGetOperationStatusResp)
-    def GetOperationStatus(self, req: Any) -> Any:
+    def GetOperationStatus(self, req: ThriftStruct) -> ThriftStruct:
         handle = convert.operation_handle(req.operationHandle)
         status = self.backend.get_operation_status(handle, self.user)
         return convert.to_operation_status(status, bool(req.getProgressUpdate))
 
     @rpc(TCLI.TCancelOperationResp)
-    def CancelOperation(self, req: Any) -> Any:
+    def CancelOperation(self, req: ThriftStruct) -> ThriftStruct:
         self.backend.cancel_operation(convert.operation_handle(req.operationHandle), self.user)
         return TCLI.TCancelOperationResp(status=convert.ok_status())
 
     @rpc(TCLI.TCloseOperationResp)
-    def CloseOperation(self, req: Any) -> Any:
+    def CloseOperation(self, req: ThriftStruct) -> ThriftStruct:
         handle = convert.operation_handle(req.operationHandle)
         self.backend.close_operation(handle, self.user)
         return TCLI.TCloseOperationResp(status=convert.ok_status())
 
     @rpc(TCLI.TGetResultSetMetadataResp)
-    def GetResultSetMetadata(self, req: Any) -> Any:
+    def GetResultSetMetadata(self, req: ThriftStruct) -> ThriftStruct:
         schema = self.backend.get_result_set_metadata(
             convert.operation_handle(req.operationHandle), self.user
         )
@@ -327,7 +327,7 @@ class ThriftHandler:
         )
 
     @rpc(TCLI.TFetchResultsResp)
-    def FetchResults(self, req: Any) -> Any:
+    def FetchResults(self, req: ThriftStruct) -> ThriftStruct:
         handle = convert.operation_handle(req.operationHandle)
         try:
             orientation = FetchOrientation(req.orientation if req.orientation is not None else 0)
@@ -346,7 +346,7 @@ class ThriftHandler:
             results=rowset.to_rowset(batch, batch.protocol),
         )
 
-    def GetQueryId(self, req: Any) -> Any:
+    def GetQueryId(self, req: ThriftStruct) -> ThriftStruct:
         # TGetQueryIdResp has no status field to carry an error: answer the operation id.
         try:
             return TCLI.TGetQueryIdResp(queryId=convert.operation_handle(req.operationHandle).id)
@@ -355,13 +355,13 @@ class ThriftHandler:
 
     # --- not supported ----------------------------------------------------------------------
     @rpc(TCLI.TGetDelegationTokenResp)
-    def GetDelegationToken(self, req: Any) -> Any:
+    def GetDelegationToken(self, req: ThriftStruct) -> ThriftStruct:
         raise _not_supported("GetDelegationToken (delegation tokens)")
 
     @rpc(TCLI.TCancelDelegationTokenResp)
-    def CancelDelegationToken(self, req: Any) -> Any:
+    def CancelDelegationToken(self, req: ThriftStruct) -> ThriftStruct:
         raise _not_supported("CancelDelegationToken (delegation tokens)")
 
     @rpc(TCLI.TRenewDelegationTokenResp)
-    def RenewDelegationToken(self, req: Any) -> Any:
+    def RenewDelegationToken(self, req: ThriftStruct) -> ThriftStruct:
         raise _not_supported("RenewDelegationToken (delegation tokens)")

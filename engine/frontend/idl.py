@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 from types import ModuleType
+from typing import Any, Protocol
 
 import thriftpy2
 
@@ -33,3 +34,11 @@ def load() -> ModuleType:
 
 
 TCLI = load()
+
+
+class ThriftStruct(Protocol):
+    """A TCLIService struct (request, response or part of one). thriftpy2 builds these classes at
+    run time from the IDL, so their fields have no static types: they are read and written by the
+    IDL's field names, and only inside ``engine.frontend`` (Thrift structs never travel below it)."""
+
+    def __getattr__(self, name: str) -> Any: ...

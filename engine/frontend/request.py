@@ -14,6 +14,7 @@ from typing import Any
 
 from engine.common.errors import MalformedRequestError
 from engine.common.redaction import clip
+from engine.frontend.idl import ThriftStruct
 
 T_STRING, T_STRUCT, T_MAP, T_SET, T_LIST = 11, 12, 13, 14, 15
 
@@ -22,7 +23,7 @@ T_STRING, T_STRUCT, T_MAP, T_SET, T_LIST = 11, 12, 13, 14, 15
 Spec = Any
 
 
-def check_request(request: Any, method: str) -> None:
+def check_request(request: ThriftStruct | None, method: str) -> None:
     """Raise :class:`MalformedRequestError` when ``request`` is missing or holds non-UTF-8 text."""
     if request is None:
         raise MalformedRequestError(f"{method} carries no request struct")
