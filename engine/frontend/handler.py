@@ -245,7 +245,7 @@ class ThriftHandler:
     def GetOperationStatus(self, req: Any) -> Any:
         handle = convert.operation_handle(req.operationHandle)
         status = self.backend.get_operation_status(handle, self.user)
-        return convert.to_operation_status(status, bool(req.getProgressUpdate))
+        return convert.to_operation_status(status)
 
     @rpc(TCLI.TCancelOperationResp)
     def CancelOperation(self, req: Any) -> Any:
