@@ -5,7 +5,6 @@ and a parked call approved from a second beeline process while the first waits."
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,23 +12,11 @@ import pytest
 
 from tests.agent.e2e import AGENT, engine_conf
 from tests.fakes.openai_server import FakeOpenAIServer, Reply, error, text, tool
-from tests.support import databases
 from tests.support.hs2clients import StreamingBeeline, beeline, event_rows, jdbc_url, needs_lab
 
 pytestmark = [pytest.mark.beeline, needs_lab, pytest.mark.timeout(150)]
 
 API_KEY = "sk-e2e-0123456789abcdefghij"  # engine_conf's key: it must never reach a client
-
-
-@pytest.fixture
-def llm() -> Iterator[FakeOpenAIServer]:
-    with FakeOpenAIServer() as server:
-        yield server
-
-
-@pytest.fixture
-def shop(tmp_path: Path) -> Path:
-    return databases.sqlite_shop(tmp_path / "shop.sqlite")
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,10 +27,9 @@ from engine.common.types import ColumnSpec
 from engine.frontend.idl import TCLI
 from engine.operation.operation_log import SQL_CHARS, OperationLog, ProgressLog
 from tests.agent.e2e import AGENT, connect, engine_conf, stream_events
-from tests.fakes.openai_server import FakeOpenAIServer, text, tool
+from tests.fakes.openai_server import text, tool
 from tests.frontend.providers import END, QueueProvider
 from tests.frontend.rawclient import RawClient
-from tests.support import databases
 
 V10 = TCLI.TProtocolVersion.HIVE_CLI_SERVICE_PROTOCOL_V10
 
@@ -153,15 +151,8 @@ def test_no_secret_reaches_a_line_and_long_sql_is_cut() -> None:
 
 
 # --- real clients ---------------------------------------------------------------------------------
-@pytest.fixture
-def llm() -> Iterator[FakeOpenAIServer]:
-    with FakeOpenAIServer() as server:
-        yield server
-
-
 @pytest.mark.timeout(60)
-def test_pyhive_fetch_logs_follows_a_run(start_engine: Any, tmp_path: Path, llm: Any) -> None:
-    shop = databases.sqlite_shop(tmp_path / "shop.sqlite")
+def test_pyhive_fetch_logs_follows_a_run(start_engine: Any, shop: Path, llm: Any) -> None:
     engine = start_engine(
         engine_conf(llm, f"jdbc:sqlite:{shop}", {AGENT + "compaction.trigger.tokens": "256"})
     )

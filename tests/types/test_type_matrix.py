@@ -23,7 +23,7 @@ import sqlalchemy
 from pyhive import hive
 
 from tests.agent.e2e import AGENT, engine_conf
-from tests.fakes.openai_server import FakeOpenAIServer, text, tool
+from tests.fakes.openai_server import text, tool
 from tests.support import databases
 from tests.support.hs2clients import PASSWORD, hive_jdbc_classpath, jdbc_url, needs_lab
 from tests.types import cases
@@ -251,12 +251,6 @@ def test_pandas_read_sql_gets_the_expected_dtypes(engine: Any, database: Databas
 
 
 # --- table mode -----------------------------------------------------------------------------------
-@pytest.fixture
-def llm() -> Iterator[FakeOpenAIServer]:
-    with FakeOpenAIServer() as server:
-        yield server
-
-
 @pytest.mark.timeout(60)
 def test_table_mode_types_the_last_query_as_sql_does(start_engine: Any, database: Database, llm: Any) -> None:
     engine = start_engine(engine_conf(llm, database.jdbc_url, {AGENT + "result.mode": "table"}))
