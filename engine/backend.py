@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 
-from engine.common.config import SERVER_NAME, EngineConf
+from engine.common.config import OPERATION_STATUS_POLLING_TIMEOUT, SERVER_NAME, EngineConf
 from engine.common.errors import UnsupportedError
 from engine.common.handle import OperationHandle, SessionHandle
 from engine.common.types import LATEST_PROTOCOL, RowBatch, TableSchema
@@ -31,6 +31,7 @@ class BackendService:
     def __init__(self, conf: EngineConf, sessions: SessionManager) -> None:
         self.conf = conf
         self.sessions = sessions
+        self.status_wait = conf.get(OPERATION_STATUS_POLLING_TIMEOUT)
 
     # --- sessions --------------------------------------------------------------------------
     def open_session(
@@ -98,7 +99,11 @@ class BackendService:
 
     # --- operations ------------------------------------------------------------------------
     def get_operation_status(self, handle: OperationHandle, user: str | None) -> OperationStatus:
-        return self.sessions.get_operation(handle, user).status()
+        """The operation's status, long-polled (``kyuubi.operation.status.polling.timeout``) while
+        it is pending or running: it answers at once on a state change or a new log line."""
+        operation = self.sessions.get_operation(handle, user)
+        operation.wait_for_progress(self.status_wait)
+        return operation.status()
 
     def cancel_operation(self, handle: OperationHandle, user: str | None) -> None:
         self.sessions.get_operation(handle, user).cancel()

@@ -16,6 +16,8 @@ from kazoo.client import KazooClient
 from engine.app import EngineApp
 from engine.common.config import EngineConf
 from engine.common.deadline import DeadlineScheduler
+from tests.fakes.openai_server import FakeOpenAIServer
+from tests.support.databases import sqlite_shop
 from tests.support.zookeeper import ZooKeeper, ZooKeeperError, start_zookeeper
 
 os.environ.setdefault("PYTHONHASHSEED", "0")
@@ -80,6 +82,19 @@ def scheduler() -> Iterator[DeadlineScheduler]:
     clock = DeadlineScheduler("test-deadline-scheduler")
     yield clock
     clock.close()
+
+
+@pytest.fixture
+def llm() -> Iterator[FakeOpenAIServer]:
+    """The scripted OpenAI-compatible server (``tests/fakes/openai_server.py``) on port 0."""
+    with FakeOpenAIServer() as server:
+        yield server
+
+
+@pytest.fixture
+def shop(tmp_path: Path) -> Path:
+    """A small SQLite shop: ``orders(id, customer, amount)`` with three rows."""
+    return sqlite_shop(tmp_path / "shop.sqlite")
 
 
 def free_port() -> int:

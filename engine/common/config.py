@@ -355,6 +355,20 @@ def _fetch_outlasts_approval(conf: EngineConf) -> str | None:
     )
 
 
+# --- operation status long poll (issue 13 §1: beeline and hive-jdbc) ---------------------------
+OPERATION_STATUS_POLLING_TIMEOUT = duration_entry(
+    "kyuubi.operation.status.polling.timeout",
+    "PT1S",
+    "Longest a GetOperationStatus of a pending or running statement waits before it answers; it "
+    "answers at once when the state changes or a line is added to the operation log. hive-jdbc "
+    "(beeline) asks again as soon as it gets an answer, so without this wait it spins; its "
+    "operation-log reader shares the connection and waits behind this call, which is why the "
+    "default is shorter than Kyuubi's 5 s. 0 answers at once.",
+    minimum=0.0,
+    maximum=60.0,
+)
+
+
 # --- frontend --------------------------------------------------------------------------------
 BIND_HOST = str_entry(
     "kyuubi.frontend.thrift.binary.bind.host",

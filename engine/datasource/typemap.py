@@ -2,22 +2,37 @@
 
 PostgreSQL (psycopg2) and MySQL/MariaDB (PyMySQL) report a type code per column; SQLite and
 unknown drivers do not, so the values decide (SQLite is dynamically typed: a column mixing
-integers and reals is DOUBLE, anything mixed with text is STRING). Values of STRING columns that
-are not text (UUIDs, intervals, JSON documents, arrays...) are rendered as text so that every
-value matches its column's type.
+integers and reals is DOUBLE, anything mixed with text is STRING). Every value then holds for its
+column's type, so that hive-jdbc, PyHive and pandas read a valid Hive value:
+
+- integers take the narrowest Hive integer type at least as wide as the declared one that holds
+  them (MySQL's unsigned ``INT`` is BIGINT when a value needs it); past BIGINT (an unsigned
+  ``BIGINT``, MySQL's ``BIT(64)``) they are ``DECIMAL(20, 0)``;
+- a ``numeric`` without precision is ``DECIMAL(38, s)`` with ``s`` what the values need (rounded
+  when integer digits leave less room); NaN, Infinity or more than 38 integer digits make DOUBLE;
+- ``timestamptz`` values become the same instant in UTC without the zone (hive-jdbc's
+  ``Timestamp.valueOf`` rejects an offset);
+- MySQL's ``BIT(1)`` is BOOLEAN and ``BIT(n)`` an integer;
+- types Hive lacks (``time``, ``interval``, ``uuid``, ``json``/``jsonb``, arrays, ``money``,
+  ``enum``, ``inet``, ranges...) are STRING in their text form (``engine.common.hive_text``):
+  intervals as PostgreSQL writes them, MySQL's ``TIME`` as ``hh:mm:ss``, arrays and JSON documents
+  as compact JSON; ``bytea`` and BLOBs are BINARY.
 """
 
 from __future__ import annotations
 
 import datetime
 import decimal
-import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from engine.common.hive_text import clock_text, utc_naive, value_text
 from engine.common.types import ColumnSpec, HiveType
 
 Converter = Callable[[Any], Any] | None
+
+MAX_PRECISION = 38  # Hive's DECIMAL
+UNSIGNED_BIGINT_PRECISION = 20  # digits of 2**64 - 1
 
 # psycopg2 type OIDs
 _PG_TYPES = {
@@ -25,13 +40,13 @@ _PG_TYPES = {
     20: HiveType.BIGINT,
     21: HiveType.SMALLINT,
     23: HiveType.INT,
-    26: HiveType.BIGINT,
+    26: HiveType.BIGINT,  # oid
     700: HiveType.FLOAT,
     701: HiveType.DOUBLE,
     1700: HiveType.DECIMAL,
     1082: HiveType.DATE,
     1114: HiveType.TIMESTAMP,
-    1184: HiveType.TIMESTAMP,
+    1184: HiveType.TIMESTAMP,  # timestamptz: in UTC, without the zone
     17: HiveType.BINARY,
     25: HiveType.STRING,
     1043: HiveType.STRING,
@@ -56,13 +71,17 @@ _MYSQL_TYPES = {
     10: HiveType.DATE,
     14: HiveType.DATE,
 }
+_MYSQL_TIME = 11  # a duration (PyMySQL gives a timedelta), up to +-838:59:59
+_MYSQL_BIT = 16  # PyMySQL gives the bits as big-endian bytes
 
+_INTEGERS = (HiveType.TINYINT, HiveType.SMALLINT, HiveType.INT, HiveType.BIGINT)
 _INT_RANGES = {
     HiveType.TINYINT: 2**7,
     HiveType.SMALLINT: 2**15,
     HiveType.INT: 2**31,
     HiveType.BIGINT: 2**63,
 }
+_ROUNDING = decimal.Context(prec=200, rounding=decimal.ROUND_HALF_UP)
 
 
 def type_columns(
@@ -74,14 +93,8 @@ def type_columns(
     columns: list[ColumnSpec] = []
     converters: list[Converter] = []
     for index, entry in enumerate(description):
-        name = str(entry[0])
         values = [row[index] for row in rows]
-        declared = _declared(dialect, entry)
-        if dialect == "mysql" and declared == HiveType.DECIMAL and len(entry) > 5:
-            # PyMySQL gives the display length: digits + sign + decimal point
-            length, scale = entry[4] or 0, entry[5] or 0
-            entry = (*entry[:4], max(1, length - 1 - (1 if scale else 0)), scale, *entry[6:])
-        spec, converter = _column(name, declared, entry, values)
+        spec, converter = _column(dialect, str(entry[0]), tuple(entry), values)
         columns.append(spec)
         converters.append(converter)
     if any(converter is not None for converter in converters):
@@ -95,9 +108,41 @@ def type_columns(
     return tuple(columns), rows
 
 
-def _declared(dialect: str, entry: Sequence[Any]) -> HiveType | None:
-    code = entry[1] if len(entry) > 1 else None
-    if not isinstance(code, int):
+def _column(
+    dialect: str, name: str, entry: tuple[Any, ...], values: list[Any]
+) -> tuple[ColumnSpec, Converter]:
+    kinds = {type(value) for value in values if value is not None}
+    code = entry[1] if len(entry) > 1 and isinstance(entry[1], int) else None
+    if dialect == "mysql":
+        if code == _MYSQL_BIT and kinds <= {bytes}:
+            return _bit_column(name, entry, values)
+        if code == _MYSQL_TIME and kinds <= {datetime.timedelta}:
+            return ColumnSpec(name, HiveType.STRING), clock_text
+    declared = _declared(dialect, code)
+    if declared is None:
+        return _inferred(name, kinds, values)
+    if declared == HiveType.DECIMAL and kinds <= {decimal.Decimal}:
+        if dialect == "mysql" and len(entry) > 5:
+            # PyMySQL gives the display length: digits + sign + decimal point
+            length, scale = entry[4] or 0, entry[5] or 0
+            entry = (*entry[:4], max(1, length - 1 - (1 if scale else 0)), scale, *entry[6:])
+        return _decimal_column(name, entry, values)
+    if declared in _INT_RANGES and kinds <= {int}:
+        return _integer_column(name, declared, values)
+    if declared == HiveType.STRING:
+        return ColumnSpec(name, HiveType.STRING), None if kinds <= {str} else value_text
+    if declared == HiveType.TIMESTAMP and kinds <= {datetime.datetime}:
+        return _timestamp_column(name, values)
+    expected = _PYTHON_TYPES.get(declared)
+    if expected is not None and all(issubclass(kind, expected) for kind in kinds):
+        if declared == HiveType.BINARY and kinds - {bytes}:
+            return ColumnSpec(name, declared), _to_bytes
+        return ColumnSpec(name, declared), None
+    return _inferred(name, kinds, values)
+
+
+def _declared(dialect: str, code: int | None) -> HiveType | None:
+    if code is None:
         return None
     if dialect == "postgresql":
         return _PG_TYPES.get(code)
@@ -106,40 +151,11 @@ def _declared(dialect: str, entry: Sequence[Any]) -> HiveType | None:
     return None
 
 
-def _column(
-    name: str, declared: HiveType | None, entry: Sequence[Any], values: list[Any]
-) -> tuple[ColumnSpec, Converter]:
-    kinds = {type(value) for value in values if value is not None}
-    if declared is None:
-        return _inferred(name, kinds, values)
-    if declared == HiveType.DECIMAL:
-        precision, scale = _decimal_shape(entry, values)
-        if kinds <= {decimal.Decimal}:
-            return ColumnSpec(name, HiveType.DECIMAL, precision=precision, scale=scale), None
-        return _inferred(name, kinds, values)
-    if declared in _INT_RANGES:
-        if kinds <= {int}:
-            bound = _INT_RANGES[declared]
-            if all(-bound <= value < bound for value in values if value is not None):
-                return ColumnSpec(name, declared), None
-            return ColumnSpec(name, HiveType.DECIMAL, precision=38, scale=0), decimal.Decimal
-        return _inferred(name, kinds, values)
-    if declared == HiveType.STRING:
-        return ColumnSpec(name, HiveType.STRING), None if kinds <= {str} else _text
-    expected = _PYTHON_TYPES.get(declared)
-    if expected is not None and all(issubclass(kind, expected) for kind in kinds):
-        return ColumnSpec(name, declared), _to_bytes if declared == HiveType.BINARY and kinds - {
-            bytes
-        } else None
-    return _inferred(name, kinds, values)
-
-
 _PYTHON_TYPES: dict[HiveType, type | tuple[type, ...]] = {
     HiveType.BOOLEAN: bool,
     HiveType.FLOAT: float,
     HiveType.DOUBLE: float,
     HiveType.DATE: datetime.date,
-    HiveType.TIMESTAMP: datetime.datetime,
     HiveType.BINARY: (bytes, bytearray, memoryview),
 }
 
@@ -150,59 +166,101 @@ def _inferred(name: str, kinds: set[type], values: list[Any]) -> tuple[ColumnSpe
     if kinds == {bool}:
         return ColumnSpec(name, HiveType.BOOLEAN), None
     if kinds == {int}:
-        if all(-(2**63) <= value < 2**63 for value in values if value is not None):
-            return ColumnSpec(name, HiveType.BIGINT), None
-        return ColumnSpec(name, HiveType.DECIMAL, precision=38, scale=0), decimal.Decimal
+        return _integer_column(name, HiveType.BIGINT, values)
     if kinds <= {int, float}:
         return ColumnSpec(name, HiveType.DOUBLE), None if kinds == {float} else float
+    if kinds == {decimal.Decimal}:
+        return _decimal_column(name, (), values)
     if kinds <= {int, decimal.Decimal}:
-        precision, scale = _decimal_shape((), values)
-        return ColumnSpec(name, HiveType.DECIMAL, precision=precision, scale=scale), (
-            None if kinds == {decimal.Decimal} else decimal.Decimal
+        spec, converter = _decimal_column(
+            name, (), [None if v is None else decimal.Decimal(v) for v in values]
         )
+        return spec, _then(decimal.Decimal, converter)
+    if kinds <= {int, float, decimal.Decimal}:
+        return ColumnSpec(name, HiveType.DOUBLE), float
     if kinds == {datetime.datetime}:
-        return ColumnSpec(name, HiveType.TIMESTAMP), None
+        return _timestamp_column(name, values)
     if kinds == {datetime.date}:
         return ColumnSpec(name, HiveType.DATE), None
     if kinds <= {bytes, bytearray, memoryview}:
         return ColumnSpec(name, HiveType.BINARY), None if kinds == {bytes} else _to_bytes
-    return ColumnSpec(name, HiveType.STRING), None if kinds == {str} else _text
+    return ColumnSpec(name, HiveType.STRING), None if kinds == {str} else value_text
 
 
-def _decimal_shape(entry: Sequence[Any], values: list[Any]) -> tuple[int, int]:
-    """DECIMAL(p, s): from the description when it gives them, else from the values."""
+def _then(first: Callable[[Any], Any], second: Converter) -> Callable[[Any], Any]:
+    if second is None:
+        return first
+    return lambda value: second(first(value))
+
+
+def _integer_column(name: str, narrowest: HiveType, values: list[Any]) -> tuple[ColumnSpec, Converter]:
+    """The narrowest integer type from ``narrowest`` up that holds every value, else a DECIMAL."""
+    present = [value for value in values if value is not None]
+    low, high = min(present, default=0), max(present, default=0)
+    for kind in _INTEGERS[_INTEGERS.index(narrowest) :]:
+        bound = _INT_RANGES[kind]
+        if -bound <= low and high < bound:
+            return ColumnSpec(name, kind), None
+    digits = max(len(str(abs(low))), len(str(abs(high))))
+    if digits <= MAX_PRECISION:
+        precision = max(digits, UNSIGNED_BIGINT_PRECISION)
+        return ColumnSpec(name, HiveType.DECIMAL, precision=precision, scale=0), decimal.Decimal
+    return ColumnSpec(name, HiveType.DOUBLE), float
+
+
+def _bit_column(name: str, entry: tuple[Any, ...], values: list[Any]) -> tuple[ColumnSpec, Converter]:
+    """MySQL ``BIT(n)``: ``BIT(1)`` is a flag (BOOLEAN), wider ones a number."""
+    width = entry[3] if len(entry) > 3 and isinstance(entry[3], int) else 64
+
+    def number(value: bytes) -> int:
+        return int.from_bytes(value, "big")
+
+    if width == 1:
+        return ColumnSpec(name, HiveType.BOOLEAN), lambda value: bool(number(value))
+    # n unsigned bits: the narrowest type that holds 2**n - 1 (BIT(64) past BIGINT is a DECIMAL)
+    narrowest = next((kind for kind in _INTEGERS if 2**width <= _INT_RANGES[kind]), HiveType.BIGINT)
+    numbers = [None if value is None else number(value) for value in values]
+    spec, converter = _integer_column(name, narrowest, numbers)
+    return spec, _then(number, converter)
+
+
+def _timestamp_column(name: str, values: list[Any]) -> tuple[ColumnSpec, Converter]:
+    zoned = any(value is not None and value.tzinfo is not None for value in values)
+    return ColumnSpec(name, HiveType.TIMESTAMP), utc_naive if zoned else None
+
+
+def _decimal_column(name: str, entry: tuple[Any, ...], values: list[Any]) -> tuple[ColumnSpec, Converter]:
+    """DECIMAL(p, s) from the description when it gives a shape Hive has (the database keeps the
+    values within it), else from the values; DOUBLE when no DECIMAL(38, s) can hold them."""
+    present: list[decimal.Decimal] = [value for value in values if value is not None]
+    if not all(value.is_finite() for value in present):
+        return ColumnSpec(name, HiveType.DOUBLE), float  # NaN, Infinity
     precision = entry[4] if len(entry) > 5 else None
     scale = entry[5] if len(entry) > 5 else None
     if (
         isinstance(precision, int)
         and isinstance(scale, int)
-        and 0 < precision <= 1000
+        and 0 < precision <= MAX_PRECISION
         and 0 <= scale <= precision
     ):
-        return min(precision, 38), min(scale, 38)
-    observed_scale = 0
-    observed_digits = 1
-    for value in values:
-        if isinstance(value, decimal.Decimal) and value.is_finite():
-            _sign, digits, exponent = value.as_tuple()
-            value_scale = max(0, -int(exponent))
-            observed_scale = max(observed_scale, value_scale)
-            observed_digits = max(observed_digits, len(digits) - value_scale)
-    scale = min(observed_scale, 18)
-    return 38, scale if observed_digits + scale <= 38 else max(0, 38 - observed_digits)
+        return ColumnSpec(name, HiveType.DECIMAL, precision=precision, scale=scale), None
+    integer_digits = max((max(value.adjusted() + 1, 0) for value in present), default=1)
+    if integer_digits > MAX_PRECISION:
+        return ColumnSpec(name, HiveType.DOUBLE), float
+    wanted_scale = max((_scale(value) for value in present), default=0)
+    scale = min(wanted_scale, MAX_PRECISION - integer_digits)
+    spec = ColumnSpec(name, HiveType.DECIMAL, precision=MAX_PRECISION, scale=scale)
+    if wanted_scale <= scale:
+        return spec, None
+    step = decimal.Decimal(1).scaleb(-scale)
+    return spec, lambda value: value.quantize(step, context=_ROUNDING)
+
+
+def _scale(value: decimal.Decimal) -> int:
+    """Digits after the decimal point of a finite value (0 for ``1E+5``)."""
+    exponent = value.as_tuple().exponent
+    return max(-exponent, 0) if isinstance(exponent, int) else 0
 
 
 def _to_bytes(value: Any) -> bytes:
     return bytes(value)
-
-
-def _text(value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        return bytes(value).decode("utf-8", errors="replace")
-    if isinstance(value, (dict, list)):
-        return json.dumps(value, default=str, ensure_ascii=False)
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)

@@ -110,7 +110,16 @@ def to_table_schema(schema: TableSchema) -> Any:
 
 
 # --- operation status -------------------------------------------------------------------------
-def to_operation_status(status: OperationStatus, progress_update: bool = False) -> Any:
+# No TProgressUpdateResp is ever sent. hive-jdbc 2.3 hands one to beeline's in-place progress bar,
+# which formats its header and every row with a fixed nine-column pattern (Tez's VERTICES, STATUS,
+# TOTAL... table; fewer cells throw MissingFormatArgumentException and fail the statement), and
+# once that bar has rendered, beeline holds back the operation log until the bar completes. An
+# agent run has no vertices to show, and its live progress is the operation log (steps, tool calls,
+# parked calls with their __approve:/__deny: statements), so the field stays unset: hive-jdbc reads
+# a missing update as "nothing to report" and keeps printing the log.
+def to_operation_status(status: OperationStatus) -> Any:
+    """``TGetOperationStatusResp``: the state, its times, and for a failed operation the error
+    (hive-jdbc raises ``SQLException(errorMessage, sqlState, errorCode)``, which beeline prints)."""
     response = TCLI.TGetOperationStatusResp(
         status=ok_status(),
         operationState=int(status.state),
@@ -122,16 +131,6 @@ def to_operation_status(status: OperationStatus, progress_update: bool = False) 
         response.sqlState = status.sqlstate or "HY000"
         response.errorCode = int(status.error_code or 0)
         response.errorMessage = status.error_message or ""
-    if progress_update:
-        terminal = status.state.terminal
-        response.progressUpdateResponse = TCLI.TProgressUpdateResp(
-            headerNames=[],
-            rows=[],
-            progressedPercentage=float(1.0 if terminal else status.progress),
-            status=TCLI.TJobExecutionStatus.COMPLETE if terminal else TCLI.TJobExecutionStatus.NOT_AVAILABLE,
-            footerSummary="",
-            startTime=int(status.started_ms),
-        )
     return response
 
 

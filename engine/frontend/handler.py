@@ -304,7 +304,7 @@ class ThriftHandler:
     def GetOperationStatus(self, req: ThriftStruct) -> ThriftStruct:
         handle = convert.operation_handle(req.operationHandle)
         status = self.backend.get_operation_status(handle, self.user)
-        return convert.to_operation_status(status, bool(req.getProgressUpdate))
+        return convert.to_operation_status(status)
 
     @rpc(TCLI.TCancelOperationResp)
     def CancelOperation(self, req: ThriftStruct) -> ThriftStruct:

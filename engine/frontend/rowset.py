@@ -10,13 +10,11 @@ NULL bitmap: bit ``i % 8`` (least significant first) of byte ``i // 8`` marks ro
 
 from __future__ import annotations
 
-import base64
 import datetime
-import decimal
-import json
 from collections.abc import Callable
 from typing import Any
 
+from engine.common.hive_text import date_text, value_text
 from engine.common.types import ColumnSpec, HiveType, RowBatch, TableSchema
 from engine.frontend.idl import TCLI
 
@@ -33,25 +31,19 @@ _I64 = ("i64Val", TCLI.TI64Column, 0, int)
 _DOUBLE = ("doubleVal", TCLI.TDoubleColumn, 0.0, float)
 
 
-def to_text(value: Any) -> str:
-    """The Hive text form of a value sent in a string column."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, datetime.datetime):
-        return value.isoformat(sep=" ")
-    if isinstance(value, (datetime.date, datetime.time, decimal.Decimal, int, float)):
-        return str(value) if not isinstance(value, datetime.date) else value.isoformat()
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        raw = bytes(value)
-        try:
-            return raw.decode("utf-8")
-        except UnicodeDecodeError:
-            return base64.b64encode(raw).decode("ascii")
-    if isinstance(value, (dict, list, tuple)):
-        return json.dumps(value, default=str, separators=(",", ":"), ensure_ascii=False)
-    return str(value)
+def _date(value: Any) -> str:
+    return date_text(value) if isinstance(value, datetime.date) else value_text(value)
+
+
+# Text that hive-jdbc parses per column type (Timestamp.valueOf, Date.valueOf, new BigDecimal):
+# value_text already writes timestamps in UTC without an offset and decimals without an exponent;
+# a DATE column also takes only the date part of a timestamp.
+_TEXT: dict[HiveType, Callable[[Any], str]] = {HiveType.DATE: _date}
+
+
+def to_text(value: Any, hive_type: HiveType = HiveType.STRING) -> str:
+    """The Hive text form of a value sent in a string-encoded column of ``hive_type``."""
+    return _TEXT.get(hive_type, value_text)(value)
 
 
 def null_bitmap(values: list[Any]) -> bytes:
@@ -66,13 +58,14 @@ def null_bitmap(values: list[Any]) -> bytes:
     return bytes(bitmap)
 
 
-def _string_values(values: list[Any]) -> list[str]:
+def _string_values(values: list[Any], hive_type: HiveType) -> list[str]:
     kinds = set(map(type, values))
     if kinds <= {str}:
         return values  # the fast path: hand the list over as it is
     if kinds <= {str, _NONE_TYPE}:
         return ["" if value is None else value for value in values]
-    return ["" if value is None else to_text(value) for value in values]
+    text = _TEXT.get(hive_type, value_text)
+    return ["" if value is None else text(value) for value in values]
 
 
 def _typed_values(values: list[Any], placeholder: Any, convert: Callable[[Any], Any]) -> list[Any]:
@@ -82,7 +75,7 @@ def _typed_values(values: list[Any], placeholder: Any, convert: Callable[[Any], 
 def _binary(value: Any) -> bytes:
     if isinstance(value, (bytes, bytearray, memoryview)):
         return bytes(value)
-    return to_text(value).encode("utf-8")
+    return value_text(value).encode("utf-8")
 
 
 def _spec(hive_type: HiveType) -> tuple[str, Any, Any, Callable[[Any], Any]] | None:
@@ -104,7 +97,9 @@ def to_column(values: list[Any], column: ColumnSpec) -> Any:
         return TCLI.TColumn(binaryVal=TCLI.TBinaryColumn(values=data, nulls=nulls))
     spec = _spec(column.type)
     if spec is None:
-        return TCLI.TColumn(stringVal=TCLI.TStringColumn(values=_string_values(values), nulls=nulls))
+        return TCLI.TColumn(
+            stringVal=TCLI.TStringColumn(values=_string_values(values, column.type), nulls=nulls)
+        )
     field, column_class, placeholder, convert = spec
     return TCLI.TColumn(
         **{field: column_class(values=_typed_values(values, placeholder, convert), nulls=nulls)}
@@ -114,7 +109,7 @@ def to_column(values: list[Any], column: ColumnSpec) -> Any:
 def _value(value: Any, column: ColumnSpec) -> Any:
     spec = _spec(column.type)
     if spec is None:
-        text = None if value is None else to_text(value)
+        text = None if value is None else to_text(value, column.type)
         return TCLI.TColumnValue(stringVal=TCLI.TStringValue(value=text))
     field, _, _, convert = spec
     holder = {

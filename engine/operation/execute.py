@@ -7,10 +7,11 @@ import logging
 from collections.abc import Callable
 
 from engine.agent.provider import RunRequest
-from engine.common.config import RESULT_MODE, RUN_TIMEOUT, EngineConf
+from engine.common.config import APPROVAL_TIMEOUT, RESULT_MODE, RUN_TIMEOUT, EngineConf
 from engine.common.errors import BusyError, EngineError, OperationCanceledError, OperationTimeoutError
 from engine.operation.context import OperationContext
 from engine.operation.operation import Operation
+from engine.operation.operation_log import ProgressLog
 from engine.operation.result_mode import SinkContext, TableTransform, make_sink
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,10 @@ class ExecuteStatement(Operation):
         )
         if self.sink.initial_schema is not None:
             self.set_schema(self.sink.initial_schema)
+        # the operation log's lines for the run's events (a gated call parks unless the sink denies it)
+        self.progress = ProgressLog(
+            self.add_log, conf.get(APPROVAL_TIMEOUT), parks=not self.sink.denies_approvals
+        )
         # run.timeout, or the statement's own queryTimeout when it is shorter: the operation's token
         # times out on the engine's deadline scheduler (armed when the manager starts it)
         timeout = conf.get(RUN_TIMEOUT)
@@ -67,6 +72,7 @@ class ExecuteStatement(Operation):
             with contextlib.closing(self.ctx.provider.run(request)) as events:
                 for event in events:
                     self.sink.on_event(event)
+                    self.progress.on_event(event)
                     self.cancel_token.raise_if_cancelled()
             self.cancel_token.raise_if_cancelled()
             self.sink.on_finish()

@@ -34,6 +34,7 @@ from engine.common.redaction import redact_text
 from engine.common.types import LOG_SCHEMA, REPLY_SCHEMA, Row, RowBatch, TableSchema
 from engine.operation.context import OperationContext
 from engine.operation.fetch_buffer import FetchOrientation, IncrementalFetchBuffer
+from engine.operation.operation_log import OperationLog, stamp
 from engine.operation.state import OperationState, check_transition
 
 log = logging.getLogger(__name__)
@@ -48,7 +49,6 @@ class OperationStatus:
     has_result_set: bool = True
     started_ms: int = 0
     completed_ms: int = 0
-    progress: float = 0.0
 
 
 class Operation:
@@ -76,8 +76,7 @@ class Operation:
         self._state_changed = threading.Condition(self._lock)
         self._error: EngineError | None = None
         self._schema = schema
-        self._log_lines: list[str] = []
-        self._log_position = 0
+        self.log = OperationLog()  # FetchResults fetchType=1: a bounded window of lines
         self.created = time.time()
         self.started = 0.0
         self.completed = 0.0
@@ -167,7 +166,7 @@ class Operation:
             self._state_changed.notify_all()
         elapsed = time.time() - self.created
         log.info("operation %s: %s -> %s after %.3f s", self.id, current.name, new.name, elapsed)
-        self.add_log(f"{time.strftime('%H:%M:%S')} INFO state {current.name} -> {new.name}")
+        self.add_log(stamp("INFO", f"state {current.name} -> {new.name}"))
         return True
 
     def _fail(self, error: EngineError, state: OperationState = OperationState.ERROR) -> None:
@@ -176,7 +175,7 @@ class Operation:
                 self._error = error
         if not self._set_state(state):
             return
-        self.add_log(f"{time.strftime('%H:%M:%S')} ERROR {error.message}")
+        self.add_log(stamp("ERROR", error.message))
 
     def cancel(self, reason: CancelReason = CancelReason.USER) -> None:
         """CancelOperation (``USER``) or the engine stopping (``SHUTDOWN``): a running operation
@@ -204,7 +203,6 @@ class Operation:
         self.touch()
         with self._lock:
             state, error = self._state, self._error
-        progress = 1.0 if state.terminal else (0.5 if state == OperationState.RUNNING else 0.0)
         return OperationStatus(
             state=state,
             sqlstate=error.sqlstate if error else None,
@@ -213,7 +211,6 @@ class Operation:
             has_result_set=self.handle.has_result_set,
             started_ms=int(self.started * 1000) if self.started else int(self.created * 1000),
             completed_ms=int(self.completed * 1000) if self.completed else 0,
-            progress=progress,
         )
 
     def set_schema(self, schema: TableSchema) -> None:
@@ -268,17 +265,24 @@ class Operation:
 
     # --- operation log (FetchResults fetchType=1) ---------------------------------------------
     def add_log(self, line: str) -> None:
+        self.log.append(line)
         with self._lock:
-            self._log_lines.append(line)
+            self._state_changed.notify_all()  # a status long poll returns with the news
 
     def fetch_log(self, orientation: FetchOrientation, max_rows: int) -> RowBatch:
         self.touch()
         self._check_open()
-        with self._lock:
-            if orientation == FetchOrientation.FETCH_FIRST:
-                self._log_position = 0
-            start = self._log_position
-            lines = self._log_lines[start : start + max(0, max_rows)]
-            self._log_position = start + len(lines)
-            more = self._log_position < len(self._log_lines) or not self._state.terminal
+        lines, start, pending = self.log.read(max_rows, orientation == FetchOrientation.FETCH_FIRST)
+        more = pending or not self.state.terminal
         return RowBatch([lines], start, more, LOG_SCHEMA, self.ctx.protocol)
+
+    def wait_for_progress(self, timeout: float) -> None:
+        """GetOperationStatus' long poll: wait up to ``timeout`` while the operation is pending or
+        running, returning as soon as its state changes or a log line is added."""
+        with self._lock:
+            state, logged = self._state, self.log.total
+            if state.terminal or timeout <= 0:
+                return
+            self._state_changed.wait_for(
+                lambda: self._state is not state or self.log.total != logged, timeout
+            )

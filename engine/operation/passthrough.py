@@ -26,6 +26,7 @@ from engine.operation.catalog_forms import DESCRIBE_SCHEMA, hive_type_text
 from engine.operation.context import OperationContext
 from engine.operation.execute import ExecuteStatement
 from engine.operation.operation import Operation
+from engine.operation.operation_log import stamp
 from engine.operation.result_mode import Rows, TableTransform, emit_table
 from engine.tools import read_query
 from engine.tools.port import ReadSource
@@ -66,7 +67,9 @@ class PassthroughQuery(Operation):
             cancel=self.cancel_token,
         )
         if result.truncated:
-            self.add_log(f"WARN the result was cut at {len(result.rows)} rows (passthrough.max.rows)")
+            self.add_log(
+                stamp("WARN", f"the result was cut at {len(result.rows)} rows (passthrough.max.rows)")
+            )
         emit_table(result.columns, result.rows, self.buffer, self.set_schema, self.transform)
 
 

@@ -66,6 +66,7 @@ class ResultSink:
         self.ctx = ctx
         self.buffer = ctx.buffer
         self.saw_error = False
+        self.denies_approvals = False  # True: a gated call is denied at once instead of parking
 
     def on_event(self, event: AgentEvent) -> None:
         if isinstance(event, ErrorEvent):
@@ -141,6 +142,7 @@ class TableSink(ResultSink):
     def __init__(self, ctx: SinkContext) -> None:
         super().__init__(ctx)
         self.approval_policy = ctx.conf.get(TABLE_MODE_APPROVAL)
+        self.denies_approvals = self.approval_policy != "WAIT"
         self.table: QueryResult | None = None
         self.table_sql: str | None = None
         self._sql_by_call: dict[str, str] = {}
@@ -157,7 +159,7 @@ class TableSink(ResultSink):
             if not event.is_error and event.table is not None:
                 self.table = event.table
                 self.table_sql = self._sql_by_call.get(event.tool_call_id)
-        elif isinstance(event, ApprovalRequestEvent) and self.approval_policy != "WAIT":
+        elif isinstance(event, ApprovalRequestEvent) and self.denies_approvals:
             self.denied += 1
             self.ctx.approvals.deny_operation(self.ctx.operation_id, TABLE_APPROVAL_DENIAL)
 

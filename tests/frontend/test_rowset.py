@@ -146,8 +146,8 @@ def test_error_status_mapping(error: Exception, sqlstate: str, code: int, messag
 
 
 def test_operation_status_error_fields() -> None:
-    status = OperationStatus(OperationState.ERROR, "08000", 10010, "datasource down", True, 5, 9, 0.5)
-    response = _roundtrip(convert.to_operation_status(status, progress_update=True))
+    status = OperationStatus(OperationState.ERROR, "08000", 10010, "datasource down", True, 5, 9)
+    response = _roundtrip(convert.to_operation_status(status))
     assert response.operationState == TCLI.TOperationState.ERROR_STATE
     assert (response.sqlState, response.errorCode, response.errorMessage) == (
         "08000",
@@ -155,6 +155,6 @@ def test_operation_status_error_fields() -> None:
         "datasource down",
     )
     assert (response.operationStarted, response.operationCompleted, response.hasResultSet) == (5, 9, True)
-    assert response.progressUpdateResponse.status == TCLI.TJobExecutionStatus.COMPLETE
+    assert response.progressUpdateResponse is None  # never sent: see convert.to_operation_status
     running = convert.to_operation_status(OperationStatus(OperationState.RUNNING))
     assert running.sqlState is None and running.progressUpdateResponse is None
