@@ -10,7 +10,7 @@ from typing import Any
 from engine.common.errors import EngineError, InvalidHandleError
 from engine.common.handle import OperationHandle, OperationType, SessionHandle
 from engine.common.types import ColumnSpec, HiveType, TableSchema
-from engine.frontend.idl import TCLI
+from engine.frontend.idl import TCLI, ThriftStruct
 from engine.operation.operation import OperationStatus
 
 GENERIC_ERROR = "internal error in the engine; see the engine log"
@@ -18,11 +18,11 @@ GENERIC_ERROR = "internal error in the engine; see the engine log"
 _TYPE_IDS: dict[HiveType, int] = {hive_type: getattr(TCLI.TTypeId, hive_type.value) for hive_type in HiveType}
 
 
-def ok_status() -> Any:
+def ok_status() -> ThriftStruct:
     return TCLI.TStatus(statusCode=TCLI.TStatusCode.SUCCESS_STATUS)
 
 
-def error_status(error: BaseException) -> Any:
+def error_status(error: BaseException) -> ThriftStruct:
     """The one place where errors become ``TStatus``."""
     if isinstance(error, EngineError):
         return TCLI.TStatus(
@@ -40,7 +40,7 @@ def error_status(error: BaseException) -> Any:
 
 
 # --- handles ----------------------------------------------------------------------------------
-def _identifier(handle_id: Any, what: str) -> tuple[bytes, bytes]:
+def _identifier(handle_id: ThriftStruct | None, what: str) -> tuple[bytes, bytes]:
     if handle_id is None or handle_id.guid is None or handle_id.secret is None:
         raise InvalidHandleError(f"missing {what} handle")
     guid, secret = handle_id.guid, handle_id.secret
@@ -51,18 +51,18 @@ def _identifier(handle_id: Any, what: str) -> tuple[bytes, bytes]:
     return bytes(guid), bytes(secret)
 
 
-def session_handle(thandle: Any) -> SessionHandle:
+def session_handle(thandle: ThriftStruct | None) -> SessionHandle:
     if thandle is None:
         raise InvalidHandleError("missing session handle")
     guid, secret = _identifier(thandle.sessionId, "session")
     return SessionHandle(guid=guid, secret=secret)
 
 
-def to_session_handle(handle: SessionHandle) -> Any:
+def to_session_handle(handle: SessionHandle) -> ThriftStruct:
     return TCLI.TSessionHandle(sessionId=TCLI.THandleIdentifier(guid=handle.guid, secret=handle.secret))
 
 
-def operation_handle(thandle: Any) -> OperationHandle:
+def operation_handle(thandle: ThriftStruct | None) -> OperationHandle:
     if thandle is None:
         raise InvalidHandleError("missing operation handle")
     guid, secret = _identifier(thandle.operationId, "operation")
@@ -75,7 +75,7 @@ def operation_handle(thandle: Any) -> OperationHandle:
     )
 
 
-def to_operation_handle(handle: OperationHandle) -> Any:
+def to_operation_handle(handle: OperationHandle) -> ThriftStruct:
     return TCLI.TOperationHandle(
         operationId=TCLI.THandleIdentifier(guid=handle.guid, secret=handle.secret),
         operationType=int(handle.op_type),
@@ -84,7 +84,7 @@ def to_operation_handle(handle: OperationHandle) -> Any:
 
 
 # --- schema -----------------------------------------------------------------------------------
-def _qualifiers(column: ColumnSpec) -> Any:
+def _qualifiers(column: ColumnSpec) -> ThriftStruct | None:
     values: dict[str, Any] = {}
     if column.type is HiveType.DECIMAL:
         values[TCLI.PRECISION] = TCLI.TTypeQualifierValue(i32Value=int(column.precision or 38))
@@ -94,7 +94,7 @@ def _qualifiers(column: ColumnSpec) -> Any:
     return TCLI.TTypeQualifiers(qualifiers=values) if values else None
 
 
-def to_table_schema(schema: TableSchema) -> Any:
+def to_table_schema(schema: TableSchema) -> ThriftStruct:
     columns = []
     for position, column in enumerate(schema.columns, start=1):
         entry = TCLI.TPrimitiveTypeEntry(type=_TYPE_IDS[column.type], typeQualifiers=_qualifiers(column))
@@ -117,7 +117,7 @@ def to_table_schema(schema: TableSchema) -> Any:
 # agent run has no vertices to show, and its live progress is the operation log (steps, tool calls,
 # parked calls with their __approve:/__deny: statements), so the field stays unset: hive-jdbc reads
 # a missing update as "nothing to report" and keeps printing the log.
-def to_operation_status(status: OperationStatus) -> Any:
+def to_operation_status(status: OperationStatus) -> ThriftStruct:
     """``TGetOperationStatusResp``: the state, its times, and for a failed operation the error
     (hive-jdbc raises ``SQLException(errorMessage, sqlState, errorCode)``, which beeline prints)."""
     response = TCLI.TGetOperationStatusResp(
@@ -134,7 +134,7 @@ def to_operation_status(status: OperationStatus) -> Any:
     return response
 
 
-def info_value(value: str | int) -> Any:
+def info_value(value: str | int) -> ThriftStruct:
     """Names travel as ``stringValue``, numbers as ``lenValue`` (as HiveServer2 does)."""
     if isinstance(value, int):
         return TCLI.TGetInfoValue(lenValue=int(value))

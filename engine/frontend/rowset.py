@@ -16,7 +16,7 @@ from typing import Any
 
 from engine.common.hive_text import date_text, value_text
 from engine.common.types import ColumnSpec, HiveType, RowBatch, TableSchema
-from engine.frontend.idl import TCLI
+from engine.frontend.idl import TCLI, ThriftStruct
 
 COLUMNAR_MIN_PROTOCOL = 5  # HIVE_CLI_SERVICE_PROTOCOL_V6
 
@@ -41,7 +41,7 @@ def _date(value: Any) -> str:
 _TEXT: dict[HiveType, Callable[[Any], str]] = {HiveType.DATE: _date}
 
 
-def to_text(value: Any, hive_type: HiveType = HiveType.STRING) -> str:
+def to_text(value: object, hive_type: HiveType = HiveType.STRING) -> str:
     """The Hive text form of a value sent in a string-encoded column of ``hive_type``."""
     return _TEXT.get(hive_type, value_text)(value)
 
@@ -90,7 +90,7 @@ def _spec(hive_type: HiveType) -> tuple[str, Any, Any, Callable[[Any], Any]] | N
     }.get(hive_type)
 
 
-def to_column(values: list[Any], column: ColumnSpec) -> Any:
+def to_column(values: list[Any], column: ColumnSpec) -> ThriftStruct:
     nulls = null_bitmap(values)
     if column.type is HiveType.BINARY:
         data = [b"" if value is None else _binary(value) for value in values]
@@ -131,7 +131,7 @@ def _schema_for(batch: RowBatch, schema: TableSchema | None) -> TableSchema:
     return TableSchema(tuple(ColumnSpec(f"col{i + 1}") for i in range(len(batch.columns))))
 
 
-def to_rowset(batch: RowBatch, protocol: int, schema: TableSchema | None = None) -> Any:
+def to_rowset(batch: RowBatch, protocol: int, schema: TableSchema | None = None) -> ThriftStruct:
     """Encode ``batch`` for a client speaking ``protocol`` (a TProtocolVersion value)."""
     columns_spec = _schema_for(batch, schema).columns
     width = min(len(columns_spec), len(batch.columns))
