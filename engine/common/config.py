@@ -326,6 +326,29 @@ STORE_COMMIT_TIMEOUT = duration_entry(
     minimum=0.0,
 )
 
+# --- durable runs and conversations (issue 14 §2-§6: the run registry wired into the engine) ---
+CONVERSATION_ID = str_entry(
+    AGENT + "conversation.id",
+    None,
+    "Per session (OpenSession configuration) only: continue this conversation of yours, with the "
+    "agent's memory as its last run left it, even after an engine restart. Unset: the session "
+    "starts a new conversation, whose id OpenSession's response configuration carries (and every "
+    "run's agent_start row). Ignored in the engine's own configuration.",
+)
+RUN_DETACHED_TIMEOUT = duration_entry(
+    AGENT + "run.detached.timeout",
+    "PT10M",
+    "How long a run whose connection dropped (without CloseOperation or CloseSession) goes on "
+    "detached, waiting for someone to __attach: to it, before it is stopped (status stopped).",
+    minimum=0.0,
+)
+ADMINISTRATORS = list_entry(
+    "kyuubi.server.administrators",
+    "",
+    "Comma-separated users who may list, watch and cancel anyone's runs (SHOW RUNS ALL, "
+    "__attach:, the REST API). Nobody approves another user's tool calls, not even them.",
+)
+
 # --- fetch waiting (issue 13 §2: streaming to DB-API clients) ---------------------------------------
 # PyHive, impyla and hive-jdbc read until a fetch comes back empty, so a FetchResults of a running
 # statement waits until a row exists or the statement ends. fetch.wait only caps that wait (for

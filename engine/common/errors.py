@@ -115,3 +115,10 @@ class StoreError(EngineError):
 
     sqlstate = "08000"
     vendor_code = 10030
+
+
+class NotFoundError(EngineError):
+    """An id that names nothing the caller can see: an unknown run or conversation."""
+
+    sqlstate = "42000"
+    vendor_code = 10031
