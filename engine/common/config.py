@@ -461,8 +461,9 @@ SESSION_CHECK_INTERVAL = duration_entry(
 SESSION_CLOSE_ON_DISCONNECT = bool_entry(
     "kyuubi.session.close.on.disconnect",
     "true",
-    "Close the sessions a client opened when its connection ends. false: sessions (and their runs) "
-    "outlive the connection until CloseSession or the idle timeout.",
+    "Close the sessions a client opened when its connection ends; a running agent run goes on "
+    "detached (see run.detached.timeout) and can be attached again with __attach:<runId>. false: "
+    "sessions (and their runs) outlive the connection until CloseSession or the idle timeout.",
 )
 EXEC_POOL_SIZE = int_entry(
     "kyuubi.backend.engine.exec.pool.size",

@@ -21,10 +21,12 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StoreTarge
     if request.param == "sqlite":
         path = tmp_path / "store" / "runs.db"
         path.parent.mkdir()
-        yield StoreTarget("sqlite", f"sqlite:///{path}")
+        yield StoreTarget("sqlite", f"sqlite:///{path}", path=path)
         return
     with pg_database("durable") as name:
-        yield StoreTarget("postgresql", f"postgresql+psycopg2://postgres@127.0.0.1:5432/{name}")
+        yield StoreTarget(
+            "postgresql", f"postgresql+psycopg2://postgres@127.0.0.1:5432/{name}", database=name
+        )
 
 
 @pytest.fixture

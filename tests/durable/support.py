@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from pyhive import hive
 
 from tests.fakes.openai_server import FakeOpenAIServer
+from tests.store.conftest import StoreDb
 
 ROOT = Path(__file__).resolve().parents[2]
 AGENT = "kyuubi.engine.data.agent."
@@ -28,20 +29,9 @@ SERVING = re.compile(r"engine serving on ([\d.]+):(\d+)")
 
 
 @dataclass(frozen=True)
-class StoreTarget:
-    """A run store the test created (a SQLite file or a fresh PostgreSQL database)."""
-
-    backend: str  # sqlite | postgresql
-    url: str
-
-    def query(self, sql: str, **params: object) -> list[tuple[Any, ...]]:
-        """Read the store's tables with a connection of the test's own, never the engine's."""
-        engine = sa.create_engine(self.url, poolclass=sa.pool.NullPool)
-        try:
-            with engine.connect() as connection:
-                return [tuple(row) for row in connection.execute(sa.text(sql), params).all()]
-        finally:
-            engine.dispose()
+class StoreTarget(StoreDb):
+    """A run store the test created (a SQLite file or a fresh PostgreSQL database), read with
+    connections of the test's own."""
 
     def events(self, run_id: str) -> list[tuple[int, str, dict[str, Any]]]:
         """(seq, type, payload) of a run's stored events, in order."""

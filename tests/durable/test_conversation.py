@@ -6,6 +6,7 @@ turns, compaction included. Another user's conversation is refused."""
 from __future__ import annotations
 
 import signal
+import threading
 from typing import Any
 
 import pytest
@@ -14,7 +15,7 @@ from pyhive.exc import OperationalError
 from engine.agent.compaction import SUMMARY_PREFIX
 from engine.frontend.idl import TCLI
 from tests.durable.conftest import Start
-from tests.durable.support import AGENT, StoreTarget, connect, rest
+from tests.durable.support import AGENT, StoreTarget, connect, drop, rest, rows
 from tests.fakes.openai_server import FakeOpenAIServer, Reply, text
 from tests.frontend.rawclient import RawClient
 
@@ -134,3 +135,36 @@ def test_a_conversation_continues_after_an_engine_restart(
         second.signal(signal.SIGTERM)
         assert second.wait() == 0
     assert store.query("SELECT COUNT(*) FROM runs WHERE conversation_id = :c", c=conversation) == [(2,)]
+
+
+def test_a_session_joining_a_conversation_whose_run_is_detached_continues_after_it(
+    durable: Start, llm: FakeOpenAIServer
+) -> None:
+    engine = durable()
+    hold = threading.Event()
+    first = text("There are ", "3 orders.")
+    first.wait_for = hold
+    llm.add(first, text("Ada placed 2."))
+    try:
+        owner = connect(engine.host, engine.port)
+        cursor = owner.cursor()
+        cursor.execute("how many orders are there?", async_=True)
+        start = rows(cursor, 1)[0]
+        drop(owner)  # the run goes on detached; its conversation stays held by it
+        configuration = {CONVERSATION: start["conversationId"]}
+        with connect(engine.host, engine.port, configuration=configuration) as again:
+            cursor = again.cursor()
+            with pytest.raises(OperationalError, match="already running a statement"):
+                cursor.execute("and ada?")
+            cursor.execute(f"__attach:{start['runId']}", async_=True)
+            hold.set()
+            assert rest(cursor)[-1]["type"] == "agent_finish"
+            cursor.execute("and ada?")
+            assert rest(cursor)[-1]["type"] == "agent_finish"
+    finally:
+        hold.set()
+    assert history(llm.requests[-1]) == [
+        ("user", "how many orders are there?"),
+        ("assistant", "There are 3 orders."),
+        ("user", "and ada?"),
+    ]
