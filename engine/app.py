@@ -23,7 +23,14 @@ from engine.agent.provider import AgentProvider
 from engine.agent.service import build_provider
 from engine.agent.settings import SettingsPolicy
 from engine.backend import BackendService
-from engine.common.config import ENGINE_IDLE_TIMEOUT, HA_ADDRESSES, SHARE_LEVEL, WORK_DIR, EngineConf
+from engine.common.config import (
+    ENGINE_IDLE_TIMEOUT,
+    HA_ADDRESSES,
+    SHARE_LEVEL,
+    STORE_ENABLED,
+    WORK_DIR,
+    EngineConf,
+)
 from engine.common.deadline import DeadlineScheduler, Timer
 from engine.common.redaction import SecretRegistry
 from engine.datasource import Datasource
@@ -111,7 +118,12 @@ class EngineApp:
             self.work_dir = Path(tempfile.mkdtemp(prefix="data-agent-"))
             self._own_work_dir = True
         # first: recovery of what a previous process left running happens before anyone connects
-        self.store = RunStore.from_conf(conf, self.work_dir)
+        if conf.get(STORE_ENABLED):
+            self.store = RunStore.from_conf(conf, self.work_dir)
+        else:
+            log.warning(
+                "the run registry is disabled (%s=false): runs live in memory only", STORE_ENABLED.key
+            )
         if self._datasource is None:
             self._datasource = Datasource.from_conf(conf, self.scheduler)
         datasource = self._datasource

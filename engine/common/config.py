@@ -342,6 +342,13 @@ RUN_DETACHED_TIMEOUT = duration_entry(
     "detached, waiting for someone to __attach: to it, before it is stopped (status stopped).",
     minimum=0.0,
 )
+STORE_ENABLED = bool_entry(
+    AGENT + "store.enabled",
+    "true",
+    "Keep runs, their events, approvals and conversations in the run registry (store.url). false: "
+    "runs are kept in memory only while they go on (__attach: still follows them), nothing outlives "
+    "the engine, and SHOW RUNS, SHOW CONVERSATIONS and conversation.id are refused.",
+)
 ADMINISTRATORS = list_entry(
     "kyuubi.server.administrators",
     "",

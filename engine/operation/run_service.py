@@ -122,7 +122,10 @@ class RunService:
 
     def _store(self, what: str) -> RunRegistry:
         if self.registry is None:
-            raise UnsupportedError(f"{what} needs the run registry, which this engine was built without")
+            raise UnsupportedError(
+                f"{what} needs the run registry, which this engine runs without "
+                "(kyuubi.engine.data.agent.store.enabled=false)"
+            )
         return self.registry
 
     def _check_owner(self, user: str, owner: str, what: str, *, admin_may: bool = True) -> None:

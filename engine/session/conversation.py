@@ -86,7 +86,7 @@ class ConversationTable:
         if self.registry is None:
             raise NotFoundError(
                 f"there is no conversation {conversation_id[:100]} in this engine, and it keeps no "
-                "run registry to find it in"
+                "run registry to find it in (kyuubi.engine.data.agent.store.enabled=false)"
             )
         record = self.registry.get_conversation(conversation_id)
         if record is None:

@@ -131,3 +131,18 @@ def test_beeline_shows_runs_and_conversations(history: RunningEngine) -> None:
         ["third question", "1"],
         ["first question", "2"],
     ]
+
+
+def test_an_engine_without_the_run_registry_refuses_the_listings_clearly(start_engine: Any) -> None:
+    engine = start_engine({AGENT + "store.enabled": "false"})  # ECHO provider
+    with connect(engine.host, engine.port) as connection:
+        cursor = connection.cursor()
+        cursor.execute("hello")
+        events = rest(cursor)
+        assert events[0]["runId"] and events[-1]["type"] == "agent_finish"
+        for statement in ("SHOW RUNS", "SHOW CONVERSATIONS"):
+            with pytest.raises(OperationalError, match="store.enabled=false"):
+                cursor.execute(statement)
+    with pytest.raises(OperationalError, match="store.enabled=false"):
+        connect(engine.host, engine.port, configuration={AGENT + "conversation.id": events[0]["conversationId"]})
+    assert not (Path(engine.app.work_dir) / "store.db").exists()  # type: ignore[arg-type]
