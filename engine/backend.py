@@ -117,6 +117,11 @@ class BackendService:
     def cancel_operation(self, handle: OperationHandle, user: str | None) -> None:
         self.sessions.get_operation(handle, user).cancel()
 
+    def run_of(self, handle: OperationHandle, user: str | None) -> str | None:
+        """The id of the agent run an operation runs or follows (None: not an agent run); a
+        frontend then follows it through :attr:`runs`."""
+        return self.sessions.get_operation(handle, user).run_id
+
     def close_operation(self, handle: OperationHandle, user: str | None) -> None:
         self.sessions.close_operation(handle, user)
 

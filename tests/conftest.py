@@ -16,6 +16,8 @@ from kazoo.client import KazooClient
 from engine.app import EngineApp
 from engine.common.config import EngineConf
 from engine.common.deadline import DeadlineScheduler
+from tests.fakes.openai_server import FakeOpenAIServer
+from tests.support.databases import sqlite_shop
 from tests.support.zookeeper import ZooKeeper, ZooKeeperError, start_zookeeper
 
 os.environ.setdefault("PYTHONHASHSEED", "0")
@@ -72,6 +74,19 @@ def start_engine(tmp_path: Path) -> Iterator[Any]:
 def engine(start_engine: Any) -> RunningEngine:
     """A default engine: SASL PLAIN (kyuubi.authentication=NONE), ECHO provider, demo database."""
     return start_engine()
+
+
+@pytest.fixture
+def llm() -> Iterator[FakeOpenAIServer]:
+    """The scripted OpenAI-compatible LLM (a real HTTP server; every request body recorded)."""
+    with FakeOpenAIServer() as server:
+        yield server
+
+
+@pytest.fixture
+def shop(tmp_path: Path) -> Path:
+    """A small SQLite shop: ``orders(id, customer, amount)`` with three rows."""
+    return sqlite_shop(tmp_path / "shop.sqlite")
 
 
 @pytest.fixture(scope="session")

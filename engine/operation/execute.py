@@ -182,7 +182,7 @@ class ExecuteStatement(Operation):
         elif isinstance(event, ApprovalRequestEvent) and self.hub.registry is not None:
             arguments = json.dumps(event.args, ensure_ascii=False, separators=(",", ":"), default=str)
             self.hub.registry.request_approval(
-                self.run_id, event.request_id, event.name, arguments, event.risk_level
+                self.live_run.run_id, event.request_id, event.name, arguments, event.risk_level
             )
         row = event.to_row()
         self.live_run.append(event.type, row)

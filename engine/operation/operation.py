@@ -53,6 +53,7 @@ class OperationStatus:
 
 class Operation:
     op_type = OperationType.EXECUTE_STATEMENT
+    run_id: str | None = None  # the agent run it runs or follows (ExecuteStatement, __attach:)
 
     def __init__(
         self,

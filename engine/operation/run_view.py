@@ -65,7 +65,7 @@ class AttachOperation(Operation):
     def __init__(self, ctx: OperationContext, statement: Attach, text: str, *, run_async: bool) -> None:
         super().__init__(ctx, text, schema=REPLY_SCHEMA, run_async=run_async)
         self.service = _service(ctx)
-        self.run_id = statement.run_id
+        self.run_id = statement.run_id  # the run it follows
         # an unknown run or another user's fails ExecuteStatement itself
         self.feed: RunFeed = self.service.open_feed(ctx.user, statement.run_id)
         self._watching = False

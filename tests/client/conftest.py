@@ -25,17 +25,6 @@ AGENT = "kyuubi.engine.data.agent."
 API_KEY = "sk-client-0123456789abcdefghij"
 
 
-@pytest.fixture
-def llm() -> Iterator[FakeOpenAIServer]:
-    with FakeOpenAIServer() as server:
-        yield server
-
-
-@pytest.fixture
-def shop(tmp_path: Path) -> Path:
-    return sqlite_shop(tmp_path / "shop.sqlite")
-
-
 def rows_for(shop: Path, customer: str) -> int:
     with sqlite3.connect(shop) as connection:
         return connection.execute("SELECT COUNT(*) FROM orders WHERE customer = ?", (customer,)).fetchone()[0]

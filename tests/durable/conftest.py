@@ -13,7 +13,7 @@ import pytest
 from tests.conftest import RunningEngine
 from tests.durable.support import AGENT, API_KEY, EngineProcess, StoreTarget, agent_conf
 from tests.fakes.openai_server import FakeOpenAIServer
-from tests.support.databases import pg_database, sqlite_shop
+from tests.support.databases import pg_database
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -27,17 +27,6 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StoreTarge
         yield StoreTarget(
             "postgresql", f"postgresql+psycopg2://postgres@127.0.0.1:5432/{name}", database=name
         )
-
-
-@pytest.fixture
-def llm() -> Iterator[FakeOpenAIServer]:
-    with FakeOpenAIServer() as server:
-        yield server
-
-
-@pytest.fixture
-def shop(tmp_path: Path) -> Path:
-    return sqlite_shop(tmp_path / "shop.sqlite")
 
 
 Start = Callable[..., RunningEngine]

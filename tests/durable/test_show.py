@@ -141,8 +141,10 @@ def test_an_engine_without_the_run_registry_refuses_the_listings_clearly(start_e
         events = rest(cursor)
         assert events[0]["runId"] and events[-1]["type"] == "agent_finish"
         for statement in ("SHOW RUNS", "SHOW CONVERSATIONS"):
-            with pytest.raises(OperationalError, match="store.enabled=false"):
+            with pytest.raises(OperationalError, match=r"store\.enabled=false"):
                 cursor.execute(statement)
-    with pytest.raises(OperationalError, match="store.enabled=false"):
-        connect(engine.host, engine.port, configuration={AGENT + "conversation.id": events[0]["conversationId"]})
+    with pytest.raises(OperationalError, match=r"store\.enabled=false"):
+        connect(
+            engine.host, engine.port, configuration={AGENT + "conversation.id": events[0]["conversationId"]}
+        )
     assert not (Path(engine.app.work_dir) / "store.db").exists()  # type: ignore[arg-type]
