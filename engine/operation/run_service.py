@@ -150,6 +150,8 @@ class RunService:
                 f"user {user} may not list everyone's runs: that is for administrators "
                 "(kyuubi.server.administrators)"
             )
+        if limit is not None and limit <= 0:
+            return []
         count = _limit(limit)
         owner = None if all_users else user
         stored = self._store("listing runs").list_runs(
@@ -217,6 +219,8 @@ class RunService:
         self, user: str, *, before: datetime | None = None, limit: int | None = None
     ) -> list[ConversationRecord]:
         """The caller's conversations, the most recently updated first."""
+        if limit is not None and limit <= 0:
+            return []
         return self._store("listing conversations").list_conversations(
             user, before=before, limit=_limit(limit)
         )

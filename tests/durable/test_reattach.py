@@ -230,3 +230,27 @@ def test_a_parked_approval_is_answered_after_reattaching(
         ("approved", "alice")
     ]
     assert store.status(run_id) == "success"
+
+
+def test_a_run_of_another_engine_on_the_same_store_is_followed_from_the_store(
+    durable: Start, llm: FakeOpenAIServer, store: StoreTarget, holds: list[threading.Event]
+) -> None:
+    running, watching = durable(), durable()  # two engines sharing one run registry
+    reply = held(holds, text("Counted ", "them."))
+    llm.add(reply)
+    with connect(running.host, running.port) as owner:
+        cursor = owner.cursor()
+        cursor.execute("count them", async_=True)
+        mine = rows(cursor, 1)
+        run_id = mine[0]["runId"]
+        assert wait_until(lambda: store.status(run_id) == "running", 10)  # its start is committed
+        with connect(watching.host, watching.port) as other:
+            attach = other.cursor()
+            attach.execute(f"__attach:{run_id}", async_=True)
+            first = rows(attach, 2)  # what the other engine has committed so far
+            assert reply.wait_for is not None
+            reply.wait_for.set()
+            followed = first + rest(attach)  # then polled until the run's end is committed
+        mine += rest(cursor)
+    assert followed == mine == payloads(store.events(run_id))
+    assert followed[-1]["type"] == "agent_finish"
