@@ -1,10 +1,21 @@
-"""EngineApp: wires configuration, datasource, tools, agent provider, sessions and the frontend."""
+"""EngineApp: wires configuration, the run registry, datasource, tools, agent provider, sessions and
+the frontend.
+
+Start-up order: the run registry opens first (it migrates its schema and turns the runs a previous
+process left ``running`` into ``interrupted``, their pending approvals into ``expired``), then the
+datasource, tools and provider, sessions, and last the Thrift server. Stopping goes the other way:
+operations are cancelled (runs end ``interrupted`` and pass their store barrier), the server and
+sessions stop, and the registry closes last, writing whatever is still queued.
+"""
 
 from __future__ import annotations
 
 import logging
+import shutil
+import tempfile
 import threading
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from engine.agent.port import Toolbox
@@ -12,7 +23,14 @@ from engine.agent.provider import AgentProvider
 from engine.agent.service import build_provider
 from engine.agent.settings import SettingsPolicy
 from engine.backend import BackendService
-from engine.common.config import ENGINE_IDLE_TIMEOUT, HA_ADDRESSES, SHARE_LEVEL, EngineConf
+from engine.common.config import (
+    ENGINE_IDLE_TIMEOUT,
+    HA_ADDRESSES,
+    SHARE_LEVEL,
+    STORE_ENABLED,
+    WORK_DIR,
+    EngineConf,
+)
 from engine.common.deadline import DeadlineScheduler, Timer
 from engine.common.redaction import SecretRegistry
 from engine.datasource import Datasource
@@ -20,6 +38,7 @@ from engine.datasource.catalog import Catalog
 from engine.frontend.server import ThriftServer
 from engine.operation.manager import OperationManager
 from engine.session.manager import SessionManager
+from engine.store import RunStore
 from engine.tools import DEFAULT_TOOL_NAMES, ToolRegistry
 
 if TYPE_CHECKING:  # imported on demand: ECHO engines without ZooKeeper never load kazoo
@@ -61,6 +80,9 @@ class EngineApp:
         self.backend: BackendService | None = None
         self.server: ThriftServer | None = None
         self.registration: EngineRegistration | None = None
+        self.store: RunStore | None = None
+        self.work_dir: Path | None = None
+        self._own_work_dir = False
         self.host = ""
         self.port = 0
         self._stop_requested = threading.Event()
@@ -88,6 +110,20 @@ class EngineApp:
 
     def _start(self) -> None:
         conf = self.conf
+        configured = conf.get(WORK_DIR)
+        if configured:
+            self.work_dir = Path(configured)
+            self.work_dir.mkdir(parents=True, exist_ok=True)
+        else:  # nothing outlives this engine, its run registry included
+            self.work_dir = Path(tempfile.mkdtemp(prefix="data-agent-"))
+            self._own_work_dir = True
+        # first: recovery of what a previous process left running happens before anyone connects
+        if conf.get(STORE_ENABLED):
+            self.store = RunStore.from_conf(conf, self.work_dir)
+        else:
+            log.warning(
+                "the run registry is disabled (%s=false): runs live in memory only", STORE_ENABLED.key
+            )
         if self._datasource is None:
             self._datasource = Datasource.from_conf(conf, self.scheduler)
         datasource = self._datasource
@@ -107,10 +143,16 @@ class EngineApp:
             self._provider = build_provider(conf, datasource, registry)
         policy = SettingsPolicy.from_conf(conf, known_tools)
         policy.check(conf)  # the engine's own settings obey the floor too
-        operations = OperationManager(conf, self.scheduler)
+        operations = OperationManager(conf, self.scheduler, registry=self.store)
         self.operations = operations
         self.sessions = SessionManager(
-            conf, self._provider, operations, datasource=datasource, catalog=self.catalog, policy=policy
+            conf,
+            self._provider,
+            operations,
+            datasource=datasource,
+            catalog=self.catalog,
+            policy=policy,
+            work_dir=self.work_dir,
         )
         self.backend = BackendService(conf, self.sessions)
         self.server = ThriftServer(conf, self.backend)
@@ -222,5 +264,10 @@ class EngineApp:
             self.tools.close()
         if self._own_datasource and self._datasource is not None:
             self._datasource.close()
+        if self.store is not None:  # last: everything the runs queued is written
+            if not self.store.close():
+                log.error("the run store could not write everything before it closed")
         self.scheduler.close()
+        if self._own_work_dir and self.work_dir is not None:
+            shutil.rmtree(self.work_dir, ignore_errors=True)
         log.info("engine stopped")

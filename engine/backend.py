@@ -5,6 +5,12 @@ Every method takes and returns domain types (``engine.common.handle``, ``engine.
 established by the transport (the SASL authcid), or None when the transport has no identity
 (NOSASL), in which case the handle alone is the capability. Errors are
 ``engine.common.errors.EngineError`` subclasses.
+
+Runs and conversations are reached through :attr:`BackendService.runs` (the engine's
+:class:`~engine.operation.run_service.RunService`): list and get runs and conversations of a user,
+follow a run's events from a sequence number (replayed, then live), cancel a run. A frontend
+needs no session for any of it; the Thrift frontend reaches the same service through
+``__attach:``, ``SHOW RUNS`` and ``SHOW CONVERSATIONS``.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from engine.common.version import KYUUBI_VERSION
 from engine.operation.fetch_buffer import FetchOrientation
 from engine.operation.metadata import MetadataArguments
 from engine.operation.operation import OperationStatus
+from engine.operation.run_service import RunService
 from engine.session.manager import SessionManager
 
 log = logging.getLogger(__name__)
@@ -32,6 +39,11 @@ class BackendService:
         self.conf = conf
         self.sessions = sessions
         self.status_wait = conf.get(OPERATION_STATUS_POLLING_TIMEOUT)
+
+    @property
+    def runs(self) -> RunService:
+        """Runs and conversations for any frontend (see the module docstring)."""
+        return self.sessions.operations.runs
 
     # --- sessions --------------------------------------------------------------------------
     def open_session(
@@ -48,8 +60,10 @@ class BackendService:
         session = self.sessions.open_session(version, user, ip, dict(configuration or {}))
         return session.handle, version, session.response_configuration()
 
-    def close_session(self, handle: SessionHandle, user: str | None) -> None:
-        self.sessions.close_session(handle, user)
+    def close_session(self, handle: SessionHandle, user: str | None, *, detach: bool = False) -> None:
+        """CloseSession stops the session's statements. ``detach``: the client's connection dropped
+        without closing it; a running agent run goes on, detached, and can be attached again."""
+        self.sessions.close_session(handle, user, detach=detach)
 
     def get_info(self, handle: SessionHandle, user: str | None, info_type: str) -> str | int:
         """``info_type`` is the ``TGetInfoType`` name (``CLI_SERVER_NAME``...)."""
@@ -107,6 +121,11 @@ class BackendService:
 
     def cancel_operation(self, handle: OperationHandle, user: str | None) -> None:
         self.sessions.get_operation(handle, user).cancel()
+
+    def run_of(self, handle: OperationHandle, user: str | None) -> str | None:
+        """The id of the agent run an operation runs or follows (None: not an agent run); a
+        frontend then follows it through :attr:`runs`."""
+        return self.sessions.get_operation(handle, user).run_id
 
     def close_operation(self, handle: OperationHandle, user: str | None) -> None:
         self.sessions.close_operation(handle, user)

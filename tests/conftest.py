@@ -76,17 +76,9 @@ def engine(start_engine: Any) -> RunningEngine:
     return start_engine()
 
 
-@pytest.fixture(scope="session")
-def scheduler() -> Iterator[DeadlineScheduler]:
-    """The deadline scheduler of components a test builds by hand (an engine makes its own)."""
-    clock = DeadlineScheduler("test-deadline-scheduler")
-    yield clock
-    clock.close()
-
-
 @pytest.fixture
 def llm() -> Iterator[FakeOpenAIServer]:
-    """The scripted OpenAI-compatible server (``tests/fakes/openai_server.py``) on port 0."""
+    """The scripted OpenAI-compatible LLM (a real HTTP server; every request body recorded)."""
     with FakeOpenAIServer() as server:
         yield server
 
@@ -95,6 +87,14 @@ def llm() -> Iterator[FakeOpenAIServer]:
 def shop(tmp_path: Path) -> Path:
     """A small SQLite shop: ``orders(id, customer, amount)`` with three rows."""
     return sqlite_shop(tmp_path / "shop.sqlite")
+
+
+@pytest.fixture(scope="session")
+def scheduler() -> Iterator[DeadlineScheduler]:
+    """The deadline scheduler of components a test builds by hand (an engine makes its own)."""
+    clock = DeadlineScheduler("test-deadline-scheduler")
+    yield clock
+    clock.close()
 
 
 def free_port() -> int:

@@ -36,7 +36,20 @@ class AgentEvent:
 
 @dataclass(frozen=True)
 class AgentStartEvent(AgentEvent):
+    """Kyuubi's ``agent_start``, plus (added fields) the run's and its conversation's ids, which
+    the operation fills in (providers leave them empty)."""
+
     type: ClassVar[str] = "agent_start"
+    run_id: str | None = None
+    conversation_id: str | None = None
+
+    def payload(self) -> dict[str, Any]:
+        ids: dict[str, Any] = {}
+        if self.run_id is not None:
+            ids["runId"] = self.run_id
+        if self.conversation_id is not None:
+            ids["conversationId"] = self.conversation_id
+        return ids
 
 
 @dataclass(frozen=True)

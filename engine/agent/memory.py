@@ -4,6 +4,11 @@ The system prompt is kept apart from the history and rebuilt for every run (toda
 tools enabled for this statement). The history passes from one statement to the next; a run that
 fails or is cancelled is repaired so that no assistant tool call is left without its result and no
 tool result without its call (the API rejects both).
+
+A conversation outlives its session through the run registry: :meth:`ConversationMemory.snapshot`
+is what the engine saves at the end of every run and :meth:`ConversationMemory.restore` puts it
+back, history and token counters alike, so that the next LLM call (and the compaction trigger,
+which reads the last call's token count) is what it would have been had the session never closed.
 """
 
 from __future__ import annotations
@@ -13,11 +18,21 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from engine.common.record import MemoryRecord
+
 log = logging.getLogger(__name__)
 
 Message = dict[str, Any]
 
 INTERRUPTED_RESULT = "[no result: the run was interrupted before this tool call completed]"
+
+# the token counters a snapshot keeps, by their attribute names
+_COUNTERS = (
+    "last_total_tokens",
+    "cumulative_prompt_tokens",
+    "cumulative_completion_tokens",
+    "cumulative_total_tokens",
+)
 
 
 class ConversationMemory:
@@ -73,6 +88,27 @@ class ConversationMemory:
     def clear(self) -> None:
         self.messages = []
         self.last_total_tokens = 0
+
+    # --- persistence ------------------------------------------------------------------------------
+
+    def snapshot(self) -> MemoryRecord:
+        """The history (repaired: no call without its result) and the token counters, as plain
+        JSON-shaped values the run registry keeps."""
+        self.repair()
+        return MemoryRecord(
+            messages=tuple(dict(message) for message in self.messages),
+            counters={name: int(getattr(self, name)) for name in _COUNTERS},
+        )
+
+    def restore(self, record: MemoryRecord) -> None:
+        """Replace the history and counters with a snapshot (messages that are not chat messages
+        are dropped; the cap and the call/result pairing are enforced again)."""
+        self.messages = [dict(message) for message in record.messages if isinstance(message.get("role"), str)]
+        for name in _COUNTERS:
+            value = record.counters.get(name, 0)
+            setattr(self, name, value if isinstance(value, int) and value >= 0 else 0)
+        self.repair()
+        self._enforce_cap()
 
     # --- invariants -------------------------------------------------------------------------------
 

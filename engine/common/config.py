@@ -326,6 +326,36 @@ STORE_COMMIT_TIMEOUT = duration_entry(
     minimum=0.0,
 )
 
+# --- durable runs and conversations (issue 14 §2-§6: the run registry wired into the engine) ---
+CONVERSATION_ID = str_entry(
+    AGENT + "conversation.id",
+    None,
+    "Per session (OpenSession configuration) only: continue this conversation of yours, with the "
+    "agent's memory as its last run left it, even after an engine restart. Unset: the session "
+    "starts a new conversation, whose id OpenSession's response configuration carries (and every "
+    "run's agent_start row). Ignored in the engine's own configuration.",
+)
+RUN_DETACHED_TIMEOUT = duration_entry(
+    AGENT + "run.detached.timeout",
+    "PT10M",
+    "How long a run whose connection dropped (without CloseOperation or CloseSession) goes on "
+    "detached, waiting for someone to __attach: to it, before it is stopped (status stopped).",
+    minimum=0.0,
+)
+STORE_ENABLED = bool_entry(
+    AGENT + "store.enabled",
+    "true",
+    "Keep runs, their events, approvals and conversations in the run registry (store.url). false: "
+    "runs are kept in memory only while they go on (__attach: still follows them), nothing outlives "
+    "the engine, and SHOW RUNS, SHOW CONVERSATIONS and conversation.id are refused.",
+)
+ADMINISTRATORS = list_entry(
+    "kyuubi.server.administrators",
+    "",
+    "Comma-separated users who may list, watch and cancel anyone's runs (SHOW RUNS ALL, "
+    "__attach:, the REST API). Nobody approves another user's tool calls, not even them.",
+)
+
 # --- fetch waiting (issue 13 §2: streaming to DB-API clients) ---------------------------------------
 # PyHive, impyla and hive-jdbc read until a fetch comes back empty, so a FetchResults of a running
 # statement waits until a row exists or the statement ends. fetch.wait only caps that wait (for
@@ -496,8 +526,9 @@ SESSION_CHECK_INTERVAL = duration_entry(
 SESSION_CLOSE_ON_DISCONNECT = bool_entry(
     "kyuubi.session.close.on.disconnect",
     "true",
-    "Close the sessions a client opened when its connection ends. false: sessions (and their runs) "
-    "outlive the connection until CloseSession or the idle timeout.",
+    "Close the sessions a client opened when its connection ends; a running agent run goes on "
+    "detached (see run.detached.timeout) and can be attached again with __attach:<runId>. false: "
+    "sessions (and their runs) outlive the connection until CloseSession or the idle timeout.",
 )
 EXEC_POOL_SIZE = int_entry(
     "kyuubi.backend.engine.exec.pool.size",

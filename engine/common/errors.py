@@ -123,3 +123,10 @@ class MalformedRequestError(EngineError):
 
     sqlstate = "08P01"  # protocol violation
     vendor_code = 10014
+
+
+class NotFoundError(EngineError):
+    """An id that names nothing the caller can see: an unknown run or conversation."""
+
+    sqlstate = "42000"
+    vendor_code = 10031

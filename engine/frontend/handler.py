@@ -128,13 +128,14 @@ class ThriftHandler:
         return False
 
     def close_sessions(self) -> None:
-        """Close the sessions this connection opened and did not close (the client went away)."""
+        """Close the sessions this connection opened and did not close (the client went away);
+        their running agent runs go on, detached, until attached again or timed out."""
         with self._lock:
             leftover = list(self._sessions)
             self._sessions.clear()
         for handle in leftover:
             try:
-                self.backend.close_session(handle, self.user)
+                self.backend.close_session(handle, self.user, detach=True)
                 log.info("closed session %s left open by %s", handle, self.peer or "a client")
             except EngineError as exc:
                 log.debug("session %s already gone: %s", handle, exc)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from engine.agent.provider import AgentProvider, AgentSession
 from engine.common.config import EngineConf
+from engine.operation.run_service import RunService
 from engine.tools.port import CatalogView, ReadSource
 
 
@@ -22,6 +23,10 @@ class OperationContext:
     compact_threshold: int = 1024
     datasource: ReadSource | None = None  # None: an engine without a datasource (some tests)
     catalog: CatalogView | None = None  # for metadata operations and SHOW/DESCRIBE
+    runs: RunService | None = None  # the engine's runs: agent runs register there; __attach:, SHOW RUNS
+    conversation_id: str | None = None  # the session's conversation (its runs belong to it)
+    # queues the conversation's row in the run registry (once, before its first run)
+    record_conversation: Callable[[], None] = field(default=lambda: None)
     # Session-level effects of control statements:
     set_session_conf: Callable[[str, str], None] = field(default=lambda key, value: None)
     session_conf_items: Callable[[], dict[str, str]] = field(default=dict)

@@ -1,5 +1,5 @@
-"""Control statements that never reach the LLM: approvals, USE, SET, probe queries, and the run
-registry's statements (``__attach:``, ``SHOW RUNS``, ``SHOW CONVERSATIONS``).
+"""Control statements that never reach the LLM: approvals, USE, SET and probe queries (the run
+registry's statements are in :mod:`engine.operation.run_view`).
 
 Each operation gets its typed statement from the parser; none reads the statement text.
 """
@@ -11,18 +11,7 @@ import decimal
 import json
 from typing import Any
 
-from engine.common.errors import UnsupportedError
-from engine.common.statement import (
-    Approval,
-    Attach,
-    Probe,
-    ProbeItem,
-    ProbeKind,
-    SetStatement,
-    ShowConversations,
-    ShowRuns,
-    UseDatabase,
-)
+from engine.common.statement import Approval, Probe, ProbeItem, ProbeKind, SetStatement, UseDatabase
 from engine.common.types import REPLY_SCHEMA, ColumnSpec, HiveType, TableSchema
 from engine.common.version import VERSION
 from engine.operation.context import OperationContext
@@ -142,23 +131,3 @@ def probe_type(item: ProbeItem) -> HiveType:
         ProbeKind.CURRENT_DATE: HiveType.DATE,
         ProbeKind.CURRENT_TIMESTAMP: HiveType.TIMESTAMP,
     }.get(item.kind, HiveType.STRING)
-
-
-class RunRegistryOperation(Operation):
-    """``__attach:<runId>``, ``SHOW RUNS`` and ``SHOW CONVERSATIONS``, which the run registry
-    answers. Until an engine has one, each is a clear error (never an agent run)."""
-
-    def __init__(
-        self, ctx: OperationContext, statement: Attach | ShowRuns | ShowConversations, text: str
-    ) -> None:
-        super().__init__(ctx, text, schema=None, run_async=False)
-        self.request = statement
-
-    def run_internal(self) -> None:
-        form = {Attach: "__attach:", ShowRuns: "SHOW RUNS", ShowConversations: "SHOW CONVERSATIONS"}[
-            type(self.request)
-        ]
-        raise UnsupportedError(
-            f"{form} needs the run registry (kyuubi.engine.data.agent.store.url), which this engine "
-            "does not have yet"
-        )

@@ -2,7 +2,12 @@
 
 An operation's deadline (``run.timeout``/``queryTimeout``) is armed on the engine's deadline
 scheduler when the manager starts it; nothing here polls. Stopping cancels every operation with
-``SHUTDOWN``, which also releases every fetch waiting on one.
+``SHUTDOWN``, which also releases every fetch waiting on one; agent runs then end ``interrupted``
+and pass their store barrier before the manager's stop returns (within its timeout).
+
+The manager also owns the engine's runs: the :class:`~engine.operation.live_run.RunHub` of runs
+going on and the :class:`~engine.operation.run_service.RunService` every frontend uses, over the
+run registry the app hands in (none: runs are kept in memory only while they go on).
 """
 
 from __future__ import annotations
@@ -16,26 +21,42 @@ from concurrent.futures import ThreadPoolExecutor
 
 from engine.common.cancel import CancelReason
 from engine.common.config import (
+    ADMINISTRATORS,
     EXEC_POOL_SIZE,
     EXEC_POOL_WAIT_QUEUE,
     OPERATION_IDLE_TIMEOUT,
+    RUN_DETACHED_TIMEOUT,
+    STORE_COMMIT_TIMEOUT,
     EngineConf,
 )
 from engine.common.deadline import DeadlineScheduler
 from engine.common.errors import BusyError, InvalidHandleError
 from engine.common.handle import OperationHandle
 from engine.operation.context import OperationContext
+from engine.operation.live_run import RunHub
 from engine.operation.operation import Operation
 from engine.operation.router import StatementRequest, StatementRouter
+from engine.operation.run_registry import RunRegistry
+from engine.operation.run_service import RunService
 
 log = logging.getLogger(__name__)
 
 
 class OperationManager:
-    def __init__(self, conf: EngineConf, scheduler: DeadlineScheduler) -> None:
+    def __init__(
+        self, conf: EngineConf, scheduler: DeadlineScheduler, *, registry: RunRegistry | None = None
+    ) -> None:
         self.conf = conf
         self.scheduler = scheduler
         self.router = StatementRouter()  # statement type -> operation: the one routing table
+        self.hub = RunHub(
+            scheduler,
+            registry,
+            detached_timeout=conf.get(RUN_DETACHED_TIMEOUT),
+            commit_timeout=conf.get(STORE_COMMIT_TIMEOUT),
+        )
+        administrators: tuple[str, ...] = conf.get(ADMINISTRATORS)
+        self.runs = RunService(self.hub, registry, administrators=administrators)
         self._lock = threading.Lock()
         self._operations: dict[bytes, Operation] = {}
         self._pool_size = conf.get(EXEC_POOL_SIZE)

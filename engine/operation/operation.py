@@ -53,6 +53,7 @@ class OperationStatus:
 
 class Operation:
     op_type = OperationType.EXECUTE_STATEMENT
+    run_id: str | None = None  # the agent run it runs or follows (ExecuteStatement, __attach:)
 
     def __init__(
         self,
@@ -122,7 +123,8 @@ class Operation:
 
     def _execute(self) -> None:
         with log_context(self.ctx.session_id, self.id):
-            if not self._set_state(OperationState.RUNNING):
+            if not self._set_state(OperationState.RUNNING):  # cancelled or closed while queued
+                self.on_complete()
                 self._done.set()
                 return
             self.started = time.time()
@@ -176,6 +178,12 @@ class Operation:
         if not self._set_state(state):
             return
         self.add_log(stamp("ERROR", error.message))
+
+    def detach(self, on_end: Callable[[], None]) -> bool:
+        """Its session's connection dropped: True when the operation goes on without a client and
+        calls ``on_end`` when it ends (an agent run); False (the default) when it should simply be
+        closed with its session."""
+        return False
 
     def cancel(self, reason: CancelReason = CancelReason.USER) -> None:
         """CancelOperation (``USER``) or the engine stopping (``SHUTDOWN``): a running operation

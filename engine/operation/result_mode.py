@@ -68,7 +68,8 @@ class ResultSink:
         self.saw_error = False
         self.denies_approvals = False  # True: a gated call is denied at once instead of parking
 
-    def on_event(self, event: AgentEvent) -> None:
+    def on_event(self, event: AgentEvent, row: str | None = None) -> None:
+        """One event of the run; ``row`` is its compact JSON when the caller already made it."""
         if isinstance(event, ErrorEvent):
             self.saw_error = True
 
@@ -76,20 +77,16 @@ class ResultSink:
         """The run ended normally; may raise EngineError (e.g. table mode without a table)."""
 
     def on_failure(self, error: EngineError) -> None:
-        """The run failed or was cancelled; ``error`` is what the operation status will carry."""
+        """The run failed or was cancelled; ``error`` is what the operation status will carry (the
+        operation has already passed an ``error`` event through :meth:`on_event`)."""
 
 
 class EventsSink(ResultSink):
     initial_schema = REPLY_SCHEMA
 
-    def on_event(self, event: AgentEvent) -> None:
+    def on_event(self, event: AgentEvent, row: str | None = None) -> None:
         super().on_event(event)
-        self.buffer.append(event.to_row())
-
-    def on_failure(self, error: EngineError) -> None:
-        if not self.saw_error:
-            self.saw_error = True
-            self.buffer.append(ErrorEvent(error.message).to_row())
+        self.buffer.append(event.to_row() if row is None else row)
 
 
 class AnswerSink(ResultSink):
@@ -102,7 +99,7 @@ class AnswerSink(ResultSink):
         self._step_parts: list[str] = []
         self._last_answer = ""
 
-    def on_event(self, event: AgentEvent) -> None:
+    def on_event(self, event: AgentEvent, row: str | None = None) -> None:
         super().on_event(event)
         if isinstance(event, StepStartEvent):
             self._close_step()
@@ -149,7 +146,7 @@ class TableSink(ResultSink):
         self.denied = 0
         self.truncated = False
 
-    def on_event(self, event: AgentEvent) -> None:
+    def on_event(self, event: AgentEvent, row: str | None = None) -> None:
         super().on_event(event)
         if isinstance(event, ToolCallEvent):
             sql = event.args.get("sql")

@@ -17,13 +17,7 @@ from engine.common.config import RESULT_MODE, SQL_ROUTING, STATEMENT_MAX_LENGTH,
 from engine.common.errors import InvalidStatementError
 from engine.operation.catalog_forms import CatalogForm, CatalogOperation
 from engine.operation.context import OperationContext
-from engine.operation.control import (
-    ApprovalOperation,
-    ProbeOperation,
-    RunRegistryOperation,
-    SetOperation,
-    UseOperation,
-)
+from engine.operation.control import ApprovalOperation, ProbeOperation, SetOperation, UseOperation
 from engine.operation.execute import ExecuteStatement, exclusive_run
 from engine.operation.operation import Operation
 from engine.operation.parser import ParseOptions, parse_statement
@@ -33,6 +27,7 @@ from engine.operation.passthrough import (
     WrappedQuestion,
     wrapper_transform,
 )
+from engine.operation.run_view import AttachOperation, ShowConversationsOperation, ShowRunsOperation
 
 S = TypeVar("S")
 
@@ -109,12 +104,6 @@ def _catalog(request: StatementRequest, statement: CatalogForm) -> Operation:
     return CatalogOperation(request.ctx, statement, request.text)
 
 
-def _run_registry(
-    request: StatementRequest, statement: stmt.Attach | stmt.ShowRuns | stmt.ShowConversations
-) -> Operation:
-    return RunRegistryOperation(request.ctx, statement, request.text)
-
-
 # The routing table, in the order a reader should meet it: control statements first, then the
 # catalog forms, SQL, the run registry, BI wrappers and, last, questions for the agent.
 ROUTES: tuple[Route[Any], ...] = (
@@ -132,9 +121,14 @@ ROUTES: tuple[Route[Any], ...] = (
         stmt.DescribeQuery,
         lambda request, s: DescribeQueryOperation(request.ctx, s.sql, request.conf, request.text),
     ),
-    Route(stmt.Attach, _run_registry),
-    Route(stmt.ShowRuns, _run_registry),
-    Route(stmt.ShowConversations, _run_registry),
+    Route(
+        stmt.Attach,
+        lambda request, s: AttachOperation(request.ctx, s, request.text, run_async=request.run_async),
+    ),
+    Route(stmt.ShowRuns, lambda request, s: ShowRunsOperation(request.ctx, s, request.text)),
+    Route(
+        stmt.ShowConversations, lambda request, s: ShowConversationsOperation(request.ctx, s, request.text)
+    ),
     Route(stmt.BiWrapper, _wrapper),
     Route(stmt.UnsupportedWrapper, _unsupported_wrapper),
     Route(stmt.Question, _question),

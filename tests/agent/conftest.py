@@ -126,12 +126,6 @@ class AgentHarness:
 
 
 @pytest.fixture
-def shop(tmp_path: Path) -> Path:
-    """A small SQLite shop: ``orders(id, customer, amount)`` with three rows."""
-    return databases.sqlite_shop(tmp_path / "shop.sqlite")
-
-
-@pytest.fixture
 def pg_schema() -> Iterator[str]:
     """A unique, empty PostgreSQL schema, dropped after the test."""
     with databases.pg_schema("agent") as schema:

@@ -8,9 +8,10 @@ asks a ``responder`` callable) and answers it the way OpenAI does:
   sent with chunked transfer encoding (so keep-alive works and a dropped connection is visible);
 - ``stream=false``: one ``chat.completion`` JSON object.
 
-A reply can split its text into several deltas, stream ``reasoning_content``, split tool calls'
-id, name and argument fragments across chunks (or never send the id), add a usage chunk, answer
-429/500, stall before or between chunks, wait on an event, or drop the connection mid-stream.
+A reply can split its text into several deltas, stream ``reasoning_content`` (before the text, or
+interleaved with it), split tool calls' id, name and argument fragments across chunks (or never
+send the id), add a usage chunk, answer 429/500, stall before or between chunks, wait on an event,
+or drop the connection mid-stream.
 Every request body is recorded in :attr:`FakeOpenAIServer.requests`.
 """
 
@@ -50,6 +51,7 @@ class Reply:
     drop_after: int | None = None  # close the connection after this many chunks
     wait_for: threading.Event | None = None  # hold the stream (after the first chunk) until set
     model: str = "fake-model"
+    interleave: bool = False  # alternate reasoning and text chunks (each kind change is a new event)
 
 
 def text(*parts: str, **kwargs: Any) -> Reply:
@@ -91,8 +93,15 @@ def _chunks(reply: Reply, completion_id: str) -> list[dict[str, Any]]:
         }
 
     out = [chunk({"role": "assistant", "content": ""})]
-    out.extend(chunk({"reasoning_content": part}) for part in reply.reasoning)
-    out.extend(chunk({"content": part}) for part in reply.text)
+    if reply.interleave:
+        for thought, part in itertools.zip_longest(reply.reasoning, reply.text):
+            if thought is not None:
+                out.append(chunk({"reasoning_content": thought}))
+            if part is not None:
+                out.append(chunk({"content": part}))
+    else:
+        out.extend(chunk({"reasoning_content": part}) for part in reply.reasoning)
+        out.extend(chunk({"content": part}) for part in reply.text)
     for index, call in enumerate(reply.tool_calls):
         call_id = f"call_{completion_id[-6:]}_{index}" if call.id is None else call.id
         head: dict[str, Any] = {"index": index, "type": "function", "function": {"arguments": ""}}
