@@ -1,11 +1,15 @@
 """``python -m engine``: run one Data Agent Engine in the foreground.
 
+``python -m engine hash-password [--user NAME] [--scheme argon2|bcrypt]`` prints a line for the
+CUSTOM password file instead; the password comes from stdin (one line) or a prompt, never argv.
+
 Exit codes: 0 stopped cleanly; 1 failed to start or crashed; 2 bad configuration or arguments.
 """
 
 from __future__ import annotations
 
 import argparse
+import getpass
 import logging
 import os
 import select
@@ -36,8 +40,45 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def hash_password_command(argv: list[str]) -> int:
+    """Print ``user:hash`` (or the hash alone) for the CUSTOM password file."""
+    parser = argparse.ArgumentParser(
+        prog="data-agent-engine hash-password",
+        description="Hash a password for kyuubi.authentication.password.file. The password is read "
+        "from stdin (its first line) or, on a terminal, from a prompt; never from the command line.",
+    )
+    parser.add_argument("--user", help="print user:hash, a whole line of the password file")
+    parser.add_argument("--scheme", choices=("argon2", "bcrypt"), default="argon2")
+    args = parser.parse_args(argv)
+    from engine.auth.password_file import hash_password
+
+    if sys.stdin.isatty():
+        password = getpass.getpass("password: ")
+        if getpass.getpass("again: ") != password:
+            sys.stderr.write("hash-password: the passwords differ\n")
+            return 2
+    else:
+        password = sys.stdin.readline().removesuffix("\n").removesuffix("\r")
+    if not password:
+        sys.stderr.write("hash-password: empty password\n")
+        return 2
+    if args.user is not None and (not args.user or ":" in args.user or not args.user.isprintable()):
+        sys.stderr.write("hash-password: a user name must be printable, without ':'\n")
+        return 2
+    try:
+        hashed = hash_password(password, args.scheme)
+    except ConfigError as exc:
+        sys.stderr.write(f"hash-password: {exc}\n")
+        return 2
+    sys.stdout.write(f"{args.user}:{hashed}\n" if args.user is not None else f"{hashed}\n")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(sys.argv[1:] if argv is None else argv)
+    arguments = sys.argv[1:] if argv is None else argv
+    if arguments[:1] == ["hash-password"]:
+        return hash_password_command(arguments[1:])
+    args = parse_args(arguments)
     if args.print_conf_example:
         sys.stdout.write(render_example() + "\n")
         return 0

@@ -399,18 +399,132 @@ SSL_KEYSTORE_PATH = str_entry(
     None,
     "PEM file with the certificate chain and key for TLS.",
 )
+# --- authentication (engine.auth): NONE, NOSASL, CUSTOM password file, LDAP with Kyuubi's keys ---
 AUTHENTICATION = str_entry(
     "kyuubi.authentication",
     "NONE",
     "NONE: SASL PLAIN, any user and password; NOSASL: raw binary Thrift; CUSTOM: SASL PLAIN "
-    "checked against kyuubi.authentication.password.file.",
-    choices=("NONE", "NOSASL", "CUSTOM"),
+    "checked against kyuubi.authentication.password.file; LDAP: SASL PLAIN checked by a simple "
+    "bind to the directory of kyuubi.authentication.ldap.url (Kyuubi's LDAP keys).",
+    choices=("NONE", "NOSASL", "CUSTOM", "LDAP"),
 )
 PASSWORD_FILE = str_entry(
     "kyuubi.authentication.password.file",
     None,
-    "With kyuubi.authentication=CUSTOM: a file of user:sha256-hex-of-password lines.",
+    "With kyuubi.authentication=CUSTOM: a file of user:hash lines, each hash argon2 ($argon2id$...) "
+    "or bcrypt ($2b$...); '#' starts a comment. Make a line with `python -m engine hash-password "
+    "--user NAME` (reads the password from stdin or a prompt). Plaintext and unsalted sha256 "
+    "entries are refused at start. Read again when the file changes.",
 )
+LDAP_URL = str_entry(
+    "kyuubi.authentication.ldap.url",
+    None,
+    "Space-separated LDAP URLs (ldap://host:389, ldaps://host:636), tried in order.",
+)
+LDAP_BASE_DN = str_entry(
+    "kyuubi.authentication.ldap.baseDN",
+    None,
+    "LDAP base DN: where users (guidKey=<user>,<baseDN>) and groups are searched when no DN pattern "
+    "is given.",
+)
+LDAP_BASE_DN_ALT = str_entry(
+    "kyuubi.authentication.ldap.base.dn",
+    None,
+    "Older name of kyuubi.authentication.ldap.baseDN (used when baseDN is unset).",
+)
+LDAP_DOMAIN = str_entry(
+    "kyuubi.authentication.ldap.domain",
+    None,
+    "LDAP domain: a user binds as <user>@<domain> (Active Directory's user principal name).",
+)
+LDAP_GROUP_DN_PATTERN = str_entry(
+    "kyuubi.authentication.ldap.groupDNPattern",
+    None,
+    "Colon-separated patterns of group DNs, %s standing for the group name, e.g. "
+    "cn=%s,ou=groups,dc=example,dc=org; their parents are where groups are searched.",
+)
+LDAP_USER_DN_PATTERN = str_entry(
+    "kyuubi.authentication.ldap.userDNPattern",
+    None,
+    "Colon-separated patterns of user DNs, %s standing for the user name (escaped), e.g. "
+    "uid=%s,ou=people,dc=example,dc=org: the DNs a user binds as, and where users are searched.",
+)
+LDAP_GROUP_FILTER = list_entry(
+    "kyuubi.authentication.ldap.groupFilter",
+    "",
+    "Comma-separated group names (short names, not DNs): only their members may log in.",
+)
+LDAP_USER_FILTER = list_entry(
+    "kyuubi.authentication.ldap.userFilter",
+    "",
+    "Comma-separated user names (short names, not DNs): only they may log in.",
+)
+LDAP_GUID_KEY = str_entry(
+    "kyuubi.authentication.ldap.guidKey",
+    "uid",
+    "Attribute whose value names a user or group uniquely (uid, cn, sAMAccountName).",
+)
+LDAP_GROUP_MEMBERSHIP_KEY = str_entry(
+    "kyuubi.authentication.ldap.groupMembershipKey",
+    "member",
+    "Attribute of a group entry that lists its members, by DN (member, uniqueMember) or by name (memberUid).",
+)
+LDAP_USER_MEMBERSHIP_KEY = str_entry(
+    "kyuubi.authentication.ldap.userMembershipKey",
+    None,
+    "Attribute of a user entry that lists the DNs of its groups (memberOf). When set, groupFilter "
+    "is checked on the user's entry instead of the groups' member lists.",
+)
+LDAP_GROUP_CLASS_KEY = str_entry(
+    "kyuubi.authentication.ldap.groupClassKey",
+    "groupOfNames",
+    "objectClass of group entries (groupOfNames, groupOfUniqueNames, posixGroup, group).",
+)
+LDAP_CUSTOM_QUERY = str_entry(
+    "kyuubi.authentication.ldap.customLDAPQuery",
+    None,
+    "A complete LDAP filter run under baseDN instead of userFilter/groupFilter: the user may log in "
+    "when an entry found is the user (its first RDN value or its DN) or lists the user's DN in "
+    "groupMembershipKey; a %s in it stands for the user name (escaped), and then exactly one entry "
+    "must match.",
+)
+LDAP_BIND_DN = str_entry(
+    "kyuubi.authentication.ldap.binddn",
+    None,
+    "DN of a service account that searches the directory for the user's DN; the user's password is "
+    "then checked by a bind as that DN. Unset: the user binds directly (domain or DN patterns).",
+)
+LDAP_BIND_PASSWORD = str_entry(
+    "kyuubi.authentication.ldap.bindpw",
+    None,
+    "Password of kyuubi.authentication.ldap.binddn. Secret: give it through the environment.",
+    secret=True,
+    env=("KYUUBI_AUTHENTICATION_LDAP_BINDPW",),
+)
+LDAP_CONNECT_TIMEOUT = duration_entry(
+    "kyuubi.authentication.ldap.connect.timeout",
+    "PT5S",
+    "Timeout to connect to one LDAP server (never past the login deadline, "
+    "kyuubi.frontend.thrift.login.timeout).",
+    minimum=0.001,
+    maximum=600.0,
+)
+LDAP_READ_TIMEOUT = duration_entry(
+    "kyuubi.authentication.ldap.read.timeout",
+    "PT10S",
+    "Timeout of one LDAP bind or search answer (never past the login deadline).",
+    minimum=0.001,
+    maximum=600.0,
+)
+AUTH_MAX_CONCURRENT = int_entry(
+    "kyuubi.authentication.max.concurrent",
+    "8",
+    "Password checks run at once (LDAP binds, each on its own directory connection, and argon2 or "
+    "bcrypt verifications, each costly in memory or CPU); more wait, up to their login deadline.",
+    minimum=1,
+    maximum=1024,
+)
+# --- end authentication ---
 SERVER_NAME = str_entry(
     "kyuubi.engine.data.agent.server.name",
     "Kyuubi Data Agent Engine",
