@@ -15,11 +15,12 @@ import os
 import select
 import signal
 import sys
+from typing import cast
 
-from engine.common.config import LOG_LEVEL, EngineConf, render_example
+from engine.common.config import LOG_FORMAT, LOG_LEVEL, REDACTION_REGEX, EngineConf, render_example
 from engine.common.errors import ConfigError, EngineError
 from engine.common.logging_context import configure_logging
-from engine.common.redaction import redact_text
+from engine.common.redaction import TextPattern, redact_text
 
 log = logging.getLogger("engine")
 
@@ -38,6 +39,26 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--conf-file", metavar="FILE", help="a file of key=value lines")
     parser.add_argument("--print-conf-example", action="store_true", help="print the generated example conf")
     return parser.parse_args(argv)
+
+
+def operator_redaction(conf: EngineConf) -> TextPattern | None:
+    """``kyuubi.server.redaction.regex``, when the operator set it, compiled with RE2 (linear time)
+    to mask its matches in every log line."""
+    if not conf.is_set(REDACTION_REGEX):
+        return None
+    import re2
+
+    options = re2.Options()
+    options.log_errors = False
+    try:
+        return cast(TextPattern, re2.compile(conf.get(REDACTION_REGEX) or "", options))
+    except re2.error as exc:
+        detail = (
+            exc.args[0].decode("utf-8", "replace") if exc.args and isinstance(exc.args[0], bytes) else exc
+        )
+        raise ConfigError(
+            f"invalid value for {REDACTION_REGEX.key}: RE2 cannot compile it: {detail}"
+        ) from None
 
 
 def hash_password_command(argv: list[str]) -> int:
@@ -88,9 +109,17 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write(f"data-agent-engine: {redact_text(str(exc))}\n")
         return 2
 
+    try:
+        extra = operator_redaction(conf)
+    except ConfigError as exc:
+        sys.stderr.write(f"data-agent-engine: {redact_text(str(exc))}\n")
+        return 2
+
     from engine.app import EngineApp, secrets_of
 
-    configure_logging(conf.get(LOG_LEVEL), secrets_of(conf))
+    configure_logging(
+        conf.get(LOG_LEVEL), secrets_of(conf), log_format=conf.get(LOG_FORMAT), extra_redaction=extra
+    )
     app = EngineApp(conf)
     # SIGTERM and SIGINT reach the main loop through a self-pipe (signal.set_wakeup_fd): a Python
     # handler that called request_stop() would run between two bytecodes of the main thread,

@@ -61,6 +61,15 @@ PROVIDER = str_entry(
     "OpenAI-compatible chat completions endpoint. When unset and an API key or endpoint is "
     "given, OPENAI_COMPATIBLE is chosen.",
     choices=("ECHO", "OPENAI_COMPATIBLE"),
+    # Kyuubi 1.12 also takes these spellings (and its provider class names)
+    aliases=(
+        ("openai-compatible", "OPENAI_COMPATIBLE"),
+        ("org.apache.kyuubi.engine.dataagent.provider.echo.EchoProvider", "ECHO"),
+        (
+            "org.apache.kyuubi.engine.dataagent.provider.chatcompletion.ChatCompletionProvider",
+            "OPENAI_COMPATIBLE",
+        ),
+    ),
 )
 MODEL = str_entry(
     AGENT + "model",
@@ -122,10 +131,11 @@ MAX_ITERATIONS = int_entry(
 COMPACTION_TRIGGER_TOKENS = int_entry(
     AGENT + "compaction.trigger.tokens",
     "128000",
-    "Compact the conversation when the predicted prompt reaches this many tokens.",
-    minimum=256,
+    "Compact the conversation when the predicted prompt reaches this many tokens "
+    "(9223372036854775807, as in Kyuubi, effectively disables compaction).",
+    minimum=1,
     overridable=True,
-    maximum=10_000_000,
+    maximum=2**63 - 1,
 )
 QUERY_TIMEOUT = duration_entry(
     AGENT + "query.timeout",
@@ -703,9 +713,74 @@ ENGINE_LOCK_TIMEOUT = duration_entry(
 REDACTION_REGEX = str_entry(
     "kyuubi.server.redaction.regex",
     "(?i)secret|password|token|access[.]?key|api[.]?key",
-    "Keys or values matching this regex are hidden in displayed command lines.",
+    "Kyuubi's meaning: a displayed setting (SET, the launcher's command line) whose key or value "
+    "matches this regex has its value hidden. When set explicitly it also adds to the log "
+    "redaction: every match in a log line is masked (so write it to match the secret itself, e.g. "
+    "corp-[A-Za-z0-9]{20,}). Compiled with RE2, so it runs in linear time (no backreferences or "
+    "lookarounds).",
     validator=_regex_problem,
 )
+# --- operating the engine: Kyuubi 1.12's data-agent keys, session overrides, logs, start-up check ---
+# Kyuubi starts its data-agent engine as a JVM; these keys size and shape that JVM and mean nothing
+# to this engine. They are accepted (a Kyuubi configuration works unchanged) and logged once.
+JVM_MEMORY = str_entry(
+    AGENT + "memory",
+    "1g",
+    "Kyuubi: the heap of the data-agent engine's JVM. Not applicable to this engine (no JVM); "
+    "accepted and logged once at start.",
+)
+JVM_JAVA_OPTIONS = str_entry(
+    AGENT + "java.options",
+    None,
+    "Kyuubi: extra Java options of the data-agent engine's JVM. Not applicable (no JVM); accepted "
+    "and logged once at start.",
+)
+JVM_EXTRA_CLASSPATH = str_entry(
+    AGENT + "extra.classpath",
+    None,
+    "Kyuubi: extra classpath of the data-agent engine's JVM (JDBC drivers, LLM SDKs). Not "
+    "applicable: datasources use the Python drivers installed with the engine (SQLAlchemy "
+    "dialects); accepted and logged once at start.",
+)
+JVM_ONLY_KEYS = (JVM_MEMORY, JVM_JAVA_OPTIONS, JVM_EXTRA_CLASSPATH)
+SESSION_CONF_RESTRICT_LIST = list_entry(
+    "kyuubi.session.conf.restrict.list",
+    "",
+    "Keys no session or statement may set (OpenSession configuration, SET, a statement's "
+    "confOverlay): such a request is refused with a message naming the key. An entry ending in "
+    ".* covers every key that starts with what comes before it.",
+)
+SESSION_CONF_IGNORE_LIST = list_entry(
+    "kyuubi.session.conf.ignore.list",
+    "",
+    "Keys silently dropped from every session or statement override (OpenSession configuration, "
+    "SET, a statement's confOverlay). An entry ending in .* covers every key that starts with what "
+    "comes before it.",
+)
+LOG_FORMAT = str_entry(
+    AGENT + "log.format",
+    "text",
+    "text: one readable line per record; json: one JSON object per line with time, level, logger, "
+    "thread, session, operation and message (redacted as text lines are).",
+    choices=("text", "json"),
+)
+DATASOURCE_CHECK = str_entry(
+    AGENT + "datasource.check",
+    "warn",
+    "At start the engine checks that the datasource answers. warn: if it does not, log an ERROR, "
+    "serve anyway (not ready) and check again in the background until it answers; fail: exit with "
+    "code 1 instead.",
+    choices=("warn", "fail"),
+)
+DATASOURCE_CHECK_INTERVAL = duration_entry(
+    AGENT + "datasource.check.interval",
+    "PT30S",
+    "How often an engine whose datasource did not answer at start checks it again.",
+    minimum=0.01,
+    maximum=3600.0,
+)
+# --- end operating the engine ---
+
 LOG_LEVEL = str_entry(
     "kyuubi.engine.data.agent.log.level",
     "INFO",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from engine.agent.provider import RunRequest
 from engine.common.config import RESULT_MODE, RUN_TIMEOUT, EngineConf
@@ -12,6 +12,7 @@ from engine.common.errors import BusyError, EngineError, OperationCanceledError,
 from engine.operation.context import OperationContext
 from engine.operation.operation import Operation
 from engine.operation.result_mode import SinkContext, TableTransform, make_sink
+from engine.operation.run_log import RunLog, RunObserver, RunStatus, RunTracker
 
 log = logging.getLogger(__name__)
 
@@ -26,9 +27,12 @@ class ExecuteStatement(Operation):
         run_async: bool,
         query_timeout: int = 0,
         transform: TableTransform | None = None,
+        observers: Sequence[RunObserver] | None = None,
     ) -> None:
         super().__init__(ctx, statement, schema=None, run_async=run_async)
         self.conf = conf
+        # who hears of the run's start, events and end: its log lines unless told otherwise
+        self.observers: tuple[RunObserver, ...] = (RunLog(),) if observers is None else tuple(observers)
         self.sink = make_sink(
             conf.get(RESULT_MODE),
             SinkContext(
@@ -61,25 +65,34 @@ class ExecuteStatement(Operation):
             conf=self.conf,
             cancel=self.cancel_token,
         )
+        run = RunTracker(self.ctx.user, self.statement, self.observers)
         try:
             # closing(): the provider's cleanup (stream close, memory repair) runs at once on
             # cancel or error rather than whenever the generator is collected.
             with contextlib.closing(self.ctx.provider.run(request)) as events:
                 for event in events:
+                    run.on_event(event)
                     self.sink.on_event(event)
                     self.cancel_token.raise_if_cancelled()
             self.cancel_token.raise_if_cancelled()
             self.sink.on_finish()
+            run.end()
         except (OperationCanceledError, OperationTimeoutError) as exc:
             # the token's reason decides what the run's end means (a timeout of its own deadline, a
             # user's cancel, the engine stopping), whatever a lower layer raised on the way out
             error = self.cancel_token.error() if self.cancel_token.cancelled else exc
+            timed_out = isinstance(error, OperationTimeoutError)
+            run.end(RunStatus.TIMEOUT if timed_out else RunStatus.CANCELLED, error.message)
             self.sink.on_failure(error)
             if error is exc:
                 raise
             raise error from None
         except EngineError as exc:
+            run.end(RunStatus.ERROR, exc.message)
             self.sink.on_failure(exc)
+            raise
+        except Exception as exc:
+            run.end(RunStatus.FAULT, f"{type(exc).__name__}: {exc}")
             raise
 
     def on_complete(self) -> None:

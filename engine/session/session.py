@@ -24,6 +24,7 @@ from engine.operation.context import OperationContext
 from engine.operation.manager import OperationManager
 from engine.operation.metadata import MetadataArguments, create_metadata_operation
 from engine.operation.operation import Operation
+from engine.session.conf_policy import SessionConfPolicy
 from engine.tools.port import CatalogView, ReadSource
 
 log = logging.getLogger(__name__)
@@ -61,11 +62,12 @@ class Session:
         self._lock = threading.Lock()
         self._overlay: dict[str, str] = {}
         self._current_database = "default"
-        for key, value in configuration.items():
-            if key == "use:database":
-                self._current_database = value or "default"
-                continue
-            self._overlay[strip_hive_prefix(key)] = value
+        # kyuubi.session.conf.restrict.list / .ignore.list, for every override a client sends
+        self.conf_policy = SessionConfPolicy.from_conf(engine_conf)
+        overrides = {key: value for key, value in configuration.items() if key != "use:database"}
+        if "use:database" in configuration:
+            self._current_database = configuration["use:database"] or "default"
+        self._overlay.update(self.conf_policy.admit(overrides, "session configuration"))
         # Validate the session's agent settings now: a bad value fails OpenSession clearly.
         self.conf = self._checked(engine_conf.with_overlay(self._overlay, source="session"))
         workdir = workdir_root / self.handle.id
@@ -90,10 +92,12 @@ class Session:
 
     # --- overlay -------------------------------------------------------------------------------
     def set_conf(self, key: str, value: str) -> None:
-        key = strip_hive_prefix(key)
+        admitted = self.conf_policy.admit({key: value}, "SET")
+        if not admitted:
+            return  # an ignored key: dropped without a word, as Kyuubi does
         with self._lock:
             candidate = dict(self._overlay)
-            candidate[key] = value
+            candidate.update(admitted)
             conf = self._checked(self.engine_conf.with_overlay(candidate, source="session"))
             self._overlay = candidate
             self.conf = conf
@@ -145,6 +149,7 @@ class Session:
     ) -> Operation:
         self.touch()
         ctx = self._context()
+        conf_overlay = self.conf_policy.admit(conf_overlay, "statement's confOverlay")
         statement_conf = (
             self._checked(ctx.conf.with_overlay(conf_overlay, source="statement"))
             if conf_overlay
