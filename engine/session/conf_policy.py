@@ -10,12 +10,8 @@ import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from engine.common.config import (
-    SESSION_CONF_IGNORE_LIST,
-    SESSION_CONF_RESTRICT_LIST,
-    EngineConf,
-    strip_hive_prefix,
-)
+from engine.common import config
+from engine.common.config import EngineConf, strip_hive_prefix
 from engine.common.errors import ConfigError
 from engine.common.redaction import clip
 
@@ -46,8 +42,8 @@ class SessionConfPolicy:
 
     @classmethod
     def from_conf(cls, conf: EngineConf) -> SessionConfPolicy:
-        restricted: tuple[str, ...] = conf.get(SESSION_CONF_RESTRICT_LIST)
-        ignored: tuple[str, ...] = conf.get(SESSION_CONF_IGNORE_LIST)
+        restricted: tuple[str, ...] = conf.get(config.SESSION_CONF_RESTRICT_LIST)
+        ignored: tuple[str, ...] = conf.get(config.SESSION_CONF_IGNORE_LIST)
         return cls(_KeySet.of(restricted), _KeySet.of(ignored))
 
     def admit(self, overrides: Mapping[str, str], source: str) -> dict[str, str]:
@@ -59,7 +55,7 @@ class SessionConfPolicy:
             if key in self.restricted:
                 raise ConfigError(
                     f"{clip(key, 200)} is a restrict key according to the server-side configuration "
-                    f"({SESSION_CONF_RESTRICT_LIST.key}); remove it from the {source} and retry"
+                    f"({config.SESSION_CONF_RESTRICT_LIST.key}); remove it from the {source} and retry"
                 )
             if key in self.ignored:
                 log.debug("dropped the ignored key %s from a %s", clip(key, 200), source)

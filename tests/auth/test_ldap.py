@@ -126,40 +126,31 @@ def test_a_service_account_the_directory_refuses_is_an_outage_not_a_wrong_passwo
     assert "does not answer" in refused(auth, "alice", "alice-pw")
 
 
-def test_a_custom_query(ldap_auth: Factory) -> None:
-    # the entries found are the users who may log in
-    auth = ldap_auth(
+def custom_query(ldap_auth: Factory, query: str) -> PasswordAuthenticator:
+    return ldap_auth(
         {
             "kyuubi.authentication.ldap.baseDN": SUFFIX,
             "kyuubi.authentication.ldap.userDNPattern": f"uid=%s,{PEOPLE}",
-            "kyuubi.authentication.ldap.customLDAPQuery": "(&(objectClass=inetOrgPerson)(|(uid=bob)(uid=carol)))",
+            "kyuubi.authentication.ldap.customLDAPQuery": query,
         }
     )
-    assert auth.authenticate("carol", "carol-pw").name == "carol"
-    assert "customLDAPQuery" in refused(auth, "alice", "alice-pw")
-    # a group found lists its members' DNs (groupMembershipKey)
-    by_group = ldap_auth(
-        {
-            "kyuubi.authentication.ldap.baseDN": SUFFIX,
-            "kyuubi.authentication.ldap.userDNPattern": f"uid=%s,{PEOPLE}",
-            "kyuubi.authentication.ldap.customLDAPQuery": "(&(objectClass=groupOfNames)(cn=admins))",
-        }
-    )
-    assert by_group.authenticate("bob", "bob-pw").name == "bob"
-    assert "customLDAPQuery" in refused(by_group, "alice", "alice-pw")
 
 
-def test_a_custom_query_with_the_user_in_it_is_escaped(ldap_auth: Factory) -> None:
-    auth = ldap_auth(
-        {
-            "kyuubi.authentication.ldap.baseDN": SUFFIX,
-            "kyuubi.authentication.ldap.userDNPattern": f"uid=%s,{PEOPLE}",
-            "kyuubi.authentication.ldap.customLDAPQuery": "(&(objectClass=inetOrgPerson)(memberOf=cn=analysts,"
-            f"{GROUPS})(uid=%s))",
-        }
-    )
-    assert auth.authenticate("alice", "alice-pw").name == "alice"
-    assert "customLDAPQuery" in refused(auth, "carol", "carol-pw")
+@pytest.mark.parametrize(
+    ("query", "allowed", "refused_user"),
+    [
+        # the entries found are the users who may log in
+        ("(&(objectClass=inetOrgPerson)(|(uid=bob)(uid=carol)))", "carol", "alice"),
+        # a group found lists its members' DNs (groupMembershipKey)
+        ("(&(objectClass=groupOfNames)(cn=admins))", "bob", "alice"),
+        # %s stands for the user (escaped): exactly one entry must match
+        (f"(&(objectClass=inetOrgPerson)(memberOf=cn=analysts,{GROUPS})(uid=%s))", "alice", "carol"),
+    ],
+)
+def test_a_custom_query(ldap_auth: Factory, query: str, allowed: str, refused_user: str) -> None:
+    auth = custom_query(ldap_auth, query)
+    assert auth.authenticate(allowed, f"{allowed}-pw").name == allowed
+    assert "customLDAPQuery" in refused(auth, refused_user, f"{refused_user}-pw")
 
 
 @pytest.mark.parametrize(

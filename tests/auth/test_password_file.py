@@ -17,6 +17,7 @@ from engine.auth import build_authenticator
 from engine.auth.password_file import hash_password, verify
 from engine.common.config import EngineConf
 from engine.common.errors import AuthenticationError, ConfigError
+from tests.support.engine_cli import engine_exit
 from tests.support.passwords import cheap_hash, write_password_file
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -67,20 +68,7 @@ def test_an_entry_that_is_not_a_salted_hash_stops_the_engine_with_the_way_out(
 def test_the_engine_refuses_to_start_on_a_plaintext_entry(tmp_path: Path) -> None:
     path = tmp_path / "users"
     path.write_text("alice:hunter2\n")
-    result = subprocess.run(
-        [
-            str(ROOT / "bin" / "data-agent-engine"),
-            "--conf",
-            "kyuubi.frontend.thrift.binary.bind.port=0",
-            "--conf",
-            "kyuubi.authentication=CUSTOM",
-            "--conf",
-            f"kyuubi.authentication.password.file={path}",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = engine_exit("kyuubi.authentication=CUSTOM", f"kyuubi.authentication.password.file={path}")
     assert result.returncode == 2, result.stderr
     assert "hash-password --user alice" in result.stderr and "hunter2" not in result.stderr
 

@@ -30,6 +30,7 @@ from engine.common.redaction import MASK, RedactingFilter
 from tests.agent.e2e import engine_conf
 from tests.fakes.openai_server import FakeOpenAIServer, error, text, tool
 from tests.frontend.providers import _Stateless
+from tests.support.engine_cli import engine_exit
 
 ROOT = Path(__file__).resolve().parents[2]
 AGENT = "kyuubi.engine.data.agent."
@@ -298,12 +299,7 @@ def test_the_operators_regex_stays_linear_on_hostile_text() -> None:
 
 
 def test_an_operator_regex_re2_cannot_compile_stops_the_engine(tmp_path: Path) -> None:
-    result = subprocess.run(
-        [str(ROOT / "bin" / "data-agent-engine"), "--conf", r"kyuubi.server.redaction.regex=(a)\1"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = engine_exit(r"kyuubi.server.redaction.regex=(a)\1")
     assert result.returncode == 2 and "kyuubi.server.redaction.regex" in result.stderr
 
 
@@ -337,19 +333,8 @@ def test_an_unreachable_datasource_is_an_error_and_the_engine_is_ready_once_it_a
 
 
 def test_datasource_check_fail_exits_1(tmp_path: Path) -> None:
-    result = subprocess.run(
-        [
-            str(ROOT / "bin" / "data-agent-engine"),
-            "--conf",
-            "kyuubi.frontend.thrift.binary.bind.port=0",
-            "--conf",
-            f"{AGENT}datasource.check=fail",
-            "--conf",
-            f"{AGENT}jdbc.url=jdbc:sqlite:{tmp_path / 'missing.db'}",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
+    result = engine_exit(
+        f"{AGENT}datasource.check=fail", f"{AGENT}jdbc.url=jdbc:sqlite:{tmp_path / 'missing.db'}"
     )
     assert result.returncode == 1, result.stderr
     assert "does not answer" in result.stderr and "datasource.check=fail" in result.stderr
