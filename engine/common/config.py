@@ -59,7 +59,9 @@ PROVIDER = str_entry(
     "ECHO",
     "Agent provider: ECHO answers without an LLM (demos, tests); OPENAI_COMPATIBLE uses an "
     "OpenAI-compatible chat completions endpoint. When unset and an API key or endpoint is "
-    "given, OPENAI_COMPATIBLE is chosen.",
+    "given, OPENAI_COMPATIBLE is chosen. Kyuubi's spellings (echo, openai-compatible, and its "
+    "EchoProvider and ChatCompletionProvider class names) mean the same; another class name is "
+    "refused (no JVM here).",
     choices=("ECHO", "OPENAI_COMPATIBLE"),
     # Kyuubi 1.12 also takes these spellings (and its provider class names)
     aliases=(
@@ -95,7 +97,7 @@ JDBC_URL = str_entry(
     None,
     "JDBC URL of the datasource (jdbc:sqlite:, jdbc:postgresql:, jdbc:mysql:, jdbc:mariadb:, "
     "jdbc:hive2:, jdbc:trino:, jdbc:duckdb:) or a SQLAlchemy URL. Unset: the bundled demo SQLite "
-    "database. Secret: it may carry a password.",
+    "database (Kyuubi connects back to its own server instead). Secret: it may carry a password.",
     secret=True,
     env=("KYUUBI_ENGINE_DATA_AGENT_JDBC_URL",),
 )
