@@ -24,18 +24,23 @@ from engine.agent.service import build_provider
 from engine.agent.settings import SettingsPolicy
 from engine.backend import BackendService
 from engine.common.config import (
+    DATASOURCE_CHECK,
+    DATASOURCE_CHECK_INTERVAL,
     ENGINE_IDLE_TIMEOUT,
     HA_ADDRESSES,
+    JVM_ONLY_KEYS,
     SHARE_LEVEL,
     STORE_ENABLED,
     WORK_DIR,
     EngineConf,
 )
 from engine.common.deadline import DeadlineScheduler, Timer
+from engine.common.errors import DatasourceError
 from engine.common.redaction import SecretRegistry
 from engine.datasource import Datasource
 from engine.datasource.catalog import Catalog
 from engine.frontend.server import ThriftServer
+from engine.health import DatasourceCheck
 from engine.operation.manager import OperationManager
 from engine.session.manager import SessionManager
 from engine.store import RunStore
@@ -83,6 +88,7 @@ class EngineApp:
         self.store: RunStore | None = None
         self.work_dir: Path | None = None
         self._own_work_dir = False
+        self.health: DatasourceCheck | None = None
         self.host = ""
         self.port = 0
         self._stop_requested = threading.Event()
@@ -99,6 +105,11 @@ class EngineApp:
     @property
     def provider(self) -> AgentProvider | None:
         return self._provider
+
+    @property
+    def ready(self) -> bool:
+        """The engine serves and its datasource answers (what ``/readyz`` reports)."""
+        return self.server is not None and self.health is not None and self.health.ready
 
     def start(self) -> tuple[str, int]:
         try:
@@ -127,6 +138,10 @@ class EngineApp:
         if self._datasource is None:
             self._datasource = Datasource.from_conf(conf, self.scheduler)
         datasource = self._datasource
+        for key in (entry.key for entry in JVM_ONLY_KEYS):
+            if conf.is_set(key):
+                log.info("%s is a setting of Kyuubi's JVM engine and does not apply here; ignored", key)
+        self._check_datasource(datasource)
         # One catalog (and one cache) serves metadata RPCs and the schema tools alike.
         self.catalog = Catalog(datasource, conf)
         known_tools: tuple[str, ...] = DEFAULT_TOOL_NAMES
@@ -179,6 +194,28 @@ class EngineApp:
             self.registration.start()
         self.sessions.on_session_closed(self._arm_idle_stop_when_idle)
         self._arm_idle_stop()
+
+    def _check_datasource(self, datasource: Datasource) -> None:
+        """Does the datasource answer? Not: fail the start (``datasource.check=fail``), or log an
+        ERROR and serve, not ready, checking again in the background until it answers."""
+        health = DatasourceCheck(datasource, self.conf.get(DATASOURCE_CHECK_INTERVAL))
+        self.health = health
+        if health.check_once():
+            return
+        if self.conf.get(DATASOURCE_CHECK) == "fail":
+            raise DatasourceError(
+                f"the datasource {datasource.display_url} does not answer: {health.problem} "
+                f"({DATASOURCE_CHECK.key}=fail)"
+            )
+        log.error(
+            "the datasource %s does not answer: %s; serving anyway, not ready, checking again every %g s "
+            "(%s=fail stops the engine instead)",
+            datasource.display_url,
+            health.problem,
+            self.conf.get(DATASOURCE_CHECK_INTERVAL),
+            DATASOURCE_CHECK.key,
+        )
+        health.start_background()
 
     def _stop_when_last_session_closes(self, remaining: int) -> None:
         if remaining == 0:
@@ -242,6 +279,8 @@ class EngineApp:
                 return
             self._stopped.set()
         self._stop_requested.set()
+        if self.health is not None:
+            self.health.stop()
         if self.registration is not None:
             try:
                 self.registration.stop()

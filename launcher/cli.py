@@ -21,9 +21,12 @@ from typing import TextIO
 from kazoo.exceptions import KazooException
 
 from engine.common.config import (
+    HA_ADDRESSES,
     HA_NAMESPACE,
+    JDBC_URL,
     LOG_LEVEL,
     SESSION_USER,
+    SHARE_LEVEL,
     EngineConf,
 )
 from engine.common.errors import ConfigError, EngineError
@@ -32,7 +35,7 @@ from engine.common.redaction import redact_text
 from engine.zookeeper import close_client
 from launcher import errors
 from launcher.discovery import EngineDiscovery, EngineNode
-from launcher.launch import EngineLauncher
+from launcher.launch import EngineLauncher, routing_user
 from launcher.process import find_local_engine
 from launcher.zk import open_client
 
@@ -60,13 +63,20 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--user", help=f"the user to act for (default: {SESSION_USER.key}, else the OS user)")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser(
-        "launch", parents=[common], help="get or create the engine; print host:port and a JDBC URL"
+        "launch",
+        parents=[common],
+        help="get or create the engine; print host:port, its JDBC URL and its ZooKeeper discovery URL",
     )
     lister = sub.add_parser("list", parents=[common], help="the engines registered under the namespace")
     lister.add_argument("--all-users", action="store_true", help="ignore --user")
     stop = sub.add_parser("stop", parents=[common], help="ask an engine to shut down gracefully")
     stop.add_argument(
         "--ref-id", help="the engine with this refId (default: the engine of --user and the datasource)"
+    )
+    stop.add_argument(
+        "--engine-id",
+        help="the engine of --user with this engine id (see `list`); needed only when the user has "
+        "several engines and no datasource URL is given",
     )
     stop.add_argument("--address", help="the engine registered at this host:port")
     stop.add_argument(
@@ -116,7 +126,9 @@ def _launch(conf: EngineConf, client: object, args: argparse.Namespace, out: Tex
         log.info("reusing engine %s at %s", outcome.engine.node.engine_id, outcome.engine.address)
     else:
         log.info("started engine pid %s, log %s", outcome.pid, outcome.log_path)
-    out.write(f"{outcome.engine.address}\n{outcome.jdbc_url}\n")
+    out.write(
+        f"{outcome.engine.address}\n{outcome.jdbc_url}\n{outcome.discovery_url(conf.get(HA_ADDRESSES) or '')}\n"
+    )
     out.flush()
     return errors.EXIT_OK
 
@@ -157,9 +169,11 @@ def _stop(conf: EngineConf, client: object, args: argparse.Namespace, out: TextI
             if (not args.ref_id or e.node.ref_id == args.ref_id)
             and (not args.address or e.address == args.address)
         ]
-    else:
+    elif conf.get(JDBC_URL) and not args.engine_id:
         launcher = EngineLauncher(conf, client, args.user)  # type: ignore[arg-type]
         targets = discovery.engines(launcher.space)
+    else:
+        targets = _users_engine(conf, discovery, args)
     if not targets:
         raise errors.EngineNotFoundError("no registered engine matches; see `data-agent-launcher list`")
     deadline = time.monotonic() + args.timeout
@@ -167,6 +181,30 @@ def _stop(conf: EngineConf, client: object, args: argparse.Namespace, out: TextI
         _stop_one(discovery, engine, deadline)
         out.write(f"stopped {engine.address} {engine.node.engine_id or '-'}\n")
     return errors.EXIT_OK
+
+
+def _users_engine(conf: EngineConf, discovery: EngineDiscovery, args: argparse.Namespace) -> list[EngineNode]:
+    """``stop --user U [--engine-id ID]`` without the (secret) datasource URL: the user's engines
+    at the share level, narrowed to the one with that engine id; several is an error that lists
+    them, so the operator can pick one."""
+    level = conf.get(SHARE_LEVEL)
+    user = routing_user(conf, args.user)
+    engines = [
+        engine
+        for _, engine in discovery.walk(conf.get(HA_NAMESPACE), (level,))
+        if engine.path.split("/")[2] == user
+    ]
+    if args.engine_id:
+        engines = [engine for engine in engines if engine.node.engine_id == args.engine_id]
+    if len(engines) > 1:
+        listed = "\n".join(
+            f"  --engine-id {engine.node.engine_id or '-'}  ({engine.address}, {engine.path.split('/')[3]})"
+            for engine in engines
+        )
+        raise errors.AmbiguousEngineError(
+            f"{user} has {len(engines)} {level} engines; name one with --engine-id:\n{listed}"
+        )
+    return engines
 
 
 def _stop_one(discovery: EngineDiscovery, engine: EngineNode, deadline: float) -> None:

@@ -60,3 +60,10 @@ class EngineStartTimeoutError(LauncherError):
 class EngineNotFoundError(LauncherError):
     exit_code = EXIT_NOT_FOUND
     vendor_code = 10035
+
+
+class AmbiguousEngineError(LauncherError):
+    """``stop --user`` matched several engines: the message lists them."""
+
+    exit_code = EXIT_CONFIG
+    vendor_code = 10036

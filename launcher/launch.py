@@ -68,6 +68,18 @@ class LaunchResult:
     def jdbc_url(self) -> str:
         return f"jdbc:hive2://{self.engine.address}/default"
 
+    def discovery_url(self, zookeeper: str) -> str:
+        """The URL through which hive-jdbc (beeline) finds this engine in ZooKeeper, whichever
+        engine of the space serves it then."""
+        return discovery_url(zookeeper, self.engine.path.rsplit("/", 1)[0])
+
+
+def discovery_url(zookeeper: str, space: str) -> str:
+    return (
+        f"jdbc:hive2://{zookeeper}/default;serviceDiscoveryMode=zooKeeper;"
+        f"zooKeeperNamespace={space.lstrip('/')}"
+    )
+
 
 def routing_user(conf: EngineConf, user: str | None) -> str:
     """The user element of the engine space (Kyuubi: SERVER -> the server's user, GROUP -> the

@@ -59,8 +59,19 @@ PROVIDER = str_entry(
     "ECHO",
     "Agent provider: ECHO answers without an LLM (demos, tests); OPENAI_COMPATIBLE uses an "
     "OpenAI-compatible chat completions endpoint. When unset and an API key or endpoint is "
-    "given, OPENAI_COMPATIBLE is chosen.",
+    "given, OPENAI_COMPATIBLE is chosen. Kyuubi's spellings (echo, openai-compatible, and its "
+    "EchoProvider and ChatCompletionProvider class names) mean the same; another class name is "
+    "refused (no JVM here).",
     choices=("ECHO", "OPENAI_COMPATIBLE"),
+    # Kyuubi 1.12 also takes these spellings (and its provider class names)
+    aliases=(
+        ("openai-compatible", "OPENAI_COMPATIBLE"),
+        ("org.apache.kyuubi.engine.dataagent.provider.echo.EchoProvider", "ECHO"),
+        (
+            "org.apache.kyuubi.engine.dataagent.provider.chatcompletion.ChatCompletionProvider",
+            "OPENAI_COMPATIBLE",
+        ),
+    ),
 )
 MODEL = str_entry(
     AGENT + "model",
@@ -86,7 +97,7 @@ JDBC_URL = str_entry(
     None,
     "JDBC URL of the datasource (jdbc:sqlite:, jdbc:postgresql:, jdbc:mysql:, jdbc:mariadb:, "
     "jdbc:hive2:, jdbc:trino:, jdbc:duckdb:) or a SQLAlchemy URL. Unset: the bundled demo SQLite "
-    "database. Secret: it may carry a password.",
+    "database (Kyuubi connects back to its own server instead). Secret: it may carry a password.",
     secret=True,
     env=("KYUUBI_ENGINE_DATA_AGENT_JDBC_URL",),
 )
@@ -122,10 +133,11 @@ MAX_ITERATIONS = int_entry(
 COMPACTION_TRIGGER_TOKENS = int_entry(
     AGENT + "compaction.trigger.tokens",
     "128000",
-    "Compact the conversation when the predicted prompt reaches this many tokens.",
-    minimum=256,
+    "Compact the conversation when the predicted prompt reaches this many tokens "
+    "(9223372036854775807, as in Kyuubi, effectively disables compaction).",
+    minimum=1,
     overridable=True,
-    maximum=10_000_000,
+    maximum=2**63 - 1,
 )
 QUERY_TIMEOUT = duration_entry(
     AGENT + "query.timeout",
@@ -443,18 +455,132 @@ SSL_KEYSTORE_PATH = str_entry(
     None,
     "PEM file with the certificate chain and key for TLS.",
 )
+# --- authentication (engine.auth): NONE, NOSASL, CUSTOM password file, LDAP with Kyuubi's keys ---
 AUTHENTICATION = str_entry(
     "kyuubi.authentication",
     "NONE",
     "NONE: SASL PLAIN, any user and password; NOSASL: raw binary Thrift; CUSTOM: SASL PLAIN "
-    "checked against kyuubi.authentication.password.file.",
-    choices=("NONE", "NOSASL", "CUSTOM"),
+    "checked against kyuubi.authentication.password.file; LDAP: SASL PLAIN checked by a simple "
+    "bind to the directory of kyuubi.authentication.ldap.url (Kyuubi's LDAP keys).",
+    choices=("NONE", "NOSASL", "CUSTOM", "LDAP"),
 )
 PASSWORD_FILE = str_entry(
     "kyuubi.authentication.password.file",
     None,
-    "With kyuubi.authentication=CUSTOM: a file of user:sha256-hex-of-password lines.",
+    "With kyuubi.authentication=CUSTOM: a file of user:hash lines, each hash argon2 ($argon2id$...) "
+    "or bcrypt ($2b$...); '#' starts a comment. Make a line with `python -m engine hash-password "
+    "--user NAME` (reads the password from stdin or a prompt). Plaintext and unsalted sha256 "
+    "entries are refused at start. Read again when the file changes.",
 )
+LDAP_URL = str_entry(
+    "kyuubi.authentication.ldap.url",
+    None,
+    "Space-separated LDAP URLs (ldap://host:389, ldaps://host:636), tried in order.",
+)
+LDAP_BASE_DN = str_entry(
+    "kyuubi.authentication.ldap.baseDN",
+    None,
+    "LDAP base DN: where users (guidKey=<user>,<baseDN>) and groups are searched when no DN pattern "
+    "is given.",
+)
+LDAP_BASE_DN_ALT = str_entry(
+    "kyuubi.authentication.ldap.base.dn",
+    None,
+    "Older name of kyuubi.authentication.ldap.baseDN (used when baseDN is unset).",
+)
+LDAP_DOMAIN = str_entry(
+    "kyuubi.authentication.ldap.domain",
+    None,
+    "LDAP domain: a user binds as <user>@<domain> (Active Directory's user principal name).",
+)
+LDAP_GROUP_DN_PATTERN = str_entry(
+    "kyuubi.authentication.ldap.groupDNPattern",
+    None,
+    "Colon-separated patterns of group DNs, %s standing for the group name, e.g. "
+    "cn=%s,ou=groups,dc=example,dc=org; their parents are where groups are searched.",
+)
+LDAP_USER_DN_PATTERN = str_entry(
+    "kyuubi.authentication.ldap.userDNPattern",
+    None,
+    "Colon-separated patterns of user DNs, %s standing for the user name (escaped), e.g. "
+    "uid=%s,ou=people,dc=example,dc=org: the DNs a user binds as, and where users are searched.",
+)
+LDAP_GROUP_FILTER = list_entry(
+    "kyuubi.authentication.ldap.groupFilter",
+    "",
+    "Comma-separated group names (short names, not DNs): only their members may log in.",
+)
+LDAP_USER_FILTER = list_entry(
+    "kyuubi.authentication.ldap.userFilter",
+    "",
+    "Comma-separated user names (short names, not DNs): only they may log in.",
+)
+LDAP_GUID_KEY = str_entry(
+    "kyuubi.authentication.ldap.guidKey",
+    "uid",
+    "Attribute whose value names a user or group uniquely (uid, cn, sAMAccountName).",
+)
+LDAP_GROUP_MEMBERSHIP_KEY = str_entry(
+    "kyuubi.authentication.ldap.groupMembershipKey",
+    "member",
+    "Attribute of a group entry that lists its members, by DN (member, uniqueMember) or by name (memberUid).",
+)
+LDAP_USER_MEMBERSHIP_KEY = str_entry(
+    "kyuubi.authentication.ldap.userMembershipKey",
+    None,
+    "Attribute of a user entry that lists the DNs of its groups (memberOf). When set, groupFilter "
+    "is checked on the user's entry instead of the groups' member lists.",
+)
+LDAP_GROUP_CLASS_KEY = str_entry(
+    "kyuubi.authentication.ldap.groupClassKey",
+    "groupOfNames",
+    "objectClass of group entries (groupOfNames, groupOfUniqueNames, posixGroup, group).",
+)
+LDAP_CUSTOM_QUERY = str_entry(
+    "kyuubi.authentication.ldap.customLDAPQuery",
+    None,
+    "A complete LDAP filter run under baseDN instead of userFilter/groupFilter: the user may log in "
+    "when an entry found is the user (its first RDN value or its DN) or lists the user's DN in "
+    "groupMembershipKey; a %s in it stands for the user name (escaped), and then exactly one entry "
+    "must match.",
+)
+LDAP_BIND_DN = str_entry(
+    "kyuubi.authentication.ldap.binddn",
+    None,
+    "DN of a service account that searches the directory for the user's DN; the user's password is "
+    "then checked by a bind as that DN. Unset: the user binds directly (domain or DN patterns).",
+)
+LDAP_BIND_PASSWORD = str_entry(
+    "kyuubi.authentication.ldap.bindpw",
+    None,
+    "Password of kyuubi.authentication.ldap.binddn. Secret: give it through the environment.",
+    secret=True,
+    env=("KYUUBI_AUTHENTICATION_LDAP_BINDPW",),
+)
+LDAP_CONNECT_TIMEOUT = duration_entry(
+    "kyuubi.authentication.ldap.connect.timeout",
+    "PT5S",
+    "Timeout to connect to one LDAP server (never past the login deadline, "
+    "kyuubi.frontend.thrift.login.timeout).",
+    minimum=0.001,
+    maximum=600.0,
+)
+LDAP_READ_TIMEOUT = duration_entry(
+    "kyuubi.authentication.ldap.read.timeout",
+    "PT10S",
+    "Timeout of one LDAP bind or search answer (never past the login deadline).",
+    minimum=0.001,
+    maximum=600.0,
+)
+AUTH_MAX_CONCURRENT = int_entry(
+    "kyuubi.authentication.max.concurrent",
+    "8",
+    "Password checks run at once (LDAP binds, each on its own directory connection, and argon2 or "
+    "bcrypt verifications, each costly in memory or CPU); more wait, up to their login deadline.",
+    minimum=1,
+    maximum=1024,
+)
+# --- end authentication ---
 SERVER_NAME = str_entry(
     "kyuubi.engine.data.agent.server.name",
     "Kyuubi Data Agent Engine",
@@ -634,9 +760,74 @@ ENGINE_LOCK_TIMEOUT = duration_entry(
 REDACTION_REGEX = str_entry(
     "kyuubi.server.redaction.regex",
     "(?i)secret|password|token|access[.]?key|api[.]?key",
-    "Keys or values matching this regex are hidden in displayed command lines.",
+    "Kyuubi's meaning: a displayed setting (SET, the launcher's command line) whose key or value "
+    "matches this regex has its value hidden. When set explicitly it also adds to the log "
+    "redaction: every match in a log line is masked (so write it to match the secret itself, e.g. "
+    "corp-[A-Za-z0-9]{20,}). Compiled with RE2, so it runs in linear time (no backreferences or "
+    "lookarounds).",
     validator=_regex_problem,
 )
+# --- operating the engine: Kyuubi 1.12's data-agent keys, session overrides, logs, start-up check ---
+# Kyuubi starts its data-agent engine as a JVM; these keys size and shape that JVM and mean nothing
+# to this engine. They are accepted (a Kyuubi configuration works unchanged) and logged once.
+JVM_MEMORY = str_entry(
+    AGENT + "memory",
+    "1g",
+    "Kyuubi: the heap of the data-agent engine's JVM. Not applicable to this engine (no JVM); "
+    "accepted and logged once at start.",
+)
+JVM_JAVA_OPTIONS = str_entry(
+    AGENT + "java.options",
+    None,
+    "Kyuubi: extra Java options of the data-agent engine's JVM. Not applicable (no JVM); accepted "
+    "and logged once at start.",
+)
+JVM_EXTRA_CLASSPATH = str_entry(
+    AGENT + "extra.classpath",
+    None,
+    "Kyuubi: extra classpath of the data-agent engine's JVM (JDBC drivers, LLM SDKs). Not "
+    "applicable: datasources use the Python drivers installed with the engine (SQLAlchemy "
+    "dialects); accepted and logged once at start.",
+)
+JVM_ONLY_KEYS = (JVM_MEMORY, JVM_JAVA_OPTIONS, JVM_EXTRA_CLASSPATH)
+SESSION_CONF_RESTRICT_LIST = list_entry(
+    "kyuubi.session.conf.restrict.list",
+    "",
+    "Keys no session or statement may set (OpenSession configuration, SET, a statement's "
+    "confOverlay): such a request is refused with a message naming the key. An entry ending in "
+    ".* covers every key that starts with what comes before it.",
+)
+SESSION_CONF_IGNORE_LIST = list_entry(
+    "kyuubi.session.conf.ignore.list",
+    "",
+    "Keys silently dropped from every session or statement override (OpenSession configuration, "
+    "SET, a statement's confOverlay). An entry ending in .* covers every key that starts with what "
+    "comes before it.",
+)
+LOG_FORMAT = str_entry(
+    AGENT + "log.format",
+    "text",
+    "text: one readable line per record; json: one JSON object per line with time, level, logger, "
+    "thread, session, operation and message (redacted as text lines are).",
+    choices=("text", "json"),
+)
+DATASOURCE_CHECK = str_entry(
+    AGENT + "datasource.check",
+    "warn",
+    "At start the engine checks that the datasource answers. warn: if it does not, log an ERROR, "
+    "serve anyway (not ready) and check again in the background until it answers; fail: exit with "
+    "code 1 instead.",
+    choices=("warn", "fail"),
+)
+DATASOURCE_CHECK_INTERVAL = duration_entry(
+    AGENT + "datasource.check.interval",
+    "PT30S",
+    "How often an engine whose datasource did not answer at start checks it again.",
+    minimum=0.01,
+    maximum=3600.0,
+)
+# --- end operating the engine ---
+
 LOG_LEVEL = str_entry(
     "kyuubi.engine.data.agent.log.level",
     "INFO",

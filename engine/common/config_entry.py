@@ -111,6 +111,8 @@ class ConfigEntry(Generic[T]):
     env: tuple[str, ...] = ()
     overridable: bool = False  # may a session configuration or statement confOverlay set it?
     validator: Callable[[T], str | None] | None = field(default=None, compare=False)
+    # other spellings of a choice (Kyuubi's lowercase or class-name forms), matched case-insensitively
+    aliases: tuple[tuple[str, str], ...] = ()
 
     def parse(self, raw: str) -> T:
         """Convert and validate a raw string; raises :class:`ConfigError` naming the key."""
@@ -126,6 +128,7 @@ class ConfigEntry(Generic[T]):
         if self.choices is not None:
             normalized = str(value).strip().upper()
             allowed = {choice.upper(): choice for choice in self.choices}
+            allowed.update((alias.upper(), choice) for alias, choice in self.aliases)
             if normalized not in allowed:
                 raise ConfigError(
                     f"invalid value for {self.key}: {raw!r}; accepted values: {', '.join(self.choices)}"
@@ -204,6 +207,7 @@ def str_entry(
     env: tuple[str, ...] = ...,
     overridable: bool = ...,
     validator: Callable[[str], str | None] | None = ...,
+    aliases: tuple[tuple[str, str], ...] = ...,
 ) -> ConfigEntry[str]: ...
 @overload
 def str_entry(
@@ -216,6 +220,7 @@ def str_entry(
     env: tuple[str, ...] = ...,
     overridable: bool = ...,
     validator: Callable[[str], str | None] | None = ...,
+    aliases: tuple[tuple[str, str], ...] = ...,
 ) -> ConfigEntry[str | None]: ...
 def str_entry(
     key: str,
@@ -227,6 +232,7 @@ def str_entry(
     env: tuple[str, ...] = (),
     overridable: bool = False,
     validator: Callable[[str], str | None] | None = None,
+    aliases: tuple[tuple[str, str], ...] = (),
 ) -> ConfigEntry[str] | ConfigEntry[str | None]:
     return REGISTRY.register(
         ConfigEntry[str](
@@ -239,6 +245,7 @@ def str_entry(
             env=env,
             overridable=overridable,
             validator=validator,
+            aliases=aliases,
         )
     )
 

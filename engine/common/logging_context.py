@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextvars
+import json
 import logging
 import sys
 import time
@@ -10,7 +11,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TextIO
 
-from engine.common.redaction import RedactingFilter, SecretRegistry
+from engine.common.redaction import RedactingFilter, SecretRegistry, TextPattern
 
 session_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("session_id", default="-")
 operation_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("operation_id", default="-")
@@ -40,14 +41,46 @@ class ContextFilter(logging.Filter):
 LOG_FORMAT = "%(asctime)s %(levelname)s [%(threadName)s] %(name)s session=%(session_id)s op=%(operation_id)s: %(message)s"
 
 
+class JsonFormatter(logging.Formatter):
+    """``kyuubi.engine.data.agent.log.format=json``: one JSON object per line with time, level,
+    logger, thread, session, operation and message (and the traceback as ``exception``). It
+    formats records the redaction filter has already masked."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, object] = {
+            "time": self.formatTime(record),
+            "level": record.levelname,
+            "logger": record.name,
+            "thread": record.threadName,
+            "session": getattr(record, "session_id", "-"),
+            "operation": getattr(record, "operation_id", "-"),
+            "message": record.getMessage(),
+        }
+        if record.exc_text:
+            entry["exception"] = record.exc_text
+        elif record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False, separators=(",", ":"))
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+        return f"{stamp}.{int(record.msecs):03d}Z"
+
+
 def configure_logging(
-    level: str = "INFO", secrets: SecretRegistry | None = None, stream: TextIO | None = None
+    level: str = "INFO",
+    secrets: SecretRegistry | None = None,
+    stream: TextIO | None = None,
+    *,
+    log_format: str = "text",
+    extra_redaction: TextPattern | None = None,
 ) -> None:
-    """Install one handler on the root logger with the context and redaction filters."""
+    """Install one handler on the root logger with the context and redaction filters; ``text``
+    lines or ``json`` objects; ``extra_redaction`` masks the operator's pattern too."""
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.addFilter(ContextFilter())
-    handler.addFilter(RedactingFilter(secrets))
-    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    handler.addFilter(RedactingFilter(secrets, extra_redaction))
+    handler.setFormatter(JsonFormatter() if log_format == "json" else logging.Formatter(LOG_FORMAT))
     root = logging.getLogger()
     for existing in list(root.handlers):
         root.removeHandler(existing)

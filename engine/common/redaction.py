@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterable
+from typing import Protocol
 
 MASK = "*********(redacted)"
 MAX_LOG_CHARS = 32 * 1024  # a log record's message (and its traceback) is cut beyond this
@@ -151,6 +152,13 @@ def clip(value: object, limit: int = CLIP_CHARS) -> str:
     return f"{shown!r}… ({total} {unit})"
 
 
+class TextPattern(Protocol):
+    """A compiled pattern of the operator's (``kyuubi.server.redaction.regex``), compiled where a
+    linear-time engine (RE2) is at hand; each match is masked."""
+
+    def sub(self, repl: str, string: str) -> str: ...
+
+
 class SecretRegistry:
     """Exact secret values known at run time (API key, JDBC URL and its password)."""
 
@@ -171,9 +179,10 @@ class RedactingFilter(logging.Filter):
     Known secret values are replaced before the cap, so a cut never leaves half of one behind.
     """
 
-    def __init__(self, secrets: SecretRegistry | None = None) -> None:
+    def __init__(self, secrets: SecretRegistry | None = None, extra: TextPattern | None = None) -> None:
         super().__init__()
         self._secrets = secrets or SecretRegistry()
+        self._extra = extra
 
     def filter(self, record: logging.LogRecord) -> bool:
         try:
@@ -193,4 +202,5 @@ class RedactingFilter(logging.Filter):
         if secrets:
             for secret in sorted(secrets, key=len, reverse=True):
                 text = text.replace(secret, MASK)
-        return redact_text(cap_text(text))
+        text = redact_text(cap_text(text))
+        return self._extra.sub(MASK, text) if self._extra is not None else text

@@ -31,6 +31,7 @@ from thriftpy2.protocol import TBinaryProtocol
 from thriftpy2.thrift import TApplicationException, TMessageType, TProcessor
 from thriftpy2.transport import TBufferedTransport
 
+from engine.auth import PasswordAuthenticator
 from engine.backend import BackendService
 from engine.common.errors import AuthenticationError
 from engine.common.logging_context import LogThrottle
@@ -53,7 +54,7 @@ MAX_REPORTED_METHOD_NAMES = 8  # distinct unknown method names logged per connec
 
 @dataclass(frozen=True)
 class ConnectionSettings:
-    authenticator: sasl.Authenticator | None  # None: NOSASL
+    authenticator: PasswordAuthenticator | None  # None: NOSASL
     login_timeout: float
     idle_timeout: float  # 0: never
     max_message_size: int
@@ -149,7 +150,7 @@ class Connection:
             # The limit before the password: a refused user costs no password hashing.
             refusal = self.limiter.check_user(user, self.address)
             if refusal is None:
-                settings.authenticator.authenticate(credentials)
+                settings.authenticator.authenticate(user, credentials.password, deadline=deadline)
                 refusal = self.limiter.admit_user(user, self.address)
             if refusal is not None:
                 log.warning("connection from %s refused: %s", self.peer, refusal)

@@ -4,7 +4,8 @@ Every handshake frame is ``status:u8 | length:u32 big-endian | payload``. The cl
 ``START`` carrying the mechanism name, then sends its PLAIN response
 (``authzid NUL authcid NUL password``) with status ``OK`` (Python's thrift_sasl) or ``COMPLETE``
 (Java). We answer ``COMPLETE`` on success, ``BAD``/``ERROR`` with a reason otherwise. After it,
-PLAIN has no security layer: data frames are ``length:u32 | payload``.
+PLAIN has no security layer: data frames are ``length:u32 | payload``. The credentials are checked
+by the configured :class:`engine.auth.PasswordAuthenticator`.
 
 Every read of the handshake shares one deadline (``kyuubi.frontend.thrift.login.timeout``), so a
 client that drips a byte now and then is still cut when the deadline passes.
@@ -13,16 +14,12 @@ client that drips a byte now and then is still cut when the deadline passes.
 from __future__ import annotations
 
 import enum
-import hashlib
-import hmac
 import logging
 import socket
 import struct
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
-from engine.common.errors import AuthenticationError
 from engine.common.redaction import clip
 
 log = logging.getLogger(__name__)
@@ -52,47 +49,6 @@ class Credentials:
     authzid: str
     authcid: str
     password: str
-
-
-class Authenticator:
-    """NONE: any user and password are accepted; the user is the SASL authcid."""
-
-    def authenticate(self, credentials: Credentials) -> None:
-        if not credentials.authcid:
-            raise AuthenticationError("SASL PLAIN: empty user name")
-
-
-class PasswordFileAuthenticator(Authenticator):
-    """CUSTOM: ``user:sha256-hex(password)`` lines; ``#`` starts a comment. Read on every login,
-    so an edited file takes effect without a restart."""
-
-    def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-        self._entries()  # fail at start when the file is unreadable or malformed
-
-    def _entries(self) -> dict[str, str]:
-        try:
-            text = self.path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise AuthenticationError(f"cannot read the password file: {exc.strerror}") from None
-        entries: dict[str, str] = {}
-        for number, raw in enumerate(text.splitlines(), start=1):
-            line = raw.strip()
-            if not line or line.startswith("#"):
-                continue
-            user, sep, digest = line.rpartition(":")
-            if not sep or not user or len(digest) != 64:
-                raise AuthenticationError(f"password file line {number}: expected user:sha256-hex")
-            entries[user] = digest.lower()
-        return entries
-
-    def authenticate(self, credentials: Credentials) -> None:
-        super().authenticate(credentials)
-        expected = self._entries().get(credentials.authcid)
-        offered = hashlib.sha256(credentials.password.encode("utf-8")).hexdigest()
-        # compare even for unknown users so timing does not reveal who exists
-        if not hmac.compare_digest(offered, expected or "0" * 64) or expected is None:
-            raise AuthenticationError(f"authentication failed for user {clip(credentials.authcid)}")
 
 
 def read_exact(sock: socket.socket, size: int, deadline: float) -> bytes:

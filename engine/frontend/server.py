@@ -18,6 +18,7 @@ import ssl
 import threading
 import time
 
+from engine.auth import build_authenticator
 from engine.backend import BackendService
 from engine.common.config import (
     AUTHENTICATION,
@@ -31,7 +32,6 @@ from engine.common.config import (
     MAX_CONTAINER_LENGTH,
     MAX_MESSAGE_SIZE,
     MAX_WORKER_THREADS,
-    PASSWORD_FILE,
     SESSION_CLOSE_ON_DISCONNECT,
     SSL_ENABLED,
     SSL_KEYSTORE_PATH,
@@ -39,7 +39,6 @@ from engine.common.config import (
 )
 from engine.common.errors import ConfigError
 from engine.common.logging_context import LogThrottle
-from engine.frontend import sasl
 from engine.frontend.connection import ACCELERATED, Connection, ConnectionSettings
 from engine.frontend.limit import ConnectionLimiter, ConnectionLimits
 
@@ -50,21 +49,6 @@ LISTEN_BACKLOG = 128
 REFUSAL_THREADS = 4  # connections being told they are over a limit, at once
 REAPER_INTERVAL = 30.0  # longest pause between two looks for idle connections
 RESERVED_SHARE = 10  # unset per-address limit: 1/10 of the worker threads stay out of one address's reach
-
-
-def build_authenticator(conf: EngineConf) -> sasl.Authenticator | None:
-    mode = conf.get(AUTHENTICATION)
-    if mode == "NOSASL":
-        return None
-    if mode == "CUSTOM":
-        path = conf.get(PASSWORD_FILE)
-        if not path:
-            raise ConfigError(f"{AUTHENTICATION.key}=CUSTOM needs {PASSWORD_FILE.key}")
-        try:
-            return sasl.PasswordFileAuthenticator(path)
-        except Exception as exc:
-            raise ConfigError(f"invalid value for {PASSWORD_FILE.key}: {exc}") from None
-    return sasl.Authenticator()
 
 
 def build_ssl_context(conf: EngineConf) -> ssl.SSLContext | None:

@@ -11,11 +11,20 @@ import decimal
 import json
 from typing import Any
 
-from engine.common.statement import Approval, Probe, ProbeItem, ProbeKind, SetStatement, UseDatabase
+from engine.common.config import strip_hive_prefix
+from engine.common.statement import (
+    Approval,
+    Probe,
+    ProbeItem,
+    ProbeKind,
+    SetStatement,
+    UseDatabase,
+)
 from engine.common.types import REPLY_SCHEMA, ColumnSpec, HiveType, TableSchema
 from engine.common.version import VERSION
 from engine.operation.context import OperationContext
 from engine.operation.operation import Operation
+from engine.operation.settings_view import effective_settings, effective_value, shown
 
 SET_SCHEMA = TableSchema.of(ColumnSpec("set", HiveType.STRING))
 NO_RESULT = TableSchema(())
@@ -54,7 +63,8 @@ class UseOperation(Operation):
 
 
 class SetOperation(Operation):
-    """``SET`` lists the session's settings, ``SET key`` shows one, ``SET key=value`` sets one."""
+    """``SET`` lists the effective agent settings (engine, then the session's overlay; secrets
+    masked), ``SET key`` shows the effective value of any key, ``SET key=value`` sets one."""
 
     def __init__(self, ctx: OperationContext, statement: SetStatement, text: str) -> None:
         assigns = statement.value is not None
@@ -70,11 +80,14 @@ class SetOperation(Operation):
     def run_internal(self) -> None:
         key, value = self.set.key, self.set.value
         if key is None:
-            for name, current in sorted(self.ctx.session_conf_items().items()):
+            for name, current in effective_settings(self.ctx.conf, self.ctx.session_conf_items()):
                 self.buffer.append(f"{name}={current}")
         elif value is None:
-            shown = self.ctx.session_conf_items().get(key)
-            self.buffer.append(f"{key}={shown}" if shown is not None else f"{key} is undefined")
+            key = strip_hive_prefix(key)
+            found = effective_value(self.ctx.conf, self.ctx.session_conf_items(), key)
+            self.buffer.append(
+                f"{key}={shown(self.ctx.conf, key, found)}" if found is not None else f"{key} is undefined"
+            )
         else:
             self.ctx.set_session_conf(key, value)
 

@@ -21,7 +21,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from engine.agent.events import (
     AgentEvent,
@@ -48,6 +48,8 @@ from engine.operation.live_run import LiveRun, RunHub
 from engine.operation.operation import Operation
 from engine.operation.operation_log import ProgressLog
 from engine.operation.result_mode import SinkContext, TableTransform, make_sink
+from engine.operation.run_log import RunLog, RunObserver, RunTracker
+from engine.operation.run_log import RunStatus as RunOutcome
 from engine.operation.state import OperationState
 
 log = logging.getLogger(__name__)
@@ -71,11 +73,14 @@ class ExecuteStatement(Operation):
         run_async: bool,
         query_timeout: int = 0,
         transform: TableTransform | None = None,
+        observers: Sequence[RunObserver] | None = None,
     ) -> None:
         super().__init__(ctx, statement, schema=None, run_async=run_async)
         if ctx.runs is None:
             raise InvalidStateError("this session cannot run questions: the engine has no run service")
         self.conf = conf
+        # who hears of the run's start, events and end: its log lines unless told otherwise
+        self.observers: tuple[RunObserver, ...] = (RunLog(),) if observers is None else tuple(observers)
         self.sink = make_sink(
             conf.get(RESULT_MODE),
             SinkContext(
@@ -124,6 +129,7 @@ class ExecuteStatement(Operation):
         self._tokens_before = (0, 0)
         self._finish: AgentFinishEvent | None = None
         self._steps = 0
+        self._tracker: RunTracker | None = None  # the run's log lines and observers, once it runs
 
     # --- the run --------------------------------------------------------------------------------
     def _memory(self) -> ConversationMemory | None:
@@ -144,6 +150,7 @@ class ExecuteStatement(Operation):
             cancel=self.cancel_token,
         )
         status, error = RunStatus.ERROR, "the run failed unexpectedly"
+        self._tracker = RunTracker(self.ctx.user, self.statement, self.observers)
         try:
             # closing(): the provider's cleanup (stream close, memory repair) runs at once on
             # cancel or error rather than whenever the generator is collected.
@@ -154,6 +161,7 @@ class ExecuteStatement(Operation):
             self.cancel_token.raise_if_cancelled()
             self.sink.on_finish()
             status, error = RunStatus.SUCCESS, ""
+            self._tracker.end()
         except (OperationCanceledError, OperationTimeoutError) as exc:
             # the token's reason decides what the run's end means (a timeout of its own deadline, a
             # user's cancel, the engine stopping), whatever a lower layer raised on the way out
@@ -162,12 +170,18 @@ class ExecuteStatement(Operation):
             self._failed(failure)
             status = CANCELLED_STATUS[cancelled] if cancelled is not None else RunStatus.ERROR
             error = failure.message
+            timed_out = isinstance(failure, OperationTimeoutError)
+            self._tracker.end(RunOutcome.TIMEOUT if timed_out else RunOutcome.CANCELLED, failure.message)
             if failure is exc:
                 raise
             raise failure from None
         except EngineError as exc:
             self._failed(exc)
             error = exc.message
+            self._tracker.end(RunOutcome.ERROR, exc.message)
+            raise
+        except Exception as exc:
+            self._tracker.end(RunOutcome.FAULT, f"{type(exc).__name__}: {exc}")
             raise
         finally:
             self._end_run(status, error or None)
@@ -189,6 +203,8 @@ class ExecuteStatement(Operation):
             self.hub.registry.request_approval(
                 self.live_run.run_id, event.request_id, event.name, arguments, event.risk_level
             )
+        if self._tracker is not None:
+            self._tracker.on_event(event)
         row = event.to_row()
         self.live_run.append(event.type, row)
         self.sink.on_event(event, row)

@@ -37,6 +37,7 @@ from engine.operation.context import OperationContext
 from engine.operation.manager import OperationManager
 from engine.operation.metadata import MetadataArguments, create_metadata_operation
 from engine.operation.operation import Operation
+from engine.session.conf_policy import SessionConfPolicy
 from engine.session.conversation import Conversation, ConversationTable
 from engine.tools.port import CatalogView, ReadSource
 
@@ -77,7 +78,10 @@ class Session:
         self._lock = threading.Lock()
         self._overlay: dict[str, str] = {}
         self._current_database = "default"
+        # kyuubi.session.conf.restrict.list / .ignore.list, for every override a client sends
+        self.conf_policy = SessionConfPolicy.from_conf(engine_conf)
         conversation_id: str | None = None
+        overrides: dict[str, str] = {}
         for key, value in configuration.items():
             if key == "use:database":
                 self._current_database = value or "default"
@@ -85,7 +89,8 @@ class Session:
             if strip_hive_prefix(key) == CONVERSATION_ID.key:
                 conversation_id = value.strip() or None
                 continue
-            self._overlay[strip_hive_prefix(key)] = value
+            overrides[key] = value
+        self._overlay.update(self.conf_policy.admit(overrides, "session configuration"))
         # Validate the session's agent settings now: a bad value fails OpenSession clearly.
         self.conf = self._checked(engine_conf.with_overlay(self._overlay, source="session"))
         self.conversations = conversations
@@ -136,9 +141,12 @@ class Session:
                 f"{key} is chosen when a session opens (OpenSession configuration); open a new "
                 "session to continue another conversation"
             )
+        admitted = self.conf_policy.admit({key: value}, "SET")
+        if not admitted:
+            return  # an ignored key: dropped without a word, as Kyuubi does
         with self._lock:
             candidate = dict(self._overlay)
-            candidate[key] = value
+            candidate.update(admitted)
             conf = self._checked(self.engine_conf.with_overlay(candidate, source="session"))
             self._overlay = candidate
             self.conf = conf
@@ -193,6 +201,7 @@ class Session:
     ) -> Operation:
         self.touch()
         ctx = self._context()
+        conf_overlay = self.conf_policy.admit(conf_overlay, "statement's confOverlay")
         statement_conf = (
             self._checked(ctx.conf.with_overlay(conf_overlay, source="statement"))
             if conf_overlay

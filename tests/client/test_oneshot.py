@@ -3,7 +3,6 @@ password sources and connection URLs, against a real engine process and the scri
 
 from __future__ import annotations
 
-import hashlib
 import json
 import subprocess
 
@@ -11,6 +10,7 @@ import pytest
 
 from tests.client.conftest import ROOT, child_env, data_agent, rows_for
 from tests.fakes.openai_server import Reply, error, text, tool
+from tests.support.passwords import write_password_file
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -95,9 +95,7 @@ def test_questions_from_a_pipe_and_the_answer_mode(shared):
 
 
 def _password_engine(engine_process, tmp_path, password: str):
-    digest = hashlib.sha256(password.encode()).hexdigest()
-    users = tmp_path / "users"
-    users.write_text(f"alice:{digest}\n")
+    users = write_password_file(tmp_path / "users", {"alice": password})
     return engine_process(
         {"kyuubi.authentication": "CUSTOM", "kyuubi.authentication.password.file": str(users)}
     )

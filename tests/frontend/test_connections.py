@@ -20,6 +20,7 @@ from pyhive import hive
 from engine.frontend.idl import TCLI
 from tests.frontend.rawclient import COMPLETE, OK, START, RawClient, read_sasl_frame, sasl_frame
 from tests.support.hostile import STOP, message, recv_exact
+from tests.support.passwords import write_password_file
 
 FAILED = TCLI.TStatusCode.ERROR_STATUS
 
@@ -240,10 +241,7 @@ def test_the_per_user_and_address_limit(hs2: Any) -> None:
 def test_the_user_limit_is_checked_before_the_password(hs2: Any, tmp_path: Path) -> None:
     """A user at the limit is refused without a password check: a wrong password gets the limit
     message, not an authentication failure."""
-    import hashlib
-
-    passwords = tmp_path / "passwords"
-    passwords.write_text(f"heidi:{hashlib.sha256(b'right').hexdigest()}\n")
+    passwords = write_password_file(tmp_path / "passwords", {"heidi": "right"})
     stack = hs2(
         {
             "kyuubi.authentication": "CUSTOM",

@@ -3,7 +3,6 @@ fetchmany while a statement runs."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import threading
 from pathlib import Path
@@ -17,6 +16,7 @@ from TCLIService.ttypes import TOperationState
 from thrift.transport.TTransport import TTransportException
 
 from tests.frontend.providers import END, QueueProvider
+from tests.support.passwords import write_password_file
 
 
 def _rows(cursor: Any) -> list[dict[str, Any]]:
@@ -57,10 +57,7 @@ def test_nosasl(nosasl_server: Any) -> None:
 
 
 def _password_file(tmp_path: Path, user: str, password: str) -> Path:
-    path = tmp_path / "passwords"
-    digest = hashlib.sha256(password.encode()).hexdigest()
-    path.write_text(f"# users\n{user}:{digest}\n", encoding="utf-8")
-    return path
+    return write_password_file(tmp_path / "passwords", {user: password}, header="users")
 
 
 def test_custom_password_file(hs2: Any, tmp_path: Path) -> None:

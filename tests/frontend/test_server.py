@@ -18,6 +18,7 @@ from thrift.transport.TTransport import TTransportException
 from engine.common.errors import ConfigError
 from engine.frontend.idl import TCLI
 from tests.frontend.rawclient import COMPLETE, OK, START, RawClient, read_sasl_frame, sasl_frame
+from tests.support.passwords import write_password_file
 
 
 def test_port_zero_and_bound_address_logged(hs2: Any, caplog: pytest.LogCaptureFixture) -> None:
@@ -92,8 +93,7 @@ def test_custom_without_password_file_is_a_config_error(hs2: Any) -> None:
 def test_unknown_sasl_user_refused_is_logged_without_password(
     hs2: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    path = tmp_path / "pw"
-    path.write_text("alice:" + "0" * 64 + "\n")
+    path = write_password_file(tmp_path / "pw", {"alice": "not-this-one"})
     stack = hs2({"kyuubi.authentication": "CUSTOM", "kyuubi.authentication.password.file": str(path)})
     with pytest.raises(ConnectionError):
         RawClient(stack.host, stack.port, user="alice", password="hunter2-secret")

@@ -45,6 +45,9 @@ def launch_ok(launcher: LauncherRunner, url: str | None, **kwargs: object) -> st
     assert proc.returncode == 0, proc.stderr[-3000:]
     lines = proc.stdout.splitlines()
     assert lines[1] == f"jdbc:hive2://{lines[0]}/default"
+    assert lines[2].startswith(
+        f"jdbc:hive2://{launcher.zookeeper.address}/default;serviceDiscoveryMode=zooKeeper;"
+    )
     return lines[0]
 
 
@@ -201,6 +204,29 @@ def test_stop_and_idle_exit_remove_the_node(
     wait_until(lambda: not engine_pids(launcher.work), 30, "the idle engine to exit")
 
 
+def test_stop_by_user_needs_no_datasource_url(launcher: LauncherRunner, tmp_path: Path) -> None:
+    first = launch_ok(launcher, sqlite_url(tmp_path, "one"), extra=["--user", "carol"])
+    second = launch_ok(launcher, sqlite_url(tmp_path, "two"), extra=["--user", "carol"])
+    launch_ok(launcher, sqlite_url(tmp_path, "one"), extra=["--user", "dan"])
+    assert len(launcher.engines()) == 3
+    # two engines of carol's and no URL to tell them apart: an error that lists both
+    ambiguous = launcher.run("stop", None, extra=["--user", "carol"])
+    assert ambiguous.returncode == 2, ambiguous.stderr[-2000:]
+    assert "carol has 2 USER engines" in ambiguous.stderr
+    ids = [NodeName.parse(path.rsplit("/", 1)[1]) for path in launcher.engines()]
+    by_address = {node.address: node.engine_id for node in ids}
+    assert f"--engine-id {by_address[first]}" in ambiguous.stderr
+    assert f"--engine-id {by_address[second]}" in ambiguous.stderr
+    assert len(launcher.engines()) == 3  # nothing stopped
+    chosen = launcher.run("stop", None, extra=["--user", "carol", "--engine-id", str(by_address[second])])
+    assert chosen.returncode == 0, chosen.stderr[-2000:]
+    assert chosen.stdout == f"stopped {second} {by_address[second]}\n"
+    only = launcher.run("stop", None, extra=["--user", "carol"])  # one left: no id needed
+    assert only.returncode == 0 and only.stdout.startswith(f"stopped {first} "), only.stderr[-2000:]
+    assert launcher.run("stop", None, extra=["--user", "carol"]).returncode == 7
+    assert [NodeName.parse(p.rsplit("/", 1)[1]).address for p in launcher.engines()] != []  # dan's stays
+
+
 def test_share_levels(launcher: LauncherRunner, tmp_path: Path, zk: KazooClient) -> None:
     url = sqlite_url(tmp_path)
     server_a = launch_ok(launcher, url, conf=["kyuubi.engine.share.level=SERVER"], extra=["--user", "alice"])
@@ -227,9 +253,14 @@ LAB = Path(os.environ.get("LAB", str(Path.home() / ".cache" / "hs2-clients")))
 @pytest.mark.skipif(not (LAB / "bin" / "env.sh").exists(), reason=f"{LAB} not installed (CI installs it)")
 def test_real_hive_jdbc_zookeeper_discovery_with_beeline(launcher: LauncherRunner, tmp_path: Path) -> None:
     url = sqlite_url(tmp_path)
-    launch_ok(launcher, url, extra=["--user", "frank"])
+    launched = launcher.run("launch", url, extra=["--user", "frank"])
+    assert launched.returncode == 0, launched.stderr[-3000:]
+    jdbc = launched.stdout.splitlines()[2]  # the discovery URL launch prints, used as printed
     zoo_namespace = engine_space(launcher.namespace, "USER", "frank", url).lstrip("/")
-    jdbc = f"jdbc:hive2://{launcher.zookeeper.address}/default;serviceDiscoveryMode=zooKeeper;zooKeeperNamespace={zoo_namespace}"
+    assert jdbc == (
+        f"jdbc:hive2://{launcher.zookeeper.address}/default;serviceDiscoveryMode=zooKeeper;"
+        f"zooKeeperNamespace={zoo_namespace}"
+    )
     script = f'source {LAB}/bin/env.sh; beeline -u "$URL" -n frank -p x --silent=false -e "how many orders?"'
     proc = subprocess.run(
         ["bash", "-c", script], capture_output=True, text=True, timeout=110, env={**os.environ, "URL": jdbc}

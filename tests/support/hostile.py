@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import hashlib
 import queue
 import re
 import signal
@@ -26,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.frontend.rawclient import recv_exact, sasl_frame
+from tests.support.passwords import write_password_file
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVING = re.compile(r"engine serving on ([\d.]+):(\d+)")
@@ -67,10 +67,7 @@ def data_frame(payload: bytes) -> bytes:
 
 def password_file(path: Path, users: dict[str, str]) -> Path:
     """A ``kyuubi.authentication.password.file`` for CUSTOM mode."""
-    path.write_text(
-        "".join(f"{user}:{hashlib.sha256(pw.encode()).hexdigest()}\n" for user, pw in users.items())
-    )
-    return path
+    return write_password_file(path, users)
 
 
 # --- the engine, as users run it ----------------------------------------------------------------
