@@ -13,7 +13,7 @@ from kazoo.exceptions import NoNodeError
 from kazoo.protocol.states import WatchedEvent
 
 from engine.common.znode import SHARE_LEVELS, NodeName, space_root
-from launcher.zk import result
+from launcher import zk
 
 log = logging.getLogger(__name__)
 
@@ -40,10 +40,10 @@ class EngineDiscovery:
     def engines(self, space: str) -> list[EngineNode]:
         """The engine nodes of one space, oldest first (empty when the space does not exist)."""
         try:
-            children = result(self._client.get_children_async(space), f"children of {space}")
+            found = zk.children(self._client, space)
         except NoNodeError:
             return []
-        return self._parse(space, children)
+        return self._parse(space, found)
 
     def live_engine(self, space: str) -> EngineNode | None:
         """The newest engine of a space (every node is ephemeral, so every node is live)."""
@@ -65,11 +65,9 @@ class EngineDiscovery:
         while True:
             wake.clear()
             try:
-                children = result(
-                    self._client.get_children_async(space, watch=on_change), f"children of {space}"
-                )
+                children = zk.children(self._client, space, watch=on_change)
             except NoNodeError:  # the engine creates the space; watch for it
-                if result(self._client.exists_async(space, watch=on_change), f"exists {space}") is not None:
+                if zk.exists(self._client, space, watch=on_change):
                     continue
                 children = []
             for engine in self._parse(space, children):
@@ -86,21 +84,21 @@ class EngineDiscovery:
         nodes = []
         for child in self._children(path):
             try:
-                data, _stat = result(self._client.get_async(f"{path}/{child}"), f"data of {path}/{child}")
+                data = zk.data(self._client, f"{path}/{child}")
             except NoNodeError:
                 continue  # an ephemeral node that went away meanwhile
-            nodes.append((child, (data or b"").decode("utf-8", "replace")))
+            nodes.append((child, data.decode("utf-8", "replace")))
         return nodes
 
     def delete(self, path: str) -> bool:
         try:
-            result(self._client.delete_async(path), f"delete {path}")
+            zk.delete(self._client, path)
             return True
         except NoNodeError:
             return False
 
     def exists(self, path: str) -> bool:
-        return result(self._client.exists_async(path), f"exists {path}") is not None
+        return zk.exists(self._client, path)
 
     def walk(
         self, namespace: str, share_levels: tuple[str, ...] = SHARE_LEVELS
@@ -116,7 +114,7 @@ class EngineDiscovery:
 
     def _children(self, path: str) -> list[str]:
         try:
-            return sorted(result(self._client.get_children_async(path), f"children of {path}"))
+            return sorted(zk.children(self._client, path))
         except NoNodeError:
             return []
 
