@@ -38,6 +38,28 @@ class JdbcUrl:
         return self.path.split("/")[0] or None
 
 
+def libpq_options(jdbc: JdbcUrl) -> tuple[dict[str, str], list[str]]:
+    """A ``jdbc:postgresql:`` URL's pgjdbc properties as libpq connection options (what psycopg2
+    takes in a URL's query), and the names of the properties libpq has no equivalent for."""
+    options: dict[str, str] = {}
+    ignored: list[str] = []
+    for key, value in jdbc.properties.items():
+        lowered = key.lower()
+        if lowered in ("sslmode", "sslrootcert", "sslcert", "sslkey", "target_session_attrs"):
+            options[lowered] = value
+        elif lowered == "ssl" and value.lower() == "true":
+            options.setdefault("sslmode", "require")
+        elif lowered in ("applicationname", "application_name"):
+            options["application_name"] = value
+        elif lowered in ("connecttimeout", "connect_timeout"):
+            options["connect_timeout"] = value
+        elif lowered in ("currentschema", "search_path"):
+            options["options"] = f"-csearch_path={value}"
+        else:
+            ignored.append(key)
+    return options, ignored
+
+
 def is_jdbc(text: str) -> bool:
     return text.strip()[:5].lower() == "jdbc:"
 

@@ -26,7 +26,7 @@ import sqlalchemy
 from sqlalchemy.engine import URL, make_url
 
 from engine.common.errors import ConfigError
-from engine.common.jdbc import JdbcUrl, is_jdbc, mask_url, parse_jdbc_url
+from engine.common.jdbc import JdbcUrl, is_jdbc, libpq_options, mask_url, parse_jdbc_url
 from engine.common.redaction import MASK
 
 log = logging.getLogger(__name__)
@@ -145,21 +145,9 @@ def _sqlite(jdbc: JdbcUrl) -> SourceSpec:
 
 
 def _postgresql(jdbc: JdbcUrl) -> SourceSpec:
-    query: dict[str, str] = {}
-    for key, value in jdbc.properties.items():
-        lowered = key.lower()
-        if lowered in ("sslmode", "sslrootcert", "sslcert", "sslkey", "target_session_attrs"):
-            query[lowered] = value
-        elif lowered == "ssl" and value.lower() == "true":
-            query.setdefault("sslmode", "require")
-        elif lowered in ("applicationname", "application_name"):
-            query["application_name"] = value
-        elif lowered in ("connecttimeout", "connect_timeout"):
-            query["connect_timeout"] = value
-        elif lowered in ("currentschema", "search_path"):
-            query["options"] = f"-csearch_path={value}"
-        else:
-            log.info("ignoring JDBC property %s of the PostgreSQL URL", key[:100])
+    query, ignored = libpq_options(jdbc)
+    for key in ignored:
+        log.info("ignoring JDBC property %s of the PostgreSQL URL", key[:100])
     return _network_spec("postgresql+psycopg2", "postgresql", jdbc, query)
 
 

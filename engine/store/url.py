@@ -16,7 +16,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
 from engine.common.errors import ConfigError
-from engine.common.jdbc import JdbcUrl, parse_jdbc_url
+from engine.common.jdbc import JdbcUrl, libpq_options, parse_jdbc_url
 from engine.common.redaction import redact_text
 
 STORE_FILE = "store.db"
@@ -65,14 +65,9 @@ def _sqlite_file(path: str, shown: str) -> URL:
 
 
 def _jdbc_postgresql(jdbc: JdbcUrl) -> URL:
-    """A parsed ``jdbc:postgresql://…`` URL as a psycopg2 URL (libpq's own property names kept)."""
-    query: dict[str, str] = {}
-    for key, value in jdbc.properties.items():
-        if key in ("sslmode", "sslrootcert", "sslcert", "sslkey", "application_name", "connect_timeout"):
-            query[key] = value
-        elif key == "currentSchema":
-            query["options"] = f"-csearch_path={value}"
-        # other pgjdbc properties have no libpq equivalent and are ignored
+    """A parsed ``jdbc:postgresql://…`` URL as a psycopg2 URL (pgjdbc properties without a libpq
+    equivalent are ignored)."""
+    query, _ignored = libpq_options(jdbc)
     return URL.create(
         "postgresql+psycopg2",
         username=jdbc.user,
