@@ -12,6 +12,7 @@ This package owns ldap3, argon2-cffi and bcrypt, and imports only ``engine.commo
 
 from __future__ import annotations
 
-from engine.auth.base import AnyPasswordAuthenticator, PasswordAuthenticator, build_authenticator
+from engine.auth.base import AnyPasswordAuthenticator, PasswordAuthenticator
+from engine.auth.factory import build_authenticator
 
 __all__ = ["AnyPasswordAuthenticator", "PasswordAuthenticator", "build_authenticator"]

@@ -9,8 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Protocol
 
-from engine.common.config import AUTH_MAX_CONCURRENT, AUTHENTICATION, PASSWORD_FILE, EngineConf
-from engine.common.errors import AuthenticationError, ConfigError
+from engine.common.errors import AuthenticationError
 from engine.common.principal import Principal
 from engine.common.redaction import clip
 
@@ -69,24 +68,3 @@ class AnyPasswordAuthenticator:
     def authenticate(self, user: str, password: str, *, deadline: float | None = None) -> Principal:
         check_user_name(user)
         return Principal(user, self.mechanism)
-
-
-def build_authenticator(conf: EngineConf) -> PasswordAuthenticator | None:
-    """The authenticator of ``kyuubi.authentication``; None for NOSASL. A CUSTOM password file
-    with a plaintext entry, or LDAP without a URL, is a :class:`ConfigError` at start."""
-    mode = conf.get(AUTHENTICATION)
-    if mode == "NOSASL":
-        return None
-    slots = CheckSlots(conf.get(AUTH_MAX_CONCURRENT))
-    if mode == "CUSTOM":
-        from engine.auth.password_file import PasswordFileAuthenticator
-
-        path = conf.get(PASSWORD_FILE)
-        if not path:
-            raise ConfigError(f"{AUTHENTICATION.key}=CUSTOM needs {PASSWORD_FILE.key}")
-        return PasswordFileAuthenticator(path, slots)
-    if mode == "LDAP":
-        from engine.auth.ldap import LdapAuthenticator, LdapSettings
-
-        return LdapAuthenticator(LdapSettings.from_conf(conf), slots)
-    return AnyPasswordAuthenticator()

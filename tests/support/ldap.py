@@ -17,6 +17,7 @@ import signal
 import socket
 import subprocess
 import threading
+import time
 from pathlib import Path
 
 SLAPD = shutil.which("slapd") or "/usr/sbin/slapd"
@@ -126,10 +127,23 @@ class Slapd:
         )
         self._reader = threading.Thread(target=self._read, name="slapd-log", daemon=True)
         self._reader.start()
-        if not self._ready.wait(START_TIMEOUT) or self._process.poll() is not None:
+        if not self._ready.wait(START_TIMEOUT) or self._process.poll() is not None or not self._listening():
             self.stop()
             raise SlapdError("slapd did not start:\n" + "\n".join(self._log[-20:]))
         return self
+
+    def _listening(self) -> bool:
+        """The port accepts connections (slapd logs that it starts a moment before it listens)."""
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1.0).close()
+                return True
+            except OSError:
+                if self._process is None or self._process.poll() is not None:
+                    return False
+                threading.Event().wait(0.02)
+        return False
 
     def _read(self) -> None:
         process = self._process
