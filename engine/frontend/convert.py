@@ -84,6 +84,23 @@ def to_operation_handle(handle: OperationHandle) -> ThriftStruct:
 
 
 # --- schema -----------------------------------------------------------------------------------
+def _snake(name: str) -> str:
+    return "".join(f"_{c.lower()}" if c.isupper() else c for c in name)
+
+
+def metadata_arguments(req: ThriftStruct) -> dict[str, str | list[str] | None]:
+    """A metadata request's fields but the session handle, as the backend's snake_case arguments
+    (``catalogName`` -> ``catalog_name``, ``tableTypes`` -> ``table_types`` as a list)."""
+    arguments: dict[str, str | list[str] | None] = {}
+    for field in type(req).thrift_spec.values():
+        name = field[1]
+        if name == "sessionHandle":
+            continue
+        value = getattr(req, name)
+        arguments[_snake(name)] = list(value) if isinstance(value, list | tuple) else value
+    return arguments
+
+
 def _qualifiers(column: ColumnSpec) -> ThriftStruct | None:
     values: dict[str, Any] = {}
     if column.type is HiveType.DECIMAL:

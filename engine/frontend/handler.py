@@ -212,93 +212,46 @@ class ThriftHandler:
             status=convert.ok_status(), operationHandle=convert.to_operation_handle(operation)
         )
 
-    def _metadata(self, req: ThriftStruct, kind: str, **arguments: str | list[str] | None) -> ThriftStruct:
+    def _metadata(self, req: ThriftStruct, kind: str, response: type[ThriftStruct]) -> ThriftStruct:
         handle = convert.session_handle(req.sessionHandle)
-        operation = self.backend.run_metadata(handle, self.user, kind, arguments)
-        return convert.to_operation_handle(operation)
+        operation = self.backend.run_metadata(handle, self.user, kind, convert.metadata_arguments(req))
+        return response(status=convert.ok_status(), operationHandle=convert.to_operation_handle(operation))
 
     @rpc(TCLI.TGetTypeInfoResp)
     def GetTypeInfo(self, req: ThriftStruct) -> ThriftStruct:
-        return TCLI.TGetTypeInfoResp(
-            status=convert.ok_status(), operationHandle=self._metadata(req, "GetTypeInfo")
-        )
+        return self._metadata(req, "GetTypeInfo", TCLI.TGetTypeInfoResp)
 
     @rpc(TCLI.TGetCatalogsResp)
     def GetCatalogs(self, req: ThriftStruct) -> ThriftStruct:
-        return TCLI.TGetCatalogsResp(
-            status=convert.ok_status(), operationHandle=self._metadata(req, "GetCatalogs")
-        )
+        return self._metadata(req, "GetCatalogs", TCLI.TGetCatalogsResp)
 
     @rpc(TCLI.TGetSchemasResp)
     def GetSchemas(self, req: ThriftStruct) -> ThriftStruct:
-        handle = self._metadata(req, "GetSchemas", catalog_name=req.catalogName, schema_name=req.schemaName)
-        return TCLI.TGetSchemasResp(status=convert.ok_status(), operationHandle=handle)
+        return self._metadata(req, "GetSchemas", TCLI.TGetSchemasResp)
 
     @rpc(TCLI.TGetTablesResp)
     def GetTables(self, req: ThriftStruct) -> ThriftStruct:
-        handle = self._metadata(
-            req,
-            "GetTables",
-            catalog_name=req.catalogName,
-            schema_name=req.schemaName,
-            table_name=req.tableName,
-            table_types=list(req.tableTypes) if req.tableTypes is not None else None,
-        )
-        return TCLI.TGetTablesResp(status=convert.ok_status(), operationHandle=handle)
+        return self._metadata(req, "GetTables", TCLI.TGetTablesResp)
 
     @rpc(TCLI.TGetTableTypesResp)
     def GetTableTypes(self, req: ThriftStruct) -> ThriftStruct:
-        return TCLI.TGetTableTypesResp(
-            status=convert.ok_status(), operationHandle=self._metadata(req, "GetTableTypes")
-        )
+        return self._metadata(req, "GetTableTypes", TCLI.TGetTableTypesResp)
 
     @rpc(TCLI.TGetColumnsResp)
     def GetColumns(self, req: ThriftStruct) -> ThriftStruct:
-        handle = self._metadata(
-            req,
-            "GetColumns",
-            catalog_name=req.catalogName,
-            schema_name=req.schemaName,
-            table_name=req.tableName,
-            column_name=req.columnName,
-        )
-        return TCLI.TGetColumnsResp(status=convert.ok_status(), operationHandle=handle)
+        return self._metadata(req, "GetColumns", TCLI.TGetColumnsResp)
 
     @rpc(TCLI.TGetFunctionsResp)
     def GetFunctions(self, req: ThriftStruct) -> ThriftStruct:
-        handle = self._metadata(
-            req,
-            "GetFunctions",
-            catalog_name=req.catalogName,
-            schema_name=req.schemaName,
-            function_name=req.functionName,
-        )
-        return TCLI.TGetFunctionsResp(status=convert.ok_status(), operationHandle=handle)
+        return self._metadata(req, "GetFunctions", TCLI.TGetFunctionsResp)
 
     @rpc(TCLI.TGetPrimaryKeysResp)
     def GetPrimaryKeys(self, req: ThriftStruct) -> ThriftStruct:
-        handle = self._metadata(
-            req,
-            "GetPrimaryKeys",
-            catalog_name=req.catalogName,
-            schema_name=req.schemaName,
-            table_name=req.tableName,
-        )
-        return TCLI.TGetPrimaryKeysResp(status=convert.ok_status(), operationHandle=handle)
+        return self._metadata(req, "GetPrimaryKeys", TCLI.TGetPrimaryKeysResp)
 
     @rpc(TCLI.TGetCrossReferenceResp)
     def GetCrossReference(self, req: ThriftStruct) -> ThriftStruct:
-        handle = self._metadata(
-            req,
-            "GetCrossReference",
-            parent_catalog_name=req.parentCatalogName,
-            parent_schema_name=req.parentSchemaName,
-            parent_table_name=req.parentTableName,
-            foreign_catalog_name=req.foreignCatalogName,
-            foreign_schema_name=req.foreignSchemaName,
-            foreign_table_name=req.foreignTableName,
-        )
-        return TCLI.TGetCrossReferenceResp(status=convert.ok_status(), operationHandle=handle)
+        return self._metadata(req, "GetCrossReference", TCLI.TGetCrossReferenceResp)
 
     # --- operations -------------------------------------------------------------------------
     @rpc(TCLI.TGetOperationStatusResp)
