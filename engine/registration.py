@@ -58,7 +58,7 @@ from engine.common.config import (
     EngineConf,
 )
 from engine.common.errors import EngineError
-from engine.common.znode import NodeName, engine_space, lock_path
+from engine.common.znode import NodeName, engine_space
 from engine.zookeeper import build_client
 
 log = logging.getLogger(__name__)
@@ -106,7 +106,7 @@ class EngineRegistration:
         namespace = conf.get(HA_NAMESPACE)
         url = conf.get(JDBC_URL)
         self.space = engine_space(namespace, level, user, url, self.ref_id)
-        self._lock_path = lock_path(namespace, level, user, url, self.ref_id)
+        self._lock_path = engine_space(namespace, level, user, url, self.ref_id, lock=True)
         self.address = f"{advertised_host(host)}:{port}"
         node = NodeName(advertised_host(host), port, engine_id=self.engine_id, ref_id=self.ref_id)
         self._prefix = node.prefix()

@@ -40,7 +40,7 @@ from engine.common.config import (
     WORK_DIR,
     EngineConf,
 )
-from engine.common.znode import check_element, engine_space, lock_path, subdomain
+from engine.common.znode import check_element, engine_space, subdomain
 from launcher.command import EngineCommand
 from launcher.discovery import EngineDiscovery, EngineNode
 from launcher.errors import (
@@ -114,7 +114,7 @@ class EngineLauncher:
         self.url = conf.get(JDBC_URL)
         namespace = conf.get(HA_NAMESPACE)
         self.space = engine_space(namespace, self.level, self.user, self.url, self.ref_id)
-        self.lock_path = lock_path(namespace, self.level, self.user, self.url, self.ref_id)
+        self.lock_path = engine_space(namespace, self.level, self.user, self.url, self.ref_id, lock=True)
         self._client = client
         self._discovery = EngineDiscovery(client)
         self._python = python or sys.executable

@@ -16,7 +16,7 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Generic, TypeVar, cast, overload
+from typing import Generic, TypedDict, TypeVar, Unpack, cast, overload
 
 from engine.common.errors import ConfigError
 
@@ -196,58 +196,26 @@ REGISTRY = ConfigRegistry()
 
 # --- declaring entries ------------------------------------------------------------------------------
 # Each returns the registered entry typed by its value: Optional when the key has no default.
+class _StrOptions(TypedDict, total=False):
+    secret: bool
+    choices: tuple[str, ...] | None
+    env: tuple[str, ...]
+    overridable: bool
+    validator: Callable[[str], str | None] | None
+    aliases: tuple[tuple[str, str], ...]
+
+
+@overload
+def str_entry(key: str, default: str, doc: str, **options: Unpack[_StrOptions]) -> ConfigEntry[str]: ...
 @overload
 def str_entry(
-    key: str,
-    default: str,
-    doc: str,
-    *,
-    secret: bool = ...,
-    choices: tuple[str, ...] | None = ...,
-    env: tuple[str, ...] = ...,
-    overridable: bool = ...,
-    validator: Callable[[str], str | None] | None = ...,
-    aliases: tuple[tuple[str, str], ...] = ...,
-) -> ConfigEntry[str]: ...
-@overload
-def str_entry(
-    key: str,
-    default: None,
-    doc: str,
-    *,
-    secret: bool = ...,
-    choices: tuple[str, ...] | None = ...,
-    env: tuple[str, ...] = ...,
-    overridable: bool = ...,
-    validator: Callable[[str], str | None] | None = ...,
-    aliases: tuple[tuple[str, str], ...] = ...,
+    key: str, default: None, doc: str, **options: Unpack[_StrOptions]
 ) -> ConfigEntry[str | None]: ...
 def str_entry(
-    key: str,
-    default: str | None,
-    doc: str,
-    *,
-    secret: bool = False,
-    choices: tuple[str, ...] | None = None,
-    env: tuple[str, ...] = (),
-    overridable: bool = False,
-    validator: Callable[[str], str | None] | None = None,
-    aliases: tuple[tuple[str, str], ...] = (),
+    key: str, default: str | None, doc: str, **options: Unpack[_StrOptions]
 ) -> ConfigEntry[str] | ConfigEntry[str | None]:
-    return REGISTRY.register(
-        ConfigEntry[str](
-            key,
-            "str",
-            default,
-            doc,
-            secret=secret,
-            choices=choices,
-            env=env,
-            overridable=overridable,
-            validator=validator,
-            aliases=aliases,
-        )
-    )
+    """A string (``choices`` restricts it, ``validator`` returns an error message or None)."""
+    return REGISTRY.register(ConfigEntry[str](key, "str", default, doc, **options))
 
 
 @overload

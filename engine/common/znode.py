@@ -69,34 +69,13 @@ def engine_space(
     jdbc_url: str | None,
     ref_id: str | None = None,
     version: str = KYUUBI_VERSION,
+    *,
+    lock: bool = False,
 ) -> str:
-    """The znode under which the engine for (share level, user, datasource) registers."""
-    return _space(namespace, share_level, user, jdbc_url, ref_id, version, "")
-
-
-def lock_path(
-    namespace: str,
-    share_level: str,
-    user: str,
-    jdbc_url: str | None,
-    ref_id: str | None = None,
-    version: str = KYUUBI_VERSION,
-) -> str:
-    """The creation lock of an engine space: ``_lock`` appended to the first element."""
-    return _space(namespace, share_level, user, jdbc_url, ref_id, version, "_lock")
-
-
-def _space(
-    namespace: str,
-    share_level: str,
-    user: str,
-    jdbc_url: str | None,
-    ref_id: str | None,
-    version: str,
-    suffix: str,
-) -> str:
+    """The znode under which the engine for (share level, user, datasource) registers; with
+    ``lock``, its creation lock (``_lock`` appended to the first element)."""
     return make_path(
-        space_root(namespace, share_level, version) + suffix,
+        space_root(namespace, share_level, version) + ("_lock" if lock else ""),
         check_element("user", user),
         _last_element(share_level, jdbc_url, ref_id),
     )

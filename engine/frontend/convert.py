@@ -92,7 +92,7 @@ def metadata_arguments(req: ThriftStruct) -> dict[str, str | list[str] | None]:
     """A metadata request's fields but the session handle, as the backend's snake_case arguments
     (``catalogName`` -> ``catalog_name``, ``tableTypes`` -> ``table_types`` as a list)."""
     arguments: dict[str, str | list[str] | None] = {}
-    for field in type(req).thrift_spec.values():
+    for field in req.thrift_spec.values():
         name = field[1]
         if name == "sessionHandle":
             continue

@@ -212,7 +212,7 @@ class ThriftHandler:
             status=convert.ok_status(), operationHandle=convert.to_operation_handle(operation)
         )
 
-    def _metadata(self, req: ThriftStruct, kind: str, response: type[ThriftStruct]) -> ThriftStruct:
+    def _metadata(self, req: ThriftStruct, kind: str, response: Callable[..., ThriftStruct]) -> ThriftStruct:
         handle = convert.session_handle(req.sessionHandle)
         operation = self.backend.run_metadata(handle, self.user, kind, convert.metadata_arguments(req))
         return response(status=convert.ok_status(), operationHandle=convert.to_operation_handle(operation))

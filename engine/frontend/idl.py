@@ -41,4 +41,6 @@ class ThriftStruct(Protocol):
     run time from the IDL, so their fields have no static types: they are read and written by the
     IDL's field names, and only inside ``engine.frontend`` (Thrift structs never travel below it)."""
 
+    thrift_spec: dict[int, tuple[Any, ...]]  # field id -> (type, name, ...), from the IDL
+
     def __getattr__(self, name: str) -> Any: ...

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from kazoo.client import KazooClient
 
-from engine.common.znode import lock_path
+from engine.common.znode import engine_space
 from tests.launcher.conftest import LauncherRunner, engine_pids
 from tests.launcher.test_launcher import sqlite_url
 
@@ -31,7 +31,7 @@ def test_zookeeper_unreachable(launcher: LauncherRunner) -> None:
 
 def test_lock_timeout(launcher: LauncherRunner, tmp_path: Path, zk: KazooClient) -> None:
     url = sqlite_url(tmp_path)
-    lock = zk.Lock(lock_path(launcher.namespace, "USER", "dave", url), identifier="other-launcher")
+    lock = zk.Lock(engine_space(launcher.namespace, "USER", "dave", url, lock=True), identifier="other-launcher")
     assert lock.acquire(timeout=10)
     try:
         proc = launcher.run(

@@ -11,7 +11,6 @@ from engine.common.znode import (
     KYUUBI_VERSION,
     NodeName,
     engine_space,
-    lock_path,
     make_path,
     parse_address,
     sorted_nodes,
@@ -53,7 +52,7 @@ def test_engine_space_and_lock_path() -> None:
     assert engine_space("kyuubi", "USER", "alice", "jdbc:sqlite:/tmp/a.db") == (
         f"/kyuubi_{KYUUBI_VERSION}_USER_DATA_AGENT/alice/{sub}"
     )
-    assert lock_path("kyuubi", "USER", "alice", "jdbc:sqlite:/tmp/a.db") == (
+    assert engine_space("kyuubi", "USER", "alice", "jdbc:sqlite:/tmp/a.db", lock=True) == (
         f"/kyuubi_{KYUUBI_VERSION}_USER_DATA_AGENT_lock/alice/{sub}"
     )
     assert (
