@@ -150,3 +150,15 @@ def launcher(
             os.kill(pid, 9)
         except ProcessLookupError:
             pass
+
+
+class StopRecorder:
+    """An engine registration's ``request_stop``: records each reason and signals the first."""
+
+    def __init__(self) -> None:
+        self.reasons: list[str] = []
+        self.called = threading.Event()
+
+    def __call__(self, reason: str) -> None:
+        self.reasons.append(reason)
+        self.called.set()

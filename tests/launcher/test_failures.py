@@ -31,7 +31,9 @@ def test_zookeeper_unreachable(launcher: LauncherRunner) -> None:
 
 def test_lock_timeout(launcher: LauncherRunner, tmp_path: Path, zk: KazooClient) -> None:
     url = sqlite_url(tmp_path)
-    lock = zk.Lock(engine_space(launcher.namespace, "USER", "dave", url, lock=True), identifier="other-launcher")
+    lock = zk.Lock(
+        engine_space(launcher.namespace, "USER", "dave", url, lock=True), identifier="other-launcher"
+    )
     assert lock.acquire(timeout=10)
     try:
         proc = launcher.run(

@@ -26,7 +26,8 @@ from kazoo.client import KazooClient
 from engine.common.config import EngineConf
 from engine.common.znode import NodeName
 from engine.registration import EngineRegistration
-from tests.launcher.conftest import ZooKeeper, wait_children, wait_until
+from tests.launcher.conftest import StopRecorder, ZooKeeper, wait_children, wait_until
+from tests.support.tcp_proxy import ProxyServer
 
 PING_XID = -2
 NOTIFICATION_XID = -1
@@ -65,7 +66,7 @@ def _xid(frame: bytes) -> int:
     return int(struct.unpack(">i", frame[4:8])[0])
 
 
-class FreezingProxy:
+class FreezingProxy(ProxyServer):
     """A TCP proxy to ZooKeeper that can play a client process frozen with SIGSTOP.
 
     ``freeze()``: the server hears nothing more from the client, so it expires the session; the
@@ -84,23 +85,13 @@ class FreezingProxy:
 
     def __init__(self, upstream: str, eof_after: float = 3.0) -> None:
         host, port = upstream.rsplit(":", 1)
-        self._upstream = (host, int(port))
         self._eof_after = eof_after
         self._frozen = threading.Event()
         self._thawed = threading.Event()
-        self._closing = threading.Event()
         self.expired = threading.Event()
         self.held: list[bytes] = []
         self.notification_added = False
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self._listener.settimeout(0.5)
-        self._sockets: list[socket.socket] = []
-        self._threads: list[threading.Thread] = []
-        self._start(self._accept, "zk-freeze-accept")
-
-    @property
-    def address(self) -> str:
-        return f"127.0.0.1:{self._listener.getsockname()[1]}"
+        super().__init__((host, int(port)), "zk-freeze")
 
     def freeze(self) -> None:
         self._frozen.set()
@@ -113,35 +104,15 @@ class FreezingProxy:
         self._thawed.set()
 
     def close(self) -> None:
-        self._closing.set()
         self._thawed.set()
-        self._listener.close()
-        for sock in self._sockets:
-            _close(sock)
-        for thread in self._threads:
-            thread.join(timeout=5)
+        super().close()
 
-    def _start(self, target: object, name: str, *args: object) -> None:
-        thread = threading.Thread(target=target, args=args, name=name, daemon=True)  # type: ignore[arg-type]
-        self._threads.append(thread)
-        thread.start()
-
-    def _accept(self) -> None:
-        while not self._closing.is_set():
-            try:
-                client, _ = self._listener.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            server = socket.create_connection(self._upstream, timeout=5)
-            server.settimeout(None)
-            self._sockets += [client, server]
-            dead = threading.Event()  # the server closed this connection while the client was frozen
-            spoke = threading.Event()  # the client sent something after the thaw
-            send_lock = threading.Lock()
-            self._start(self._up, "zk-freeze-up", client, server, dead, spoke, send_lock)
-            self._start(self._down, "zk-freeze-down", server, client, dead, spoke, send_lock)
+    def connected(self, client: socket.socket, upstream: socket.socket) -> None:
+        dead = threading.Event()  # the server closed this connection while the client was frozen
+        spoke = threading.Event()  # the client sent something after the thaw
+        send_lock = threading.Lock()
+        self.start_thread(self._up, "up", client, upstream, dead, spoke, send_lock)
+        self.start_thread(self._down, "down", upstream, client, dead, spoke, send_lock)
 
     def _up(
         self,
@@ -205,16 +176,6 @@ def _close(sock: socket.socket) -> None:
     except OSError:
         pass
     sock.close()
-
-
-class StopRecorder:
-    def __init__(self) -> None:
-        self.reasons: list[str] = []
-        self.called = threading.Event()
-
-    def __call__(self, reason: str) -> None:
-        self.reasons.append(reason)
-        self.called.set()
 
 
 @pytest.fixture

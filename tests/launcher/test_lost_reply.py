@@ -15,44 +15,22 @@ from kazoo.client import KazooClient
 from engine.common.config import EngineConf
 from engine.registration import EngineRegistration
 from tests.launcher.conftest import ZooKeeper
+from tests.support.tcp_proxy import ProxyServer
 
 
-class ReplyDroppingProxy:
+class ReplyDroppingProxy(ProxyServer):
     """A TCP proxy to ZooKeeper that, once, closes the client connection right after forwarding
     a request containing ``marker`` to the server, so the server acts on it but the reply is lost."""
 
     def __init__(self, upstream: str, marker: bytes) -> None:
         host, port = upstream.rsplit(":", 1)
-        self._upstream = (host, int(port))
         self._marker = marker
         self.dropped = threading.Event()
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self._listener.settimeout(0.5)
-        self._closing = threading.Event()
-        self._sockets: list[socket.socket] = []
-        self._thread = threading.Thread(target=self._accept, name="zk-proxy-accept", daemon=True)
-        self._thread.start()
+        super().__init__((host, int(port)), "zk-proxy")
 
-    @property
-    def address(self) -> str:
-        return f"127.0.0.1:{self._listener.getsockname()[1]}"
-
-    def _accept(self) -> None:
-        while not self._closing.is_set():
-            try:
-                client, _ = self._listener.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            server = socket.create_connection(self._upstream, timeout=5)
-            self._sockets += [client, server]
-            threading.Thread(
-                target=self._pump, args=(client, server, True), name="zk-proxy-up", daemon=True
-            ).start()
-            threading.Thread(
-                target=self._pump, args=(server, client, False), name="zk-proxy-down", daemon=True
-            ).start()
+    def connected(self, client: socket.socket, upstream: socket.socket) -> None:
+        self.start_thread(self._pump, "up", client, upstream, True)
+        self.start_thread(self._pump, "down", upstream, client, False)
 
     def _pump(self, source: socket.socket, sink: socket.socket, upstream: bool) -> None:
         try:
@@ -72,13 +50,6 @@ class ReplyDroppingProxy:
             except OSError:
                 pass
             sock.close()
-
-    def close(self) -> None:
-        self._closing.set()
-        self._listener.close()
-        for sock in self._sockets:
-            sock.close()
-        self._thread.join(timeout=5)
 
 
 @pytest.fixture

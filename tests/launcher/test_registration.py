@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 import uuid
 from collections.abc import Iterator
 
@@ -10,21 +9,11 @@ import pytest
 from kazoo.client import KazooClient
 
 from engine.common.config import EngineConf
-from engine.common.znode import KYUUBI_VERSION, NodeName, engine_space, lock_path
+from engine.common.znode import KYUUBI_VERSION, NodeName, engine_space
 from engine.registration import EngineRegistration, RegistrationError
-from tests.launcher.conftest import ZooKeeper, wait_children, wait_until
+from tests.launcher.conftest import StopRecorder, ZooKeeper, wait_children, wait_until
 
 URL = "jdbc:sqlite:/tmp/registration-test.db"
-
-
-class StopRecorder:
-    def __init__(self) -> None:
-        self.reasons: list[str] = []
-        self.called = threading.Event()
-
-    def __call__(self, reason: str) -> None:
-        self.reasons.append(reason)
-        self.called.set()
 
 
 def conf(zookeeper: ZooKeeper, namespace: str, **extra: str) -> EngineConf:
@@ -117,7 +106,7 @@ def test_replacement_registered_while_lost_makes_the_old_engine_stop(
     old, old_stopper = register(registrations, engine_conf, 10001)
     space = old.space
     # A launcher holds the creation lock while it starts a replacement...
-    lock = zk.Lock(lock_path(namespace, "USER", "alice", URL), identifier="test-launcher")
+    lock = zk.Lock(engine_space(namespace, "USER", "alice", URL, lock=True), identifier="test-launcher")
     assert lock.acquire(timeout=10)
     try:
         session_id, password = old.client_id
@@ -144,7 +133,7 @@ def test_lost_without_recovery_in_grace_stops(
     registration, stopper = register(
         registrations, conf(zookeeper, namespace, **{"kyuubi.engine.data.agent.ha.lost.grace": "PT2S"})
     )
-    lock = zk.Lock(lock_path(namespace, "USER", "alice", URL), identifier="blocker")
+    lock = zk.Lock(engine_space(namespace, "USER", "alice", URL, lock=True), identifier="blocker")
     assert lock.acquire(timeout=10)
     try:
         session_id, password = registration.client_id

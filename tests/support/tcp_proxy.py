@@ -1,4 +1,4 @@
-"""A TCP proxy a test controls: forwards 127.0.0.1:<port> to a real server until it is cut.
+"""TCP proxies a test controls. :class:`ProxyServer` is the listener they share; :class:`TcpProxy` forwards 127.0.0.1:<port> to a real server until it is cut.
 
 ``cut()`` resets every open connection and closes each new one at once (the server looks
 unreachable); ``restore()`` forwards again. Used to give a real PostgreSQL an outage.
@@ -11,33 +11,89 @@ import selectors
 import socket
 import struct
 import threading
+from collections.abc import Callable
 from types import TracebackType
+from typing import Self
 
 _LINGER_RESET = struct.pack("ii", 1, 0)  # close with RST, like a dead peer
 
 
-class TcpProxy:
-    def __init__(self, target_host: str, target_port: int) -> None:
-        self._target = (target_host, target_port)
+class ProxyServer:
+    """Listens on 127.0.0.1 (port 0); for each client it connects to ``upstream`` and hands both
+    sockets to :meth:`connected`. Subclasses decide what flows. ``close()`` stops everything."""
+
+    def __init__(self, upstream: tuple[str, int], name: str) -> None:
+        self._upstream = upstream
+        self._name = name
         self._listener = socket.create_server(("127.0.0.1", 0))
         self._listener.settimeout(0.2)
-        self.port = self._listener.getsockname()[1]
-        self._lock = threading.Lock()
-        self._pairs: list[tuple[socket.socket, socket.socket]] = []
-        self._cut = False
-        self._closed = threading.Event()
-        self._names = itertools.count(1)
+        self.port: int = self._listener.getsockname()[1]
+        self._closing = threading.Event()
+        self._sockets: list[socket.socket] = []
         self._threads: list[threading.Thread] = []
-        self.accepted = 0
-        acceptor = threading.Thread(target=self._accept, name="tcp-proxy-accept", daemon=True)
-        acceptor.start()
-        self._threads.append(acceptor)
+        self._names = itertools.count(1)
+        self.start_thread(self._accept, "accept")
 
-    def __enter__(self) -> TcpProxy:
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *_exc: type[BaseException] | BaseException | TracebackType | None) -> None:
         self.close()
+
+    def start_thread(self, target: Callable[..., None], role: str, *args: object) -> None:
+        thread = threading.Thread(
+            target=target, args=args, name=f"{self._name}-{role}-{next(self._names)}", daemon=True
+        )
+        self._threads = [alive for alive in self._threads if alive.is_alive()] + [thread]
+        thread.start()
+
+    def refuse(self) -> bool:
+        """Whether to reset a new client instead of connecting it."""
+        return False
+
+    def connected(self, client: socket.socket, upstream: socket.socket) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        self._closing.set()
+        self._listener.close()
+        for sock in self._sockets:
+            _reset(sock)
+        for thread in self._threads:
+            thread.join(5.0)
+
+    def _accept(self) -> None:
+        while not self._closing.is_set():
+            try:
+                client, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            if self.refuse():
+                _reset(client)
+                continue
+            try:
+                upstream = socket.create_connection(self._upstream, timeout=5.0)
+            except OSError:
+                _reset(client)
+                continue
+            upstream.settimeout(None)
+            self._sockets += [client, upstream]
+            self.connected(client, upstream)
+
+
+class TcpProxy(ProxyServer):
+    def __init__(self, target_host: str, target_port: int) -> None:
+        self._lock = threading.Lock()
+        self._pairs: list[tuple[socket.socket, socket.socket]] = []
+        self._cut = False
+        self.accepted = 0
+        super().__init__((target_host, target_port), "tcp-proxy")
 
     # --- control -------------------------------------------------------------------------------
     def cut(self) -> None:
@@ -53,37 +109,19 @@ class TcpProxy:
             self._cut = False
 
     def close(self) -> None:
-        self._closed.set()
         self.cut()
-        self._listener.close()
-        for thread in self._threads:
-            thread.join(5.0)
+        super().close()
 
     # --- forwarding ----------------------------------------------------------------------------
-    def _accept(self) -> None:
-        while not self._closed.is_set():
-            try:
-                client, _ = self._listener.accept()
-            except (TimeoutError, OSError):
-                continue
-            with self._lock:
-                cut = self._cut
-                self.accepted += 1
-            if cut:
-                _reset(client)
-                continue
-            try:
-                upstream = socket.create_connection(self._target, timeout=5.0)
-            except OSError:
-                _reset(client)
-                continue
-            with self._lock:
-                self._pairs.append((client, upstream))
-            pump = threading.Thread(
-                target=self._pump, args=(client, upstream), name=f"tcp-proxy-{next(self._names)}", daemon=True
-            )
-            pump.start()
-            self._threads = [thread for thread in self._threads if thread.is_alive()] + [pump]
+    def refuse(self) -> bool:
+        with self._lock:
+            self.accepted += 1
+            return self._cut
+
+    def connected(self, client: socket.socket, upstream: socket.socket) -> None:
+        with self._lock:
+            self._pairs.append((client, upstream))
+        self.start_thread(self._pump, "pump", client, upstream)
 
     def _pump(self, client: socket.socket, upstream: socket.socket) -> None:
         peers = {client: upstream, upstream: client}
@@ -91,7 +129,7 @@ class TcpProxy:
             for sock in peers:
                 sock.setblocking(False)
                 selector.register(sock, selectors.EVENT_READ)
-            while not self._closed.is_set():
+            while not self._closing.is_set():
                 try:
                     ready = selector.select(0.2)
                     for key, _ in ready:
