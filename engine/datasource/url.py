@@ -163,15 +163,24 @@ def _mysql(jdbc: JdbcUrl) -> SourceSpec:
     return _network_spec("mysql+pymysql", "mysql", jdbc, query)
 
 
-def _network_spec(driver: str, dialect: str, jdbc: JdbcUrl, query: dict[str, str]) -> SourceSpec:
-    """A server datasource: the first path element is the database."""
+def _network_spec(
+    driver: str,
+    dialect: str,
+    jdbc: JdbcUrl,
+    query: dict[str, str],
+    *,
+    default_user: str | None = None,
+    default_port: int | None = None,
+    database: str | None = None,
+) -> SourceSpec:
+    """A server datasource: the first path element is the database unless ``database`` is given."""
     sa_url = URL.create(
         driver,
-        username=jdbc.user,
+        username=jdbc.user or default_user,
         password=jdbc.password,
         host=jdbc.host,
-        port=jdbc.port,
-        database=jdbc.database,
+        port=jdbc.port or default_port,
+        database=database if database is not None else jdbc.database,
         query=query,
     )
     return SourceSpec(sa_url, dialect, jdbc.shown, jdbc.password)
@@ -188,28 +197,21 @@ def _hive(jdbc: JdbcUrl) -> SourceSpec:
         query["auth"] = "NOSASL"
     elif jdbc.password:
         query["auth"] = "CUSTOM"
-    sa_url = URL.create(
+    return _network_spec(
         "hive",
-        username=jdbc.user or "anonymous",
-        password=jdbc.password,
-        host=jdbc.host,
-        port=jdbc.port or 10000,
+        "hive",
+        jdbc,
+        query,
+        default_user="anonymous",
+        default_port=10000,
         database=jdbc.database or "default",
-        query=query,
     )
-    return SourceSpec(sa_url, "hive", jdbc.shown, jdbc.password)
 
 
 def _trino(jdbc: JdbcUrl) -> SourceSpec:
-    sa_url = URL.create(
-        "trino",
-        username=jdbc.user or "trino",
-        password=jdbc.password,
-        host=jdbc.host,
-        port=jdbc.port or 8080,
-        database=jdbc.path or None,
+    return _network_spec(
+        "trino", "trino", jdbc, {}, default_user="trino", default_port=8080, database=jdbc.path or None
     )
-    return SourceSpec(sa_url, "trino", jdbc.shown, jdbc.password)
 
 
 def _duckdb(jdbc: JdbcUrl) -> SourceSpec:
