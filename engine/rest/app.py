@@ -15,7 +15,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import Receive, Scope, Send
 
 from engine.common.errors import EngineError
-from engine.rest import account, catalog, chat, openapi, runs, sessions
+from engine.rest import account, catalog, chat, docs, openapi, runs, sessions
 from engine.rest.context import RestContext
 from engine.rest.errors import (
     ApiError,
@@ -98,6 +98,7 @@ def build_app(
         *runs.ROUTES,
         *catalog.ROUTES,
         *openapi.ROUTES,
+        *docs.ROUTES,
         *extra_routes,
         Route("/api/{rest:path}", unknown_api, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
         Mount("/", app=UiFiles(ui_dir)),
