@@ -172,8 +172,6 @@ def _op(
     ok["content"] = {"text/event-stream": {"schema": STRING}} if stream else _json(_ref(answer))
     responses: dict[str, object] = {"200": ok}
     for code in errors:
-        if public and code in ("401", "403"):
-            continue
         responses[code] = {"description": ERRORS[code], "content": _json(_ref("Error"))}
     operation: dict[str, object] = {"summary": summary, "tags": [tag], "responses": responses}
     if params:
@@ -201,7 +199,12 @@ def document() -> dict[str, object]:
     paths: dict[str, dict[str, object]] = {
         "/api/v1/login": {
             "post": _op(
-                "Log in (sets the HttpOnly session cookie)", "Me", tag="account", body=LoginBody, public=True
+                "Log in (sets the HttpOnly session cookie)",
+                "Me",
+                tag="account",
+                body=LoginBody,
+                public=True,
+                errors=tuple(code for code in ERRORS if code != "403"),
             )
         },
         "/api/v1/logout": {"post": _op("Log out", "LoggedOut", tag="account")},
