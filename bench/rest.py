@@ -215,6 +215,7 @@ async def fan_out(url: str, clients: int, engine: EngineProcess) -> tuple[int, i
 
         sampler = asyncio.create_task(sample())
         results = await asyncio.gather(*(one() for _ in range(clients)), return_exceptions=True)
+        all_open.set()  # if some never opened, sample now rather than wait
         failed = [result for result in results if result is not True]
         errors = len(failed)
         for reason in {repr(result)[:160] for result in failed}:
