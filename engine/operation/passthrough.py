@@ -2,8 +2,9 @@
 
 - ``__sql: <query>`` (every routing mode) and, under ``sql.routing=auto``, a read-only query over
   existing tables (:class:`~engine.common.statement.SqlQuery`) run through the read-only boundary
-  that ``run_select_query`` uses (``engine.tools.read_query``: the sqlglot guard, then the
-  datasource's read-only execution) and return typed columns, in every result mode.
+  that ``run_select_query`` uses (the sqlglot guard, then the datasource's read-only execution)
+  and return typed columns, in every result mode, streamed from the database cursor as the client
+  reads them (:mod:`engine.operation.table_stream`).
 - ``DESCRIBE QUERY <query>`` (Spark) answers the query's columns in DESCRIBE's shape; the query
   runs as ``SELECT * FROM (<query>) LIMIT 0`` through the same boundary.
 - BI wrapper probes over a question, in ``table`` result mode:
@@ -14,11 +15,12 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 import sqlglot
 from sqlglot import exp
 
-from engine.common.config import PASSTHROUGH_MAX_ROWS, QUERY_TIMEOUT, EngineConf
+from engine.common.config import QUERY_TIMEOUT, EngineConf
 from engine.common.errors import InvalidStatementError, UnsupportedError
 from engine.common.statement import BiWrapper
 from engine.common.types import ColumnSpec, HiveType, TableSchema
@@ -26,8 +28,7 @@ from engine.operation.catalog_forms import DESCRIBE_SCHEMA, hive_type_text
 from engine.operation.context import OperationContext
 from engine.operation.execute import ExecuteStatement
 from engine.operation.operation import Operation
-from engine.operation.operation_log import stamp
-from engine.operation.result_mode import Rows, TableTransform, emit_table
+from engine.operation.table_stream import Rows, TableTarget, TableTransform, stream_table
 from engine.tools import read_query
 from engine.tools.port import ReadSource
 
@@ -58,19 +59,20 @@ class PassthroughQuery(Operation):
         self.conf = conf
         self.transform = transform
 
+    def run(self, submit: Callable[[Callable[[], None]], None]) -> None:
+        """The rows stream while the client reads them, so the statement always runs on the
+        pool; a synchronous ExecuteStatement returns once the columns are known (or it ended)."""
+        run_async, self.run_async = self.run_async, True
+        try:
+            super().run(submit)
+        finally:
+            self.run_async = run_async
+        if not run_async:
+            self._wait_for_schema(self.conf.get(QUERY_TIMEOUT) + 1.0)
+
     def run_internal(self) -> None:
-        result = read_query(
-            _require_datasource(self.ctx),
-            self.sql,
-            max_rows=self.conf.get(PASSTHROUGH_MAX_ROWS),
-            timeout=self.conf.get(QUERY_TIMEOUT),
-            cancel=self.cancel_token,
-        )
-        if result.truncated:
-            self.add_log(
-                stamp("WARN", f"the result was cut at {len(result.rows)} rows (passthrough.max.rows)")
-            )
-        emit_table(result.columns, result.rows, self.buffer, self.set_schema, self.transform)
+        target = TableTarget(self.buffer, self.set_schema, self.add_log, self.cancel_token)
+        stream_table(_require_datasource(self.ctx), self.sql, self.conf, target, self.transform)
 
 
 class DescribeQueryOperation(Operation):
