@@ -195,6 +195,9 @@ class ReadStream:
             if self._stopped or self._closed:
                 return
             self._stopped = True
+        self._interrupt()
+
+    def _interrupt(self) -> None:
         interrupt = self._parts.ops.interrupter(self._dbapi)
         if interrupt is not None:
             thread = interrupt()
@@ -208,15 +211,23 @@ class ReadStream:
             if self._closed:
                 return
             self._closed = True
+            stopped = self._stopped
         ops, dbapi = self._parts.ops, self._dbapi
         early = not self._exhausted
-        # an unbuffered MySQL cursor would read every remaining row to close: drop the connection
-        discard = self._stopped or (early and self._parts.dialect == "mysql")
-        if self._cursor is not None and not discard:
+        discard = stopped
+        if early and self._parts.dialect == "mysql" and self._cursor is not None:
+            # an unbuffered cursor would read every remaining row to close, and a dropped socket
+            # leaves the server's thread writing until its net timeout: KILL QUERY ends the
+            # statement (the cursor then closes on its error), and the connection is dropped
+            if not stopped:
+                self._interrupt()
+            wait_threads(self._threads, 5.0)
+            discard = True
+        if self._cursor is not None and (not stopped or self._parts.dialect == "mysql"):
             try:
                 self._cursor.close()
             except Exception:
-                discard = self._parts.dialect != "postgresql"  # PostgreSQL: the rollback ends it
+                discard = discard or self._parts.dialect != "postgresql"  # PostgreSQL: the rollback ends it
                 log.debug("could not close a streaming cursor", exc_info=True)
         try:
             ops.unwatch(dbapi)

@@ -23,10 +23,11 @@ from sqlglot import exp
 from engine.common.config import QUERY_TIMEOUT, EngineConf
 from engine.common.errors import InvalidStatementError, UnsupportedError
 from engine.common.statement import BiWrapper
-from engine.common.types import ColumnSpec, HiveType, TableSchema
+from engine.common.types import ColumnSpec, HiveType, RowBatch, TableSchema
 from engine.operation.catalog_forms import DESCRIBE_SCHEMA, hive_type_text
 from engine.operation.context import OperationContext
 from engine.operation.execute import ExecuteStatement
+from engine.operation.fetch_buffer import FetchOrientation
 from engine.operation.operation import Operation
 from engine.operation.table_stream import Rows, TableTarget, TableTransform, stream_table
 from engine.tools import read_query
@@ -69,6 +70,16 @@ class PassthroughQuery(Operation):
             self.run_async = run_async
         if not run_async:
             self._wait_for_schema(self.conf.get(QUERY_TIMEOUT) + 1.0)
+
+    def fetch(self, orientation: FetchOrientation, max_rows: int) -> RowBatch:
+        """A stream that failed after its first rows went out ends with the failure, not with a
+        silent short result (PyHive and impyla never ask for the status once rows came)."""
+        batch = super().fetch(orientation, max_rows)
+        if not batch.row_count and not batch.has_more_rows:
+            error = self.error()
+            if error is not None:
+                raise error
+        return batch
 
     def run_internal(self) -> None:
         target = TableTarget(self.buffer, self.set_schema, self.add_log, self.cancel_token)
