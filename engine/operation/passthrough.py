@@ -20,6 +20,7 @@ from collections.abc import Callable
 import sqlglot
 from sqlglot import exp
 
+from engine.common.cancel import CancelReason
 from engine.common.config import QUERY_TIMEOUT, EngineConf
 from engine.common.errors import InvalidStatementError, UnsupportedError
 from engine.common.statement import BiWrapper
@@ -29,6 +30,7 @@ from engine.operation.context import OperationContext
 from engine.operation.execute import ExecuteStatement
 from engine.operation.fetch_buffer import FetchOrientation
 from engine.operation.operation import Operation
+from engine.operation.state import OperationState
 from engine.operation.table_stream import Rows, TableTarget, TableTransform, stream_table
 from engine.tools import read_query
 from engine.tools.port import ReadSource
@@ -81,8 +83,19 @@ class PassthroughQuery(Operation):
                 raise error
         return batch
 
+    def _ready(self) -> None:
+        """The first rows are in the buffer: FINISHED (results available), while the rest stream."""
+        if self.state is OperationState.RUNNING:
+            self._set_state(OperationState.FINISHED)
+
+    def cancel(self, reason: CancelReason = CancelReason.USER) -> None:
+        """CancelOperation also stops a result still streaming after FINISHED."""
+        super().cancel(reason)
+        self.cancel_token.cancel(reason)
+        self.buffer.finish()
+
     def run_internal(self) -> None:
-        target = TableTarget(self.buffer, self.set_schema, self.add_log, self.cancel_token)
+        target = TableTarget(self.buffer, self.set_schema, self.add_log, self.cancel_token, self._ready)
         stream_table(_require_datasource(self.ctx), self.sql, self.conf, target, self.transform)
 
 

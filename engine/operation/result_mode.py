@@ -170,7 +170,9 @@ class TableSink(ResultSink):
         if table.truncated and self.table_sql and self.ctx.datasource is not None:
             # the tool's copy was cut at its row cap (sized for the model): stream the query again,
             # in full, through the same read-only boundary
-            target = TableTarget(self.buffer, self.ctx.set_schema, self.ctx.add_log, self.ctx.cancel)
+            target = TableTarget(
+                self.buffer, self.ctx.set_schema, self.ctx.add_log, self.ctx.cancel, bounded=False
+            )
             try:
                 stream_table(self.ctx.datasource, self.table_sql, self.ctx.conf, target, self.ctx.transform)
                 return

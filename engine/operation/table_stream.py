@@ -15,6 +15,7 @@ import contextlib
 import dataclasses
 import decimal
 import logging
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
@@ -124,6 +125,12 @@ class TableTarget:
     set_schema: Callable[[TableSchema], None]
     add_log: Callable[[str], None]
     cancel: CancelToken
+    # called once the first rows are in the buffer: a passthrough reports FINISHED then, as
+    # HiveServer2 does, because impyla and hive-jdbc wait for it before their first fetch
+    ready: Callable[[], None] = lambda: None
+    # False: no read-ahead bound (an agent run in table mode reports FINISHED only at its end, and
+    # a client waiting for that state would never read)
+    bounded: bool = True
 
 
 def stream_table(
@@ -151,7 +158,8 @@ def stream_table(
             rows = [row for batch in stream for row in batch]
             emit_table(stream.columns, rows, target.buffer, target.set_schema, transform)
         else:
-            _pump(stream, target, batch_rows * conf.get(PASSTHROUGH_READAHEAD_BATCHES))
+            ahead = batch_rows * conf.get(PASSTHROUGH_READAHEAD_BATCHES) if target.bounded else sys.maxsize
+            _pump(stream, target, ahead)
         total = stream.rows_read
         if stream.truncated:
             target.add_log(
@@ -169,6 +177,7 @@ def _pump(stream: RowStream, target: TableTarget, ahead: int) -> None:
     buffer, cancel = target.buffer, target.cancel
     target.set_schema(TableSchema(stream.columns))
     bare = len(stream.columns) == 1 and stream.columns[0].type is HiveType.STRING
+    ready = target.ready
     for batch in stream:
         while not buffer.wait_for_room(ahead, ROOM_WAIT):
             cancel.raise_if_cancelled()
@@ -178,4 +187,6 @@ def _pump(stream: RowStream, target: TableTarget, ahead: int) -> None:
             buffer.extend([row[0] for row in batch])
         else:
             buffer.extend(batch)
+        ready()
     cancel.raise_if_cancelled()
+    ready()

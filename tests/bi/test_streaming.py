@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from impala.dbapi import connect as impyla_connect
 from pyhive.exc import OperationalError
 from TCLIService.ttypes import TOperationState
 
@@ -83,14 +84,28 @@ def test_rows_stream_while_the_query_reads_and_stopping_ends_the_statement(
             marker,
             "BIGINT_TYPE" if database.kind != "postgresql" else "INT_TYPE",
         )
-        # the read waits a few batches ahead of the client: the statement is still open
-        assert cursor.poll().operationState == TOperationState.RUNNING_STATE
+        # results are available (FINISHED, which impyla and hive-jdbc wait for) while the read
+        # waits a few batches ahead of the client: the statement is still open
+        assert cursor.poll().operationState == TOperationState.FINISHED_STATE
         assert alive()
         if stop == "cancel":
             cursor.cancel()
         else:
             cursor.close()
         assert wait_until(lambda: not alive(), 5.0), "the database statement outlived the operation"
+
+
+def test_impyla_waits_for_finished_and_reads_every_row(
+    sqlite_db: Database, start_engine: Any, tmp_path: Any
+) -> None:
+    engine = start_bi_engine(start_engine, tmp_path, sqlite_db.url, conf=STREAM_CONF)
+    conn = impyla_connect(engine.host, engine.port, auth_mechanism="PLAIN", user="alice", password="x")
+    try:
+        cursor = conn.cursor()
+        cursor.execute("__sql: " + _big_query(sqlite_db, "n", 5_000))  # polls until FINISHED
+        assert len(cursor.fetchall()) == 15_000
+    finally:
+        conn.close()
 
 
 def test_a_synchronous_execute_streams_and_reads_every_row(
