@@ -26,6 +26,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy.pool import PoolProxiedConnection
+
 from engine.common.cancel import CancelToken
 from engine.common.deadline import DeadlineScheduler
 from engine.common.errors import DatasourceError
@@ -38,7 +40,7 @@ log = logging.getLogger(__name__)
 # (exception, the call's token, its deadline) -> the EngineError to raise
 FailureMapper = Callable[[BaseException, CancelToken, float], BaseException]
 # (pooled connection, discard) -> None: end the transaction and return (or drop) the connection
-Releaser = Callable[[Any, bool], None]
+Releaser = Callable[[PoolProxiedConnection, bool], None]
 
 
 @dataclass(frozen=True)
@@ -67,7 +69,7 @@ class ReadStream:
     def __init__(
         self,
         parts: StreamParts,
-        pooled: Any,
+        pooled: PoolProxiedConnection,
         caller: CancelToken,
         *,
         timeout: float,
@@ -76,7 +78,10 @@ class ReadStream:
     ) -> None:
         self._parts = parts
         self._pooled = pooled
-        self._dbapi = pooled.dbapi_connection
+        dbapi = pooled.dbapi_connection
+        if dbapi is None:
+            raise DatasourceError("the datasource connection was closed")
+        self._dbapi = dbapi
         self._caller = caller
         self._timeout = max(0.001, float(timeout))
         self._message = f"the query timed out after {self._timeout:g}s (query.timeout) and was stopped"
