@@ -192,11 +192,30 @@ TABLE_MODE_APPROVAL = str_entry(
 )
 PASSTHROUGH_MAX_ROWS = int_entry(
     AGENT + "passthrough.max.rows",
-    "1000000",
-    "Row cap of a __sql: passthrough query and of the SHOW/DESCRIBE forms; more rows are cut.",
-    minimum=1,
+    "0",
+    "Opt-in row cap of a typed result read from the datasource (__sql:, direct SQL, table mode); "
+    "0 (the default) streams every row. When it cuts, the operation log says so with the row count.",
+    minimum=0,
     overridable=True,
     maximum=1_000_000_000_000,
+)
+# --- streaming typed results (issue 17 §1) ------------------------------------------------------
+PASSTHROUGH_BATCH_ROWS = int_entry(
+    AGENT + "passthrough.batch.rows",
+    "10000",
+    "Rows read from the datasource cursor per call while a typed result streams to the client.",
+    minimum=1,
+    overridable=True,
+    maximum=1_000_000,
+)
+PASSTHROUGH_READAHEAD_BATCHES = int_entry(
+    AGENT + "passthrough.readahead.batches",
+    "4",
+    "Batches a streaming typed result reads ahead of the client; the read then waits for the client "
+    "(bounded memory, the database read overlapping the client's fetches).",
+    minimum=1,
+    overridable=True,
+    maximum=1000,
 )
 CATALOG_CACHE_TTL = duration_entry(
     AGENT + "catalog.cache.ttl",

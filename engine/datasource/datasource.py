@@ -53,6 +53,7 @@ from engine.datasource.sqltext import (
     StatementShape,
     require_single_statement,
 )
+from engine.datasource.stream import ReadStream, StreamParts
 from engine.datasource.typemap import type_columns
 from engine.datasource.url import SourceSpec, parse_source
 
@@ -179,15 +180,7 @@ class Datasource:
     def _execute(
         self, sql: str, *, read_only: bool, max_rows: int, timeout: float, cancel: CancelToken | None
     ) -> Any:
-        if self._closed:
-            raise DatasourceError("the datasource is closed")
-        try:
-            scanned = require_single_statement(sql or "", self.sqlglot_dialect)
-        except SqlTextError as exc:
-            raise InvalidStatementError(f"the SQL could not be read: {exc.detail}") from None
-        if read_only:
-            self._check_read_form(scanned)
-        text = sql.strip().rstrip(";").rstrip()
+        text, scanned = self._prepare(sql, read_only=read_only)
         caller = cancel or CancelToken(self._scheduler)
         caller.raise_if_cancelled()
         timeout = max(0.001, float(timeout))
@@ -196,6 +189,65 @@ class Datasource:
             remaining = caller.remaining()  # the caller's deadline may come first
             limit = timeout if remaining is None else max(0.001, min(timeout, remaining))
             return self._execute_under(text, scanned, token, limit, read_only=read_only, max_rows=max_rows)
+
+    def _prepare(self, sql: str, *, read_only: bool) -> tuple[str, StatementShape]:
+        if self._closed:
+            raise DatasourceError("the datasource is closed")
+        try:
+            scanned = require_single_statement(sql or "", self.sqlglot_dialect)
+        except SqlTextError as exc:
+            raise InvalidStatementError(f"the SQL could not be read: {exc.detail}") from None
+        if read_only:
+            self._check_read_form(scanned)
+        return sql.strip().rstrip(";").rstrip(), scanned
+
+    def stream_read(
+        self,
+        sql: str,
+        *,
+        timeout: float,
+        cancel: CancelToken | None = None,
+        batch_rows: int = 10_000,
+        max_rows: int = 0,
+    ) -> ReadStream:
+        """Open one statement as a read-only stream (see :mod:`engine.datasource.stream`): its
+        columns are known on return, its rows come in batches of ``batch_rows`` as the caller
+        iterates; ``max_rows`` > 0 cuts it there. The caller must close it."""
+        text, scanned = self._prepare(sql, read_only=True)
+        caller = cancel or CancelToken(self._scheduler)
+        caller.raise_if_cancelled()
+        pooled = self._checkout(self._read_engine)
+        stream = ReadStream(
+            self._stream_parts, pooled, caller, timeout=timeout, batch_rows=batch_rows, max_rows=max_rows
+        )
+        try:
+            stream.open(text, scanned.first_keyword)
+        except BaseException:
+            stream.close()
+            raise
+        return stream
+
+    @cached_property
+    def _stream_parts(self) -> StreamParts:
+        return StreamParts(
+            dialect=self.dialect,
+            ops=self._ops,
+            scheduler=self._scheduler,
+            release=lambda pooled, discard: self._release(pooled, read_only=True, discard=discard),
+            failure=self._failure,
+        )
+
+    def _checkout(self, engine: sqlalchemy.Engine) -> Any:
+        """A pooled connection, waiting at most the pool timeout."""
+        try:
+            return engine.raw_connection()
+        except sqlalchemy.exc.TimeoutError:
+            raise BusyError(
+                f"all datasource connections stayed busy for {self._pool_timeout:g}s "
+                "(kyuubi.engine.data.agent.datasource.pool.size / pool.overflow)"
+            ) from None
+        except Exception as exc:
+            raise self._connect_error(exc) from None
 
     def _execute_under(
         self,
@@ -212,15 +264,7 @@ class Datasource:
         deadline = token.deadline
         assert deadline is not None  # a child with a timeout always has one
         engine = self._read_engine if read_only else self.sa_engine
-        try:
-            pooled = engine.raw_connection()
-        except sqlalchemy.exc.TimeoutError:
-            raise BusyError(
-                f"all datasource connections stayed busy for {self._pool_timeout:g}s "
-                "(kyuubi.engine.data.agent.datasource.pool.size / pool.overflow)"
-            ) from None
-        except Exception as exc:
-            raise self._connect_error(exc) from None
+        pooled = self._checkout(engine)
         run = _Run(token)
         discard = False
         try:

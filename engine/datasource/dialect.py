@@ -111,6 +111,14 @@ class DialectOps:
         """The text actually run for a read that may return ``limit`` rows."""
         return sql
 
+    def stream_cursor(self, dbapi: DBAPIConnection, first_keyword: str) -> DBAPICursor:
+        """A cursor whose ``fetchmany`` reads rows off the database as it is called."""
+        return self.cursor(dbapi, first_keyword)
+
+    def describes_after_fetch(self, cursor: DBAPICursor) -> bool:
+        """True when ``cursor.description`` is known only after the first fetch."""
+        return False
+
     def interrupter(self, dbapi: DBAPIConnection) -> Callable[[], threading.Thread | None] | None:
         return None
 
@@ -231,6 +239,16 @@ class PostgresOps(DialectOps):
         if first_keyword not in _PG_STREAMABLE:
             return sql
         return f"DECLARE dae_read NO SCROLL CURSOR FOR {sql}\n; FETCH FORWARD {int(limit)} FROM dae_read"
+
+    def stream_cursor(self, dbapi: DBAPIConnection, first_keyword: str) -> DBAPICursor:
+        """A server-side cursor (``DECLARE``, then ``FETCH FORWARD n`` per fetch) where
+        PostgreSQL allows one (SELECT, WITH, VALUES); a client-side cursor for the rest."""
+        if first_keyword not in _PG_STREAMABLE:
+            return dbapi.cursor()
+        return cast(DBAPICursor, cast(Any, dbapi).cursor(name="dae_stream", scrollable=False))
+
+    def describes_after_fetch(self, cursor: DBAPICursor) -> bool:
+        return getattr(cursor, "name", None) is not None
 
     def interrupter(self, dbapi: DBAPIConnection) -> Callable[[], threading.Thread | None]:
         return lambda: in_background(dbapi.cancel, "PostgreSQL cancel request")

@@ -264,3 +264,76 @@ def _scale(value: decimal.Decimal) -> int:
 
 def _to_bytes(value: Any) -> bytes:
     return bytes(value)
+
+
+# --- streamed batches ------------------------------------------------------------------------------
+class ColumnFitError(ValueError):
+    """A value of a later batch that the column type decided from the first batch cannot hold."""
+
+
+def fit_rows(
+    columns: Sequence[ColumnSpec],
+    batch_columns: Sequence[ColumnSpec],
+    rows: list[tuple[Any, ...]],
+    offset: int,
+) -> list[tuple[Any, ...]]:
+    """Make a later batch of a stream fit the column types already sent to the client (decided
+    from the first batch): ``batch_columns`` are the types this batch alone would have had.
+
+    Text always fits a STRING column, numbers a DOUBLE, integers a wider integer or a DECIMAL
+    (rounded to its scale); anything else raises :class:`ColumnFitError` naming the row.
+    """
+    fixes = [
+        (index, column)
+        for index, (column, own) in enumerate(zip(columns, batch_columns, strict=True))
+        if column != own
+    ]
+    if not fixes:
+        return rows
+    fitted = []
+    for number, row in enumerate(rows, start=offset + 1):
+        values = list(row)
+        for index, column in fixes:
+            value = values[index]
+            if value is not None:
+                try:
+                    values[index] = _fit(value, column)
+                except (ValueError, TypeError, ArithmeticError):
+                    raise ColumnFitError(
+                        f"row {number}: column {column.name} holds {value_text(value)[:40]!r}, which its "
+                        f"type {column.type.name} (decided from the first rows) cannot hold; CAST the "
+                        "column in the query"
+                    ) from None
+        fitted.append(tuple(values))
+    return fitted
+
+
+def _fit(value: Any, column: ColumnSpec) -> Any:
+    kind = column.type
+    if kind is HiveType.STRING:
+        return value if type(value) is str else value_text(value)
+    if kind in _INT_RANGES:
+        if type(value) is int and -_INT_RANGES[kind] <= value < _INT_RANGES[kind]:
+            return value
+    elif kind in (HiveType.DOUBLE, HiveType.FLOAT):
+        if isinstance(value, int | float | decimal.Decimal) and not isinstance(value, bool):
+            return float(value)
+    elif kind is HiveType.DECIMAL:
+        if isinstance(value, int | decimal.Decimal) and not isinstance(value, bool):
+            step = decimal.Decimal(1).scaleb(-(column.scale or 0))
+            fitted = decimal.Decimal(value).quantize(step, context=_ROUNDING)
+            if len(fitted.as_tuple().digits) <= (column.precision or MAX_PRECISION):
+                return fitted
+    elif kind is HiveType.TIMESTAMP:
+        if isinstance(value, datetime.datetime):
+            return utc_naive(value) if value.tzinfo is not None else value
+    elif kind is HiveType.BOOLEAN:
+        if isinstance(value, bool | int):
+            return bool(value)
+    elif kind is HiveType.DATE:
+        if isinstance(value, datetime.date):
+            return value
+    elif kind is HiveType.BINARY:
+        if isinstance(value, bytes | bytearray | memoryview):
+            return bytes(value)
+    raise ValueError(kind)

@@ -47,10 +47,11 @@ from engine.operation.context import OperationContext
 from engine.operation.live_run import LiveRun, RunHub
 from engine.operation.operation import Operation
 from engine.operation.operation_log import ProgressLog
-from engine.operation.result_mode import SinkContext, TableTransform, make_sink
+from engine.operation.result_mode import SinkContext, make_sink
 from engine.operation.run_log import RunLog, RunObserver, RunTracker
 from engine.operation.run_log import RunStatus as RunOutcome
 from engine.operation.state import OperationState
+from engine.operation.table_stream import TableTransform
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +93,7 @@ class ExecuteStatement(Operation):
                 cancel=self.cancel_token,
                 datasource=ctx.datasource,
                 transform=transform,
+                add_log=self.add_log,
             ),
         )
         if self.sink.initial_schema is not None:

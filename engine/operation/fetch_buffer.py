@@ -5,6 +5,10 @@ every future fetch has moved past, as Kyuubi's IncrementalFetchIterator does onc
 have been consumed. Unlike Kyuubi, a fetch that reaches back into a compacted region fails with
 a clear error instead of silently skipping rows.
 
+A streaming producer (a typed result read from the database) keeps a bounded read-ahead:
+:meth:`wait_for_room` blocks it while the client has more than a few batches still to read, and
+every fetch that moves past rows wakes it.
+
 The producer appends and finally calls :meth:`finish` (the operation ends, or is cancelled) or
 :meth:`release` (it is closed). A consumer's :meth:`fetch` waits up to ``wait`` seconds for a row
 while the producer is still running and returns as soon as one exists; ``finish`` and ``release``
@@ -22,9 +26,10 @@ from dataclasses import dataclass
 from engine.common.errors import FetchWindowError, UnsupportedError
 from engine.common.types import Row
 
-# One buffered row: a tuple of column values, or a plain string for one-column STRING results
-# (event rows, log lines), which skips building a tuple per row on the hot path.
-Item = Row | str
+# One buffered row: a tuple of column values, or the bare value of a one-column STRING result
+# (event rows, log lines, a streamed string column; None is NULL), which skips building a tuple
+# per row on the hot path.
+Item = Row | str | None
 
 
 class FetchOrientation(enum.IntEnum):
@@ -61,6 +66,7 @@ class IncrementalFetchBuffer:
         self._fetch_start = 0  # first row of the most recent fetch (FETCH_PRIOR moves back from it)
         self._finished = False
         self._threshold = max(1, compact_threshold)
+        self._producer_waits = False  # a streaming producer waits for the client to read
 
     # --- producer ----------------------------------------------------------------------------
     def append(self, item: Item) -> None:
@@ -74,6 +80,25 @@ class IncrementalFetchBuffer:
             self._items.extend(items)
             if len(self._items) != before:
                 self._cond.notify_all()
+
+    def wait_for_room(self, ahead: int, timeout: float) -> bool:
+        """Block a streaming producer while more than ``ahead`` rows wait unread, at most
+        ``timeout`` seconds. True when there is room; False when the wait timed out or the buffer
+        is finished or released (cancel, close: stop producing)."""
+        with self._cond:
+            if self._finished:
+                return False
+            if self._trimmed + len(self._items) - self._position <= ahead:
+                return True
+            self._producer_waits = True
+            try:
+                self._cond.wait_for(
+                    lambda: self._finished or self._trimmed + len(self._items) - self._position <= ahead,
+                    timeout,
+                )
+            finally:
+                self._producer_waits = False
+            return not self._finished and self._trimmed + len(self._items) - self._position <= ahead
 
     def finish(self) -> None:
         """No more rows will come; wakes every waiting consumer."""
@@ -135,6 +160,8 @@ class IncrementalFetchBuffer:
             self._fetch_start = start
             self._position = start + len(items)
             self._compact()
+            if self._producer_waits and items:
+                self._cond.notify_all()
             has_more = not self._finished or self._position < self._trimmed + len(self._items)
             return FetchChunk(items, start, has_more)
 

@@ -2,8 +2,9 @@
 
 - ``__sql: <query>`` (every routing mode) and, under ``sql.routing=auto``, a read-only query over
   existing tables (:class:`~engine.common.statement.SqlQuery`) run through the read-only boundary
-  that ``run_select_query`` uses (``engine.tools.read_query``: the sqlglot guard, then the
-  datasource's read-only execution) and return typed columns, in every result mode.
+  that ``run_select_query`` uses (the sqlglot guard, then the datasource's read-only execution)
+  and return typed columns, in every result mode, streamed from the database cursor as the client
+  reads them (:mod:`engine.operation.table_stream`).
 - ``DESCRIBE QUERY <query>`` (Spark) answers the query's columns in DESCRIBE's shape; the query
   runs as ``SELECT * FROM (<query>) LIMIT 0`` through the same boundary.
 - BI wrapper probes over a question, in ``table`` result mode:
@@ -14,20 +15,23 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 import sqlglot
 from sqlglot import exp
 
-from engine.common.config import PASSTHROUGH_MAX_ROWS, QUERY_TIMEOUT, EngineConf
+from engine.common.cancel import CancelReason
+from engine.common.config import QUERY_TIMEOUT, EngineConf
 from engine.common.errors import InvalidStatementError, UnsupportedError
 from engine.common.statement import BiWrapper
-from engine.common.types import ColumnSpec, HiveType, TableSchema
+from engine.common.types import ColumnSpec, HiveType, RowBatch, TableSchema
 from engine.operation.catalog_forms import DESCRIBE_SCHEMA, hive_type_text
 from engine.operation.context import OperationContext
 from engine.operation.execute import ExecuteStatement
+from engine.operation.fetch_buffer import FetchOrientation
 from engine.operation.operation import Operation
-from engine.operation.operation_log import stamp
-from engine.operation.result_mode import Rows, TableTransform, emit_table
+from engine.operation.state import OperationState
+from engine.operation.table_stream import Rows, TableTarget, TableTransform, stream_table
 from engine.tools import read_query
 from engine.tools.port import ReadSource
 
@@ -58,19 +62,41 @@ class PassthroughQuery(Operation):
         self.conf = conf
         self.transform = transform
 
+    def run(self, submit: Callable[[Callable[[], None]], None]) -> None:
+        """The rows stream while the client reads them, so the statement always runs on the
+        pool; a synchronous ExecuteStatement returns once the columns are known (or it ended)."""
+        run_async, self.run_async = self.run_async, True
+        try:
+            super().run(submit)
+        finally:
+            self.run_async = run_async
+        if not run_async:
+            self._wait_for_schema(self.conf.get(QUERY_TIMEOUT) + 1.0)
+
+    def fetch(self, orientation: FetchOrientation, max_rows: int) -> RowBatch:
+        """A stream that failed after its first rows went out ends with the failure, not with a
+        silent short result (PyHive and impyla never ask for the status once rows came)."""
+        batch = super().fetch(orientation, max_rows)
+        if not batch.row_count and not batch.has_more_rows:
+            error = self.error()
+            if error is not None:
+                raise error
+        return batch
+
+    def _ready(self) -> None:
+        """The first rows are in the buffer: FINISHED (results available), while the rest stream."""
+        if self.state is OperationState.RUNNING:
+            self._set_state(OperationState.FINISHED)
+
+    def cancel(self, reason: CancelReason = CancelReason.USER) -> None:
+        """CancelOperation also stops a result still streaming after FINISHED."""
+        super().cancel(reason)
+        self.cancel_token.cancel(reason)
+        self.buffer.finish()
+
     def run_internal(self) -> None:
-        result = read_query(
-            _require_datasource(self.ctx),
-            self.sql,
-            max_rows=self.conf.get(PASSTHROUGH_MAX_ROWS),
-            timeout=self.conf.get(QUERY_TIMEOUT),
-            cancel=self.cancel_token,
-        )
-        if result.truncated:
-            self.add_log(
-                stamp("WARN", f"the result was cut at {len(result.rows)} rows (passthrough.max.rows)")
-            )
-        emit_table(result.columns, result.rows, self.buffer, self.set_schema, self.transform)
+        target = TableTarget(self.buffer, self.set_schema, self.add_log, self.cancel_token, self._ready)
+        stream_table(_require_datasource(self.ctx), self.sql, self.conf, target, self.transform)
 
 
 class DescribeQueryOperation(Operation):

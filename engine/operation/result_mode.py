@@ -7,10 +7,8 @@
 
 from __future__ import annotations
 
-import dataclasses
-import decimal
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from engine.agent.approval import ApprovalBroker
@@ -24,21 +22,17 @@ from engine.agent.events import (
     ToolResultEvent,
 )
 from engine.common.cancel import CancelToken
-from engine.common.config import PASSTHROUGH_MAX_ROWS, QUERY_TIMEOUT, TABLE_MODE_APPROVAL, EngineConf
+from engine.common.config import TABLE_MODE_APPROVAL, EngineConf
 from engine.common.errors import AgentError, EngineError, OperationCanceledError
 from engine.common.result import QueryResult
-from engine.common.types import REPLY_SCHEMA, ColumnSpec, HiveType, Row, TableSchema
+from engine.common.types import REPLY_SCHEMA, ColumnSpec, HiveType, TableSchema
 from engine.operation.fetch_buffer import IncrementalFetchBuffer
-from engine.tools import read_query
+from engine.operation.table_stream import TableTarget, TableTransform, emit_table, stream_table
 from engine.tools.port import ReadSource
 
 log = logging.getLogger(__name__)
 
 ANSWER_SCHEMA = TableSchema.of(ColumnSpec("answer", HiveType.STRING, "the agent's final answer"))
-
-
-Rows = list[Row]
-TableTransform = Callable[[TableSchema, Rows], tuple[TableSchema, Rows]]
 
 
 @dataclass(frozen=True)
@@ -55,6 +49,7 @@ class SinkContext:
     cancel: CancelToken
     datasource: ReadSource | None = None
     transform: TableTransform | None = None
+    add_log: Callable[[str], None] = lambda line: None  # the operation log (a cut result says so)
 
 
 class ResultSink:
@@ -129,7 +124,8 @@ class TableSink(ResultSink):
 
     The schema is decided when the run ends (a later query replaces an earlier one). A table cut
     at the tool's row cap (``query.max.rows``, sized for the model) is read again in full through
-    the same read-only boundary, up to ``passthrough.max.rows``. Gated tool calls cannot be seen
+    the same read-only boundary, streamed to the client as it reads (``passthrough.max.rows``
+    cuts it only when set). Gated tool calls cannot be seen
     by a table-reading client, so by default they are denied at once
     (``table.mode.approval=DENY``) instead of parking until the approval timeout.
     """
@@ -171,104 +167,27 @@ class TableSink(ResultSink):
                 + "; ask for data that a query can return, or use result mode 'events' or 'answer'"
             )
         table = self.table
-        if table.truncated:
-            table = self._read_in_full(table)
+        if table.truncated and self.table_sql and self.ctx.datasource is not None:
+            # the tool's copy was cut at its row cap (sized for the model): stream the query again,
+            # in full, through the same read-only boundary
+            target = TableTarget(
+                self.buffer, self.ctx.set_schema, self.ctx.add_log, self.ctx.cancel, bounded=False
+            )
+            try:
+                stream_table(self.ctx.datasource, self.table_sql, self.ctx.conf, target, self.ctx.transform)
+                return
+            except OperationCanceledError:
+                raise
+            except EngineError as exc:
+                if self.buffer.size:  # rows already went out: the failure is the statement's
+                    raise
+                log.warning(
+                    "reading the capped table in full failed; keeping the capped rows: %s", exc.message
+                )
         self.truncated = table.truncated
         if self.truncated:
             log.warning("table mode result was cut at a row cap (%d rows)", len(table.rows))
         emit_table(table.columns, table.rows, self.buffer, self.ctx.set_schema, self.ctx.transform)
-
-    def _read_in_full(self, table: QueryResult) -> QueryResult:
-        datasource = self.ctx.datasource
-        if not self.table_sql or datasource is None:
-            return table
-        conf = self.ctx.conf
-        try:
-            return read_query(
-                datasource,
-                self.table_sql,
-                max_rows=conf.get(PASSTHROUGH_MAX_ROWS),
-                timeout=conf.get(QUERY_TIMEOUT),
-                cancel=self.ctx.cancel,
-            )
-        except OperationCanceledError:
-            raise
-        except EngineError as exc:
-            log.warning("reading the capped table in full failed; keeping the capped rows: %s", exc.message)
-            return table
-
-
-def emit_table(
-    columns: Sequence[ColumnSpec],
-    rows: Sequence[Sequence[object]],
-    buffer: IncrementalFetchBuffer,
-    set_schema: Callable[[TableSchema], None],
-    transform: TableTransform | None = None,
-) -> None:
-    """Publish a typed table: the schema first (GetResultSetMetadata), then its rows."""
-    schema, table_rows = normalize_table(columns, rows)
-    if transform is not None:
-        schema, table_rows = transform(schema, table_rows)
-    set_schema(schema)
-    buffer.extend(table_rows)
-
-
-_INTEGERS = (HiveType.TINYINT, HiveType.SMALLINT, HiveType.INT, HiveType.BIGINT)
-_LIMITS = {HiveType.TINYINT: 2**7, HiveType.SMALLINT: 2**15, HiveType.INT: 2**31, HiveType.BIGINT: 2**63}
-
-
-def normalize_table(
-    columns: Sequence[ColumnSpec], rows: Sequence[Sequence[object]]
-) -> tuple[TableSchema, Rows]:
-    """Make each column's declared type hold for every value, so that encoding never fails.
-
-    Dynamic typing (SQLite) can put text in an INT column: such a column widens (INT -> BIGINT
-    -> DOUBLE) or falls back to STRING. Rows become tuples of the schema's width.
-    """
-    table_rows: Rows = [row if type(row) is tuple else tuple(row) for row in rows]
-    fixed = []
-    for index, column in enumerate(columns):
-        kind = column.type
-        if kind in _INTEGERS:
-            kind = _integer_type(kind, [row[index] for row in table_rows])
-        elif kind in (HiveType.FLOAT, HiveType.DOUBLE):
-            if not all(
-                v is None or isinstance(v, int | float | decimal.Decimal) for v in _col(table_rows, index)
-            ):
-                kind = HiveType.STRING
-        elif kind is HiveType.BOOLEAN:
-            if not all(v is None or isinstance(v, bool | int) for v in _col(table_rows, index)):
-                kind = HiveType.STRING
-        fixed.append(column if kind is column.type else dataclasses.replace(column, type=kind))
-    if any(
-        kind is HiveType.DOUBLE and column.type in _INTEGERS
-        for kind, column in zip((c.type for c in fixed), columns, strict=True)
-    ):
-        table_rows = [_floats(row, fixed, columns) for row in table_rows]
-    return TableSchema(tuple(fixed)), table_rows
-
-
-def _col(rows: Rows, index: int) -> Iterator[object]:
-    return (row[index] for row in rows)
-
-
-def _integer_type(kind: HiveType, values: list[object]) -> HiveType:
-    integers = [v for v in values if type(v) is int]
-    if len(integers) == sum(v is not None for v in values):
-        biggest = max((abs(v) for v in integers), default=0)
-        if biggest < _LIMITS[kind]:
-            return kind
-        return HiveType.BIGINT if biggest < 2**63 else HiveType.DECIMAL
-    if all(v is None or isinstance(v, int | float | decimal.Decimal) for v in values):
-        return HiveType.DOUBLE
-    return HiveType.STRING
-
-
-def _floats(row: Row, fixed: list[ColumnSpec], original: Sequence[ColumnSpec]) -> Row:
-    return tuple(
-        float(value) if value is not None and new.type is HiveType.DOUBLE and old.type in _INTEGERS else value
-        for value, new, old in zip(row, fixed, original, strict=True)
-    )
 
 
 SINKS: dict[str, type[ResultSink]] = {

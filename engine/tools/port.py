@@ -6,13 +6,30 @@ package never imports SQLAlchemy, and the layers above reach the datasource only
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Protocol
 
 from engine.common.cancel import CancelToken
 from engine.common.catalog import ColumnInfo, ForeignKey, TableInfo
 from engine.common.read_policy import ReadPolicy
 from engine.common.result import QueryResult, WriteResult
+from engine.common.types import ColumnSpec, Row
+
+
+class RowStream(Protocol):
+    """An open streaming read: typed columns at once, then batches of rows as they are iterated.
+
+    Iterating reads the database as it goes (one batch per step); ``close`` ends the statement
+    at once, whether or not rows remain. ``truncated``: the caller's row cap cut the result.
+    """
+
+    columns: tuple[ColumnSpec, ...]
+    rows_read: int
+    truncated: bool
+
+    def __iter__(self) -> Iterator[list[Row]]: ...
+
+    def close(self) -> None: ...
 
 
 class ReadSource(Protocol):
@@ -31,6 +48,19 @@ class ReadSource(Protocol):
     def execute_read(
         self, sql: str, *, max_rows: int, timeout: float, cancel: CancelToken | None = None
     ) -> QueryResult: ...
+
+    def stream_read(
+        self,
+        sql: str,
+        *,
+        timeout: float,
+        cancel: CancelToken | None = None,
+        batch_rows: int = 10_000,
+        max_rows: int = 0,
+    ) -> RowStream:
+        """The same read-only execution as :meth:`execute_read`, streaming: ``timeout`` bounds
+        each database call; ``max_rows`` > 0 cuts the stream there. The caller closes it."""
+        ...
 
 
 class SqlSource(ReadSource, Protocol):

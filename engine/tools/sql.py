@@ -18,7 +18,7 @@ from engine.common.config import QUERY_MAX_ROWS, QUERY_TIMEOUT
 from engine.common.result import QueryResult
 from engine.tools.base import RiskLevel, Tool, ToolArgs, ToolContext, ToolResult
 from engine.tools.guard import check_read_only
-from engine.tools.port import ReadSource, SqlSource
+from engine.tools.port import ReadSource, RowStream, SqlSource
 from engine.tools.render import render_result
 
 log = logging.getLogger(__name__)
@@ -43,6 +43,24 @@ def read_query(
     policy = datasource.read_policy(cancel)
     verdict = check_read_only(sql, guard_dialect(datasource), policy)
     return datasource.execute_read(verdict.statement, max_rows=max_rows, timeout=timeout, cancel=cancel)
+
+
+def stream_query(
+    datasource: ReadSource,
+    sql: str,
+    *,
+    timeout: float,
+    cancel: CancelToken,
+    batch_rows: int,
+    max_rows: int = 0,
+) -> RowStream:
+    """:func:`read_query` as a stream: the same guard, then ``stream_read`` (the same read-only
+    transaction), rows read from the database as the returned stream is iterated; close it."""
+    policy = datasource.read_policy(cancel)
+    verdict = check_read_only(sql, guard_dialect(datasource), policy)
+    return datasource.stream_read(
+        verdict.statement, timeout=timeout, cancel=cancel, batch_rows=batch_rows, max_rows=max_rows
+    )
 
 
 def query_limits(ctx: ToolContext) -> tuple[int, float]:

@@ -9,7 +9,7 @@ from engine.common.types import ColumnSpec, HiveType, TableSchema
 from engine.operation.fetch_buffer import IncrementalFetchBuffer
 from engine.operation.parser import ParseOptions, parse_statement
 from engine.operation.passthrough import wrapper_transform
-from engine.operation.result_mode import emit_table, normalize_table
+from engine.operation.table_stream import emit_table, normalize_table
 
 
 def _types(schema: TableSchema) -> list[HiveType]:
