@@ -50,12 +50,8 @@ class PrometheusMetrics:
         self._runs = Counter(
             "data_agent_runs_total", "Agent runs ended, by status.", ("status", *user), registry=registry
         )
-        self._runs_active = Gauge(
-            "data_agent_runs_active", "Agent runs going on.", user, registry=registry
-        )
-        self._sessions_active = Gauge(
-            "data_agent_sessions_active", "Open sessions.", user, registry=registry
-        )
+        self._runs_active = Gauge("data_agent_runs_active", "Agent runs going on.", user, registry=registry)
+        self._sessions_active = Gauge("data_agent_sessions_active", "Open sessions.", user, registry=registry)
         self._llm_requests = Counter(
             "data_agent_llm_requests_total",
             "Requests to the LLM endpoint, by outcome.",
@@ -85,7 +81,9 @@ class PrometheusMetrics:
             registry=registry,
         )
         self._approvals = Counter(
-            "data_agent_approvals_total", "Approval requests decided, by decision.", ("decision",),
+            "data_agent_approvals_total",
+            "Approval requests decided, by decision.",
+            ("decision",),
             registry=registry,
         )
         self._fetch_rows = Counter(
