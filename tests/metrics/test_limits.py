@@ -45,7 +45,7 @@ def test_a_burst_passes_then_the_next_is_refused_until_the_bucket_refills(agent:
         cursor.execute("SET kyuubi.engine.data.agent.max.iterations=5")
         cursor.execute("__approve:no-such-request")
         assert '"status":"not_found"' in cursor.fetchall()[0][0]
-        with pytest.raises(OperationalError, match="statements.per.minute"):
+        with pytest.raises(OperationalError, match=r"statements\.per\.minute"):
             cursor.execute(SQL)
         time.sleep(wait + 0.1)  # one statement a second refills
         run_sql(cursor, 1)
