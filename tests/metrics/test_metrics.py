@@ -17,6 +17,7 @@ from pyhive.exc import OperationalError
 from tests.durable.support import API_KEY, EngineProcess, StoreTarget, agent_conf, connect, rest, rows
 from tests.fakes.openai_server import FakeOpenAIServer, text, tool
 from tests.metrics.conftest import Start, metrics_url, samples, scrape, value
+from tests.store.test_outage import outage_control
 from tests.support.databases import wait_until
 
 NAMES = (
@@ -156,3 +157,19 @@ def test_the_metrics_only_server_of_an_engine_process(
             scrape(url)
     finally:
         process.stop()
+
+
+def test_failed_store_writes_are_counted(agent: Start, llm: FakeOpenAIServer, store: StoreTarget) -> None:
+    with outage_control(store) as outage:  # SQLite: another connection holds the write lock
+        engine = agent(**METRICS, **{"store.commit.timeout": "PT1S"})
+        url = metrics_url(engine)
+        llm.add(text("During the outage."))
+        outage.start()
+        with connect(engine.host, engine.port) as connection:
+            cursor = connection.cursor()
+            cursor.execute("a question")
+            assert rest(cursor)[-1]["type"] == "agent_finish"
+        assert wait_until(
+            lambda: value(samples(scrape(url)[0]), "data_agent_store_write_errors_total") >= 1, 30
+        )
+        outage.end()
