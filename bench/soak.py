@@ -261,7 +261,7 @@ def run(engine: EngineProcess, metrics_url: str, store: StoreTarget, args: argpa
     for thread in threads:
         thread.start()
     while any(thread.is_alive() for thread in threads):
-        time.sleep(min(args.sample, max(0.1, deadline - time.monotonic() + 1)))
+        time.sleep(min(args.sample, max(2.0, deadline - time.monotonic() + 1)))
         samples.append((time.monotonic() - started, *sample(pid)))
     for thread in threads:
         thread.join()
