@@ -24,12 +24,16 @@ from engine.agent.service import build_provider
 from engine.agent.settings import SettingsPolicy
 from engine.backend import BackendService
 from engine.common.config import (
+    BIND_HOST,
     DATASOURCE_CHECK,
     DATASOURCE_CHECK_INTERVAL,
     ENGINE_IDLE_TIMEOUT,
     FRONTEND_PROTOCOLS,
     HA_ADDRESSES,
     JVM_ONLY_KEYS,
+    METRICS_ENABLED,
+    METRICS_PER_USER,
+    METRICS_PROMETHEUS_PORT,
     SHARE_LEVEL,
     STORE_ENABLED,
     WORK_DIR,
@@ -42,8 +46,11 @@ from engine.datasource import Datasource
 from engine.datasource.catalog import Catalog
 from engine.frontend.server import ThriftServer
 from engine.health import DatasourceCheck
+from engine.metrics import PrometheusMetrics
+from engine.operation.limits import FileTokenLedger
 from engine.operation.manager import OperationManager
 from engine.rest import RestServer
+from engine.rest.metrics import MetricsServer, metrics_routes
 from engine.session.manager import SessionManager
 from engine.store import RunStore
 from engine.tools import DEFAULT_TOOL_NAMES, ToolRegistry
@@ -94,6 +101,9 @@ class EngineApp:
         self.work_dir: Path | None = None
         self._own_work_dir = False
         self.health: DatasourceCheck | None = None
+        # what the engine records; /metrics renders it (the REST app's route, or metrics_server)
+        self.metrics = PrometheusMetrics(per_user=conf.get(METRICS_PER_USER))
+        self.metrics_server: MetricsServer | None = None
         self.host = ""
         self.port = 0
         self._stop_requested = threading.Event()
@@ -149,7 +159,7 @@ class EngineApp:
             self._own_work_dir = True
         # first: recovery of what a previous process left running happens before anyone connects
         if conf.get(STORE_ENABLED):
-            self.store = RunStore.from_conf(conf, self.work_dir)
+            self.store = RunStore.from_conf(conf, self.work_dir, metrics=self.metrics)
         else:
             log.warning(
                 "the run registry is disabled (%s=false): runs live in memory only", STORE_ENABLED.key
@@ -171,13 +181,18 @@ class EngineApp:
                 conf,
                 scheduler=self.scheduler,
                 secrets=self.conf.secret_values().values(),
+                metrics=self.metrics,
             )
             self.tools = registry
             known_tools = tuple(registry.names())
-            self._provider = build_provider(conf, datasource, registry)
+            self._provider = build_provider(conf, datasource, registry, metrics=self.metrics)
         policy = SettingsPolicy.from_conf(conf, known_tools)
         policy.check(conf)  # the engine's own settings obey the floor too
-        operations = OperationManager(conf, self.scheduler, registry=self.store)
+        # the tokens users spend per day: in the run store, or without one in a file of the work dir
+        ledger = None if self.store is not None else FileTokenLedger(self.work_dir / "token-usage.json")
+        operations = OperationManager(
+            conf, self.scheduler, registry=self.store, ledger=ledger, metrics=self.metrics
+        )
         self.operations = operations
         self.sessions = SessionManager(
             conf,
@@ -198,7 +213,9 @@ class EngineApp:
         self.server = ThriftServer(conf, self.backend)
         self.host, self.port = self.server.start()
         if "REST" in protocols:
-            self.rest = RestServer(conf, self.backend, self.readiness)
+            self.rest = RestServer(
+                conf, self.backend, self.readiness, extra_routes=metrics_routes(self.metrics.exposition)
+            )
             self.rest_host, self.rest_port = self.rest.start()
         log.info(
             "engine serving on %s:%d (provider %s, datasource %s)",
@@ -207,6 +224,12 @@ class EngineApp:
             self._provider.name,
             datasource.display_url,
         )
+        if conf.get(METRICS_ENABLED) and self.rest is None:
+            # metrics-only HTTP server (the REST frontend, when it is on, serves /metrics itself)
+            self.metrics_server = MetricsServer(
+                self.metrics.exposition, conf.get(BIND_HOST), conf.get(METRICS_PROMETHEUS_PORT)
+            )
+            self.metrics_server.start()
         if conf.get(SHARE_LEVEL) == "CONNECTION":
             self.sessions.on_session_closed(self._stop_when_last_session_closes)
         if conf.get(HA_ADDRESSES):
@@ -322,6 +345,8 @@ class EngineApp:
             self.rest.stop()
         if self.server is not None:
             self.server.stop()
+        if self.metrics_server is not None:
+            self.metrics_server.stop()
         if self.sessions is not None:
             self.sessions.stop()
         if self._provider is not None:

@@ -30,6 +30,7 @@ from engine.common.config import (
 )
 from engine.common.errors import InvalidHandleError, PermissionDeniedError, UnsupportedError
 from engine.common.handle import OperationHandle, SessionHandle
+from engine.common.metrics import Metrics
 from engine.common.types import LATEST_PROTOCOL, RowBatch, TableSchema
 from engine.common.version import KYUUBI_VERSION
 from engine.operation.fetch_buffer import FetchOrientation
@@ -69,6 +70,7 @@ class BackendService:
     def __init__(self, conf: EngineConf, sessions: SessionManager) -> None:
         self.conf = conf
         self.sessions = sessions
+        self.metrics: Metrics = sessions.metrics  # the frontends record connections and rows here
         self.status_wait = conf.get(OPERATION_STATUS_POLLING_TIMEOUT)
 
     @property

@@ -24,6 +24,7 @@ from typing import Any
 from engine.common.cancel import CancelReason, CancelToken
 from engine.common.config import APPROVAL_MODE, APPROVAL_MODE_MIN, APPROVAL_MODES
 from engine.common.errors import ConfigError
+from engine.common.metrics import Metrics, NoMetrics
 
 log = logging.getLogger(__name__)
 audit_log = logging.getLogger("engine.audit")
@@ -116,8 +117,9 @@ class AuditLog:
 class ApprovalRegistry:
     """Every pending approval of the engine, keyed by request id. Thread-safe (one lock)."""
 
-    def __init__(self, audit: AuditLog | None = None) -> None:
+    def __init__(self, audit: AuditLog | None = None, *, metrics: Metrics | None = None) -> None:
         self._audit = audit or AuditLog(None)
+        self._metrics: Metrics = metrics or NoMetrics()
         self._lock = threading.Lock()
         self._pending: dict[str, PendingApproval] = {}
 
@@ -193,6 +195,8 @@ class ApprovalRegistry:
                 return False
             pending.decision = decision
         pending._done.set()
+        outcome = "approved" if decision.approved else ("timeout" if decision.timed_out else "denied")
+        self._metrics.approval(outcome)
         self._audit.write(
             {
                 "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -204,9 +208,7 @@ class ApprovalRegistry:
                 "requestId": pending.request_id,
                 "tool": pending.name,
                 "argsSha256": pending.args_hash,
-                "decision": "approved"
-                if decision.approved
-                else ("timeout" if decision.timed_out else "denied"),
+                "decision": outcome,
                 "reason": decision.reason,
             }
         )

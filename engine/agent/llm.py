@@ -35,6 +35,7 @@ from openai.types.chat import ChatCompletionChunk
 
 from engine.common.cancel import CancelToken
 from engine.common.errors import AgentError, OperationCanceledError, OperationTimeoutError
+from engine.common.metrics import Metrics, NoMetrics
 from engine.common.redaction import redact_text
 
 log = logging.getLogger(__name__)
@@ -244,8 +245,16 @@ class _Reader:
 class LlmClient:
     """One OpenAI-compatible endpoint, shared by every session of a provider (thread-safe)."""
 
-    def __init__(self, endpoint: str | None, api_key: str | None, *, connect_timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        endpoint: str | None,
+        api_key: str | None,
+        *,
+        connect_timeout: float = 10.0,
+        metrics: Metrics | None = None,
+    ) -> None:
         self._api_key = api_key or ""
+        self._metrics: Metrics = metrics or NoMetrics()  # one request per attempt: outcome, seconds
         self._connect_timeout = connect_timeout
         self._client = openai.OpenAI(
             base_url=endpoint or None,
@@ -286,9 +295,11 @@ class LlmClient:
         while True:
             cancel.raise_if_cancelled()
             assembler = _Assembler()
+            started = time.monotonic()
             try:
                 yield from self._attempt(kwargs, assembler, options, cancel)
             except LlmError as exc:
+                self._metrics.llm_request("error", time.monotonic() - started)
                 if exc.retryable and not assembler.received and attempt < options.max_retries:
                     delay = self._backoff(options.backoff, attempt, exc.retry_after)
                     attempt += 1
@@ -307,6 +318,10 @@ class LlmClient:
                 if exc.retryable and attempt:
                     raise LlmError(f"{exc} (after {attempt + 1} attempts)") from None
                 raise
+            except BaseException:  # cancelled, timed out, or the caller closed the stream
+                self._metrics.llm_request("cancelled", time.monotonic() - started)
+                raise
+            self._metrics.llm_request("success", time.monotonic() - started)
             yield assembler.turn(attempt + 1)
             return
 
@@ -404,11 +419,14 @@ class LlmClient:
         attempt = 0
         while True:
             cancel.raise_if_cancelled()
+            started = time.monotonic()
             try:
                 response = self._request(kwargs, cancel, backstop)
             except (OperationCanceledError, OperationTimeoutError):
+                self._metrics.llm_request("cancelled", time.monotonic() - started)
                 raise
             except Exception as exc:
+                self._metrics.llm_request("error", time.monotonic() - started)
                 error = self._translate(exc)
                 if error.retryable and attempt < options.max_retries:
                     delay = self._backoff(options.backoff, attempt, error.retry_after)
@@ -417,6 +435,7 @@ class LlmClient:
                         cancel.raise_if_cancelled()
                     continue
                 raise error from None
+            self._metrics.llm_request("success", time.monotonic() - started)
             if not response.choices or not response.choices[0].message.content:
                 raise LlmError("the LLM returned an empty completion")
             return str(response.choices[0].message.content)

@@ -22,6 +22,7 @@ from engine.common.config import (
     OPENAI_ENDPOINT,
     EngineConf,
 )
+from engine.common.metrics import Metrics
 from engine.tools.port import SqlSource
 
 log = logging.getLogger(__name__)
@@ -33,13 +34,20 @@ class OpenAICompatibleProvider:
     name = "OPENAI_COMPATIBLE"
 
     def __init__(
-        self, conf: EngineConf, datasource: SqlSource, tools: Toolbox, llm: LlmClient | None = None
+        self,
+        conf: EngineConf,
+        datasource: SqlSource,
+        tools: Toolbox,
+        llm: LlmClient | None = None,
+        *,
+        metrics: Metrics | None = None,
     ) -> None:
         self._conf = conf
         self._llm = llm or LlmClient(
             conf.get(OPENAI_ENDPOINT),
             conf.get(OPENAI_API_KEY),
             connect_timeout=conf.get(LLM_CONNECT_TIMEOUT),
+            metrics=metrics,
         )
         self.agent = ReactAgent(self._llm, tools, datasource.prompt_section())
         if not conf.get(MODEL):

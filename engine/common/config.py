@@ -943,6 +943,65 @@ REST_MODELS = list_entry(
 )
 
 
+# --- metrics and per-user limits (issue 16 §1-§2) ----------------------------------------------
+METRICS_ENABLED = bool_entry(
+    "kyuubi.metrics.enabled",
+    "false",
+    "With the REST frontend off, serve Prometheus metrics at /metrics on their own port "
+    "(kyuubi.metrics.prometheus.port); with it on, /metrics is always on the REST port. Off by "
+    "default here (Kyuubi's default is true) so that engines sharing a host do not contend for one port.",
+)
+METRICS_PROMETHEUS_PORT = int_entry(
+    "kyuubi.metrics.prometheus.port",
+    "10019",
+    "Port of the metrics-only HTTP server (used when REST is off); it binds the Thrift bind host. "
+    "0 picks a free port.",
+    minimum=0,
+    maximum=65535,
+)
+METRICS_PER_USER = bool_entry(
+    "kyuubi.metrics.per.user",
+    "false",
+    "Label the run, session, token and rate-limit metrics with the user name. Off: no metric "
+    "carries a user name.",
+)
+USER_STATEMENTS_PER_MINUTE = int_entry(
+    AGENT + "user.statements.per.minute",
+    None,
+    "Statements one user may send per minute (a token bucket refilled at this rate, holding "
+    "user.statements.burst). Control statements (__approve:, __deny:, SET, USE) do not count; "
+    "administrators are exempt. Unset or 0: no limit.",
+    minimum=0,
+    maximum=1_000_000,
+)
+USER_STATEMENTS_BURST = int_entry(
+    AGENT + "user.statements.burst",
+    None,
+    "Statements one user may send at once before user.statements.per.minute applies (the "
+    "bucket's size). Unset: as many as per.minute.",
+    minimum=1,
+    maximum=1_000_000,
+)
+USER_MAX_CONCURRENT_RUNS = int_entry(
+    AGENT + "user.max.concurrent.runs",
+    None,
+    "Agent runs one user may have going on at once (detached runs included); administrators are "
+    "exempt. Unset or 0: no limit.",
+    minimum=0,
+    maximum=100_000,
+)
+USER_TOKENS_PER_DAY = int_entry(
+    AGENT + "user.tokens.per.day",
+    None,
+    "LLM tokens (prompt + completion) one user may spend per UTC day; a run is refused once the "
+    "day's count reaches it. Counted from the LLM's usage and kept in the run store (or, without "
+    "one, in a file under the work directory), so a restart does not reset it. Administrators are "
+    "exempt. Unset or 0: no limit.",
+    minimum=0,
+    maximum=1_000_000_000_000,
+)
+
+
 class EngineConf:
     """Resolved, typed configuration. Immutable: overlays return a new object."""
 

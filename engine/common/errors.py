@@ -75,6 +75,18 @@ class BusyError(EngineError):
     vendor_code = 10007
 
 
+class RateLimitedError(BusyError):
+    """A per-user limit refused a statement or a run (``limit`` names the configuration key);
+    ``retry_after_seconds`` is when a retry may pass (REST answers 429 with ``Retry-After``)."""
+
+    vendor_code = 10015
+
+    def __init__(self, message: str, *, limit: str, retry_after_seconds: float) -> None:
+        super().__init__(message)
+        self.limit = limit
+        self.retry_after_seconds = retry_after_seconds
+
+
 class OperationCanceledError(EngineError):
     sqlstate = "HY008"  # operation canceled
     vendor_code = 10008

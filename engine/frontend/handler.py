@@ -294,6 +294,8 @@ class ThriftHandler:
         batch = self.backend.fetch_results(
             handle, self.user, orientation, max_rows, fetch_log=fetch_type == 1
         )
+        if fetch_type != 1:
+            self.backend.metrics.fetched_rows(batch.row_count)
         return TCLI.TFetchResultsResp(
             status=convert.ok_status(),
             hasMoreRows=bool(batch.has_more_rows),

@@ -245,6 +245,9 @@ class ThriftServer:
 
     def _run(self, connection: Connection) -> None:
         log.debug("connection from %s", connection.peer)
+        metrics = self.backend.metrics if connection.refusal is None else None
+        if metrics is not None:
+            metrics.thrift_connection_opened()
         try:
             connection.serve()
         except Exception:
@@ -253,6 +256,8 @@ class ThriftServer:
             with self._lock:
                 self._connections.pop(threading.current_thread(), None)
             self._release(connection)
+            if metrics is not None:
+                metrics.thrift_connection_closed()
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop accepting, close every connection and join the threads (within ``timeout``)."""

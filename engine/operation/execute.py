@@ -229,13 +229,12 @@ class ExecuteStatement(Operation):
         prompt, completion = self._tokens()
         self.live_run.progress(self._steps, prompt, completion)
         registry = self.hub.registry
-        if registry is not None and self._started_run:
+        if self._started_run:
             memory = self._memory()
             try:
-                if self.conversation_id is not None and memory is not None:
+                if registry is not None and self.conversation_id is not None and memory is not None:
                     registry.save_memory(self.conversation_id, memory.snapshot())
-                if prompt or completion:
-                    registry.add_token_usage(self.ctx.user, prompt, completion)
+                self.hub.spend(self.live_run, prompt, completion)  # the day's count, kept
             except Exception:  # queued writes do not fail; a bug here must not lose the run's end
                 log.warning("run %s: could not queue its memory or token usage", self.run_id, exc_info=True)
         committed = self.hub.end(self.live_run, status, error)

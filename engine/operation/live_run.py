@@ -27,8 +27,10 @@ from datetime import UTC, datetime
 
 from engine.common.cancel import CancelReason, CancelToken
 from engine.common.deadline import DeadlineScheduler, Timer
+from engine.common.metrics import Metrics, NoMetrics
 from engine.common.record import EventRecord, RunRecord, RunStatus
 from engine.common.redaction import redact_text
+from engine.operation.limits import LimitSettings, UserLimits
 from engine.operation.run_registry import MemoryJournal, RunJournal, RunRegistry
 
 log = logging.getLogger(__name__)
@@ -210,7 +212,8 @@ def _call(wake: Callable[[], None]) -> None:
 
 
 class RunHub:
-    """Every live run of the engine, by id, behind one lock; watchers and the detached timeout."""
+    """Every live run of the engine, by id, behind one lock; watchers and the detached timeout.
+    The hub also asks the per-user ``limits`` before a run begins and records runs in ``metrics``."""
 
     def __init__(
         self,
@@ -219,9 +222,13 @@ class RunHub:
         *,
         detached_timeout: float = 600.0,
         commit_timeout: float = 10.0,
+        limits: UserLimits | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.scheduler = scheduler
         self.registry = registry
+        self.metrics: Metrics = metrics or NoMetrics()
+        self.limits = limits or UserLimits(LimitSettings(), ledger=registry, metrics=self.metrics)
         self.detached_timeout = detached_timeout
         self.commit_timeout = commit_timeout
         self._lock = threading.Lock()
@@ -237,14 +244,21 @@ class RunHub:
         model: str | None,
         stop: Stop,
     ) -> LiveRun:
-        """Start a run (queued to the registry), watched by its own operation."""
+        """Start a run (queued to the registry), watched by its own operation. Raises
+        RateLimitedError when one of ``owner``'s limits refuses it."""
+        self.limits.begin_run(owner)
         journal: RunJournal
-        if self.registry is not None:
-            journal = self.registry.start_run(
-                run_id, owner, question, conversation_id=conversation_id, model=model
-            )
-        else:
-            journal = MemoryJournal(run_id)
+        try:
+            if self.registry is not None:
+                journal = self.registry.start_run(
+                    run_id, owner, question, conversation_id=conversation_id, model=model
+                )
+            else:
+                journal = MemoryJournal(run_id)
+        except BaseException:
+            self.limits.end_run(owner)
+            raise
+        self.metrics.run_started(owner)
         run = LiveRun(
             run_id, owner, question, journal, conversation_id=conversation_id, model=model, stop=stop
         )
@@ -302,12 +316,18 @@ class RunHub:
         )
 
     # --- the end -------------------------------------------------------------------------------
+    def spend(self, run: LiveRun, prompt: int, completion: int) -> None:
+        """The tokens ``run`` spent (before its :meth:`end`, so that its barrier covers them)."""
+        self.limits.spend(run.owner, prompt, completion)
+
     def end(self, run: LiveRun, status: RunStatus, error: str | None) -> bool:
-        """Record the run's end, pass the barrier, and retire it once committed."""
+        """Record the run's end (once per run), pass the barrier, and retire it once committed."""
         with self._lock:
             timer, run.detached_timer = run.detached_timer, None
         if timer is not None:
             timer.cancel()
+        self.limits.end_run(run.owner)
+        self.metrics.run_ended(status.value, run.owner)
         committed = run.finish(status, error, self.commit_timeout)
         if committed:
             self._retire(run)

@@ -32,7 +32,9 @@ from engine.common.config import (
 from engine.common.deadline import DeadlineScheduler
 from engine.common.errors import BusyError, InvalidHandleError
 from engine.common.handle import OperationHandle
+from engine.common.metrics import Metrics, NoMetrics
 from engine.operation.context import OperationContext
+from engine.operation.limits import CONTROL_STATEMENTS, LimitSettings, TokenLedger, UserLimits
 from engine.operation.live_run import RunHub
 from engine.operation.operation import Operation
 from engine.operation.router import StatementRequest, StatementRouter
@@ -44,18 +46,35 @@ log = logging.getLogger(__name__)
 
 class OperationManager:
     def __init__(
-        self, conf: EngineConf, scheduler: DeadlineScheduler, *, registry: RunRegistry | None = None
+        self,
+        conf: EngineConf,
+        scheduler: DeadlineScheduler,
+        *,
+        registry: RunRegistry | None = None,
+        ledger: TokenLedger | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
+        """``ledger`` keeps the tokens users spend (default: the ``registry``); ``metrics``
+        records runs and refusals."""
         self.conf = conf
         self.scheduler = scheduler
+        self.metrics: Metrics = metrics or NoMetrics()
         self.router = StatementRouter()  # statement type -> operation: the one routing table
+        administrators: tuple[str, ...] = conf.get(ADMINISTRATORS)
+        self.limits = UserLimits(
+            LimitSettings.from_conf(conf),
+            administrators=administrators,
+            ledger=ledger if ledger is not None else registry,
+            metrics=self.metrics,
+        )
         self.hub = RunHub(
             scheduler,
             registry,
             detached_timeout=conf.get(RUN_DETACHED_TIMEOUT),
             commit_timeout=conf.get(STORE_COMMIT_TIMEOUT),
+            limits=self.limits,
+            metrics=self.metrics,
         )
-        administrators: tuple[str, ...] = conf.get(ADMINISTRATORS)
         self.runs = RunService(self.hub, registry, administrators=administrators)
         self._lock = threading.Lock()
         self._operations: dict[bytes, Operation] = {}
@@ -102,8 +121,13 @@ class OperationManager:
     def new_statement_operation(
         self, ctx: OperationContext, text: str, conf: EngineConf, *, run_async: bool, query_timeout: int = 0
     ) -> Operation:
-        """The operation that answers ``text`` (parsed once, routed by the table; not started)."""
-        return self.router.create(StatementRequest(ctx, text, conf, run_async, query_timeout))
+        """The operation that answers ``text`` (parsed once, routed by the table; not started).
+        Every statement but a control statement counts towards the user's statement rate."""
+        request = StatementRequest(ctx, text, conf, run_async, query_timeout)
+        statement = self.router.parse(request)
+        if not isinstance(statement, CONTROL_STATEMENTS):
+            self.limits.admit_statement(ctx.user)
+        return self.router.build(request, statement)
 
     # --- execution -----------------------------------------------------------------------------
     def submit(self, work: Callable[[], None]) -> None:

@@ -162,6 +162,6 @@ class StatementRouter:
     def parse(self, request: StatementRequest) -> stmt.Statement:
         return parse_statement(request.text, _options(request))
 
-    def create(self, request: StatementRequest) -> Operation:
-        statement = self.parse(request)
+    def build(self, request: StatementRequest, statement: stmt.Statement) -> Operation:
+        """The operation the parsed ``statement`` routes to."""
         return self._by_kind[type(statement)].create(request, statement)

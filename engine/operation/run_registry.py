@@ -25,6 +25,7 @@ from engine.common.record import (
     MemoryRecord,
     RunRecord,
     RunStatus,
+    TokenUsage,
 )
 
 
@@ -119,6 +120,10 @@ class RunRegistry(Protocol):
     def load_memory(self, conversation_id: str) -> MemoryRecord | None: ...
 
     def list_approvals(self, run_id: str) -> list[ApprovalRecord]: ...
+
+    def token_usage(self, user: str, day: date | None = None) -> TokenUsage:
+        """A user's committed token count for ``day`` (default today, UTC)."""
+        ...
 
     # --- changes made at once --------------------------------------------------------------------
     def rename_conversation(self, conversation_id: str, title: str) -> bool: ...

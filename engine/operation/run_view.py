@@ -32,6 +32,7 @@ RUNS_SCHEMA = TableSchema.of(
     ColumnSpec("steps", HiveType.INT),
     ColumnSpec("prompt_tokens", HiveType.BIGINT),
     ColumnSpec("completion_tokens", HiveType.BIGINT),
+    ColumnSpec("owner", HiveType.STRING, "the user whose run it is (SHOW RUNS ALL lists everyone's)"),
 )
 CONVERSATIONS_SCHEMA = TableSchema.of(
     ColumnSpec("conversation_id", HiveType.STRING),
@@ -143,6 +144,7 @@ class ShowRunsOperation(Operation):
                     record.steps,
                     record.prompt_tokens,
                     record.completion_tokens,
+                    record.owner,
                 )
                 for record in records
             ]

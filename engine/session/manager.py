@@ -117,7 +117,8 @@ class SessionManager:
         path = Path(audit_path) if audit_path else self.work_dir / "audit.log"
         self.audit = AuditLog(path) if registry is None else RecordedAuditLog(path, registry)
         # One registry of parked calls for the engine: any session of a user may answer them.
-        self.approvals = ApprovalRegistry(self.audit)
+        self.approvals = ApprovalRegistry(self.audit, metrics=operations.metrics)
+        self.metrics = operations.metrics
         self._stopping = threading.Event()
         self._reaper = threading.Thread(target=self._reap_loop, name="session-reaper", daemon=True)
         self._reaper.start()
@@ -143,6 +144,7 @@ class SessionManager:
         with self._lock:
             self._sessions[session.handle.guid] = session
             self.idle_since = None
+        self.metrics.session_opened(user)
         with log_context(session.id):
             log.info(
                 "opened session %s for user %s from %s (protocol V%d, conversation %s)",
@@ -174,6 +176,7 @@ class SessionManager:
             if self._sessions.pop(handle.guid, None) is None:
                 raise InvalidHandleError(f"Invalid SessionHandle: {handle.id}")
             self._detached[handle.guid] = session  # until its agent state is released
+        self.metrics.session_closed(session.user)
         with log_context(session.id):
             released = session.close(detach=detach)
             log.info(

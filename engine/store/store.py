@@ -30,6 +30,7 @@ from engine.common.config import (
     EngineConf,
 )
 from engine.common.errors import StoreError
+from engine.common.metrics import Metrics
 from engine.common.record import (
     ApprovalStatus,
     ConversationRecord,
@@ -90,6 +91,7 @@ class RunStore(StoreReader):
         capacity: int = 100_000,
         instance_id: str | None = None,
         options: StoreOptions = DEFAULT_OPTIONS,
+        metrics: Metrics | None = None,
     ) -> None:
         super().__init__(engine, secrets_of(engine.url))
         self.display_url = engine.url.render_as_string(hide_password=True)
@@ -102,6 +104,7 @@ class RunStore(StoreReader):
             flush_events=options.flush_events,
             retry_max=options.retry_max,
             secrets=self._secrets,
+            metrics=metrics,
         )
         self.maintenance = Maintenance(
             engine,
@@ -123,13 +126,21 @@ class RunStore(StoreReader):
         capacity: int = 100_000,
         instance_id: str | None = None,
         options: StoreOptions = DEFAULT_OPTIONS,
+        metrics: Metrics | None = None,
     ) -> RunStore:
         """Open (creating or migrating) the store at ``url``, recover what engines that are gone
         left running, and start the writer and maintenance threads. Raises StoreError, or
         ConfigError for a URL that is not a store."""
         sa_url = url if isinstance(url, URL) else store_url(url)
         engine = create_store_engine(sa_url, busy_timeout=options.busy_timeout)
-        store = cls(engine, retention=retention, capacity=capacity, instance_id=instance_id, options=options)
+        store = cls(
+            engine,
+            retention=retention,
+            capacity=capacity,
+            instance_id=instance_id,
+            options=options,
+            metrics=metrics,
+        )
         try:
             upgrade(engine)
             store.maintenance.register()
@@ -151,8 +162,10 @@ class RunStore(StoreReader):
         *,
         instance_id: str | None = None,
         options: StoreOptions = DEFAULT_OPTIONS,
+        metrics: Metrics | None = None,
     ) -> RunStore:
-        """The store ``store.url`` names, or ``<work_dir>/store.db``."""
+        """The store ``store.url`` names, or ``<work_dir>/store.db``; ``metrics`` counts failed
+        writes."""
         configured = conf.get(STORE_URL)
         return cls.open(
             store_url(configured) if configured else default_store_url(work_dir),
@@ -160,6 +173,7 @@ class RunStore(StoreReader):
             capacity=conf.get(STORE_QUEUE_CAPACITY),
             instance_id=instance_id,
             options=options,
+            metrics=metrics,
         )
 
     def close(self, timeout: float | None = None) -> bool:

@@ -41,6 +41,7 @@ import sqlalchemy as sa
 from psycopg2.extras import execute_values
 from sqlalchemy.engine import Connection, Engine
 
+from engine.common.metrics import Metrics, NoMetrics
 from engine.common.record import StoreStats
 from engine.store.problem import describe, is_transient
 from engine.store.schema import EVENTS, RUNS
@@ -112,8 +113,10 @@ class StoreWriter:
         retry_max: float = 5.0,
         secrets: Iterable[str] = (),
         latency_samples: int = 100_000,
+        metrics: Metrics | None = None,
     ) -> None:
         self._engine = engine
+        self._metrics: Metrics = metrics or NoMetrics()  # every failed write attempt
         self._capacity = capacity
         self._flush_interval = flush_interval
         self._flush_events = flush_events
@@ -311,6 +314,7 @@ class StoreWriter:
                     log.error("run store: dropped %s: %s", label, describe(problem, self._secrets))
                     with self._cond:
                         self._write_errors += 1
+                    self._metrics.store_write_error()
             if dropped and self._retrying([], dropped) is not None:
                 log.error("run store: could not mark %d runs incomplete", len(dropped))
         self._committed_batch(batch)
@@ -418,6 +422,7 @@ class StoreWriter:
             self._cond.notify_all()
 
     def _note_outage(self, exc: BaseException) -> None:
+        self._metrics.store_write_error()
         with self._cond:
             self._write_errors += 1
             if self._outage_since is not None:

@@ -30,6 +30,7 @@ from engine.common.cancel import CancelReason, CancelToken
 from engine.common.config import TOOL_CALL_TIMEOUT, TOOL_POOL_SIZE, EngineConf
 from engine.common.deadline import DeadlineScheduler
 from engine.common.errors import EngineError, OperationCanceledError, OperationTimeoutError
+from engine.common.metrics import Metrics, NoMetrics
 from engine.common.redaction import redact_text
 from engine.tools.base import A, RiskLevel, Tool, ToolArgs, ToolContext, ToolResult
 from engine.tools.output import TOOLS as OUTPUT_TOOLS
@@ -62,8 +63,10 @@ class ToolRegistry:
         scheduler: DeadlineScheduler,
         pool_size: int | None = None,
         secrets: Collection[str] = (),
+        metrics: Metrics | None = None,
     ) -> None:
         self._tools: dict[str, Tool[Any]] = {}
+        self._metrics: Metrics = metrics or NoMetrics()
         size = pool_size if pool_size is not None else conf.get(TOOL_POOL_SIZE)
         self._size = size
         self._scheduler = scheduler
@@ -90,10 +93,11 @@ class ToolRegistry:
         *,
         scheduler: DeadlineScheduler,
         secrets: Collection[str] = (),
+        metrics: Metrics | None = None,
     ) -> ToolRegistry:
         """The seven engine tools over ``datasource`` and its ``catalog``; ``secrets`` are masked in
-        every error text a tool returns."""
-        registry = cls(conf, scheduler=scheduler, secrets=secrets)
+        every error text a tool returns; ``metrics`` records every call."""
+        registry = cls(conf, scheduler=scheduler, secrets=secrets, metrics=metrics)
         for tool in (*sql_tools(datasource), *schema_tools(datasource, catalog), *OUTPUT_TOOLS):
             registry.register(tool)
         return registry
@@ -131,9 +135,11 @@ class ToolRegistry:
         except Exception as exc:  # the contract: nothing escapes a tool call
             log.warning("tool %s failed unexpectedly", name, exc_info=True)
             result = ToolResult.error(f"Tool {name} failed: {self._text(exc)}")
-        log.info(
-            "tool %s %s in %.3f s", name, "failed" if result.is_error else "done", time.monotonic() - started
-        )
+        seconds = time.monotonic() - started
+        log.info("tool %s %s in %.3f s", name, "failed" if result.is_error else "done", seconds)
+        # an unknown name is whatever the model wrote: one label for all of them
+        label = name if name in self._tools else "unknown"
+        self._metrics.tool_call(label, "error" if result.is_error else "success", seconds)
         return result
 
     def _call(self, name: str, arguments: str | dict[str, Any], ctx: ToolContext) -> ToolResult:

@@ -142,6 +142,11 @@ class EngineProcess:
             if match:
                 return match
 
+    @property
+    def pid(self) -> int:
+        assert self._proc is not None
+        return self._proc.pid
+
     def signal(self, number: signal.Signals) -> None:
         assert self._proc is not None
         self._proc.send_signal(number)

@@ -30,6 +30,7 @@ RUN_COLUMNS = [
     ("steps", "INT_TYPE"),
     ("prompt_tokens", "BIGINT_TYPE"),
     ("completion_tokens", "BIGINT_TYPE"),
+    ("owner", "STRING_TYPE"),
 ]
 CONVERSATION_COLUMNS = [
     ("conversation_id", "STRING_TYPE"),

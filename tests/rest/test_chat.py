@@ -267,3 +267,18 @@ def test_a_busy_session_refuses_a_second_chat(api: Api, llm: FakeOpenAIServer) -
     finally:
         hold.set()
         answer.close()
+
+
+def test_a_per_user_limit_is_429_with_retry_after(rest_engine: Start, llm: FakeOpenAIServer) -> None:
+    """The statement-rate bucket (burst 1, one a minute) refuses the second chat over REST with 429
+    and a Retry-After in whole seconds; the body names the limit."""
+    _engine, api = rest_engine(**{"user.statements.per.minute": "1", "user.statements.burst": "1"})
+    llm.add(text("One."))
+    client = api.client()
+    session = api.session(client)
+    first = api.chat(client, session, "first question")
+    assert first[-1].event == "done"
+    refused = client.post(f"/api/v1/data-agent/{session}/chat", json={"text": "second question"})
+    assert refused.status_code == 429
+    assert 1 <= int(refused.headers["Retry-After"]) <= 60
+    assert "statements.per.minute" in refused.json()["error"]
