@@ -8,15 +8,12 @@ default and another process holds it (a second engine on the host), a free port 
 
 from __future__ import annotations
 
-import asyncio
 import errno
 import logging
 import socket
-import threading
 from collections.abc import Sequence
 from pathlib import Path
 
-import uvicorn
 from starlette.routing import BaseRoute
 
 from engine.auth import AnyPasswordAuthenticator, build_authenticator
@@ -37,29 +34,13 @@ from engine.common.config import (
 from engine.rest.app import UI_DIR, build_app
 from engine.rest.auth import BasicCache, LoginTable, RestAuth
 from engine.rest.context import Readiness, RestContext
+from engine.rest.listener import Listener, bind
 from engine.rest.workers import Workers
 
 log = logging.getLogger(__name__)
 
-START_TIMEOUT = 15.0
-STOP_TIMEOUT = 5.0
-LISTEN_BACKLOG = 512
 KEEP_ALIVE = 30  # seconds an idle keep-alive connection stays open (a client reusing one as the
 # server closes it sees a reset; a longer wait makes that race rare for busy clients)
-
-
-def _bind(host: str, port: int) -> socket.socket:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host, port))
-        sock.listen(LISTEN_BACKLOG)
-        sock.setblocking(False)
-    except OSError:
-        sock.close()
-        raise
-    return sock
 
 
 class RestServer:
@@ -92,24 +73,25 @@ class RestServer:
             models=conf.get(REST_MODELS),
         )
         self.app = build_app(self.context, extra_routes=extra_routes, ui_dir=ui_dir)
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
-        self.address: tuple[str, int] = ("", 0)
+        self._listener = Listener(self.app, "rest-server", keep_alive=KEEP_ALIVE)
+
+    @property
+    def address(self) -> tuple[str, int]:
+        return self._listener.address
 
     @property
     def url(self) -> str:
-        host, port = self.address
-        return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+        return self._listener.url
 
     def _listen(self) -> socket.socket:
         host = self.conf.get(REST_BIND_HOST) or self.conf.get(BIND_HOST)
         port = self.conf.get(REST_BIND_PORT)
         try:
-            return _bind(host, port)
+            return bind(host, port)
         except OSError as exc:
             if exc.errno != errno.EADDRINUSE or self.conf.is_set(REST_BIND_PORT) or port == 0:
                 raise
-        sock = _bind(host, 0)
+        sock = bind(host, 0)
         log.warning(
             "REST port %d is taken (another engine on this host?); serving on free port %d instead "
             "(set %s to choose one)",
@@ -120,49 +102,10 @@ class RestServer:
         return sock
 
     def start(self) -> tuple[str, int]:
-        sock = self._listen()
-        bound = sock.getsockname()
-        self.address = (bound[0], bound[1])
-        config = uvicorn.Config(
-            self.app,
-            log_config=None,
-            access_log=False,
-            lifespan="off",
-            timeout_graceful_shutdown=2,
-            timeout_keep_alive=KEEP_ALIVE,
-            server_header=False,
-            ws="none",
-        )
-        server = uvicorn.Server(config)
-        self._server = server
-
-        def serve() -> None:
-            try:
-                asyncio.run(server.serve(sockets=[sock]))
-            except Exception:
-                log.exception("the REST server failed")
-            finally:
-                sock.close()
-
-        self._thread = threading.Thread(target=serve, name="rest-server", daemon=True)
-        self._thread.start()
-        waited = 0.0
-        while not server.started and self._thread.is_alive() and waited < START_TIMEOUT:
-            self._thread.join(0.01)
-            waited += 0.01
-        if not server.started:
-            self.stop()
-            raise RuntimeError(f"the REST server did not start within {START_TIMEOUT:g} s")
+        address = self._listener.start(self._listen())
         log.info("REST API listening on %s", self.url)
-        return self.address
+        return address
 
     def stop(self) -> None:
-        server, thread = self._server, self._thread
-        if server is not None:
-            server.should_exit = True
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(STOP_TIMEOUT)
-            if thread.is_alive() and server is not None:
-                server.force_exit = True
-                thread.join(STOP_TIMEOUT)
+        self._listener.stop()
         self.workers.close()
