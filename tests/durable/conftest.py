@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import RunningEngine
-from tests.durable.support import AGENT, API_KEY, EngineProcess, StoreTarget, agent_conf
+from tests.durable.support import AGENT, API_KEY, EngineProcess, StoreTarget, agent_conf, in_process_conf
 from tests.fakes.openai_server import FakeOpenAIServer
 from tests.support.databases import pg_database
 
@@ -38,12 +38,7 @@ def durable(start_engine: Any, llm: FakeOpenAIServer, shop: Path, store: StoreTa
     shop and the test's store (keys given without the ``kyuubi.engine.data.agent.`` prefix)."""
 
     def factory(**extra: str) -> RunningEngine:
-        conf = agent_conf(llm, f"jdbc:sqlite:{shop}", store)
-        conf[AGENT + "openai.api.key"] = API_KEY
-        conf.update(
-            {key if key.startswith("kyuubi.") else AGENT + key: value for key, value in extra.items()}
-        )
-        return start_engine(conf)  # type: ignore[no-any-return]
+        return start_engine(in_process_conf(llm, f"jdbc:sqlite:{shop}", store, extra))  # type: ignore[no-any-return]
 
     return factory
 

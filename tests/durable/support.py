@@ -68,6 +68,17 @@ def agent_conf(llm: FakeOpenAIServer, jdbc_url: str, store: StoreTarget) -> dict
     }
 
 
+def in_process_conf(
+    llm: FakeOpenAIServer, jdbc_url: str, store: StoreTarget, extra: dict[str, str]
+) -> dict[str, str]:
+    """:func:`agent_conf` with the API key (an in-process engine reads it from its configuration)
+    and ``extra`` keys, given without the ``kyuubi.engine.data.agent.`` prefix unless ``kyuubi.``."""
+    conf = agent_conf(llm, jdbc_url, store)
+    conf[AGENT + "openai.api.key"] = API_KEY
+    conf.update({key if key.startswith("kyuubi.") else AGENT + key: value for key, value in extra.items()})
+    return conf
+
+
 def connect(host: str, port: int, user: str = "alice", configuration: dict[str, str] | None = None) -> Any:
     return hive.connect(host=host, port=port, username=user, configuration=configuration)
 

@@ -13,7 +13,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import RunningEngine
-from tests.durable.support import AGENT, API_KEY, StoreTarget, agent_conf
+from tests.durable.support import StoreTarget, in_process_conf
 from tests.fakes.openai_server import FakeOpenAIServer
 
 Start = Callable[..., RunningEngine]
@@ -33,12 +33,7 @@ def agent(start_engine: Any, llm: FakeOpenAIServer, shop: Path, store: StoreTarg
     over the shop (keys given without the ``kyuubi.engine.data.agent.`` prefix, dots as given)."""
 
     def factory(**extra: str) -> RunningEngine:
-        conf = agent_conf(llm, f"jdbc:sqlite:{shop}", store)
-        conf[AGENT + "openai.api.key"] = API_KEY
-        conf.update(
-            {key if key.startswith("kyuubi.") else AGENT + key: value for key, value in extra.items()}
-        )
-        return start_engine(conf)  # type: ignore[no-any-return]
+        return start_engine(in_process_conf(llm, f"jdbc:sqlite:{shop}", store, extra))  # type: ignore[no-any-return]
 
     return factory
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import RunningEngine
-from tests.durable.support import AGENT, API_KEY, StoreTarget, agent_conf
+from tests.durable.support import StoreTarget, in_process_conf
 from tests.fakes.openai_server import FakeOpenAIServer
 from tests.rest.support import Api
 
@@ -27,11 +27,9 @@ def rest_engine(start_engine: Any, llm: FakeOpenAIServer, shop: Path, tmp_path: 
     def factory(**extra: str) -> tuple[RunningEngine, Api]:
         path = tmp_path / "store" / "runs.db"
         path.parent.mkdir(exist_ok=True)
-        conf = agent_conf(llm, f"jdbc:sqlite:{shop}", StoreTarget("sqlite", f"sqlite:///{path}", path=path))
-        conf[AGENT + "openai.api.key"] = API_KEY
-        conf["kyuubi.server.administrators"] = "root"
-        conf.update(
-            {key if key.startswith("kyuubi.") else AGENT + key: value for key, value in extra.items()}
+        store = StoreTarget("sqlite", f"sqlite:///{path}", path=path)
+        conf = in_process_conf(
+            llm, f"jdbc:sqlite:{shop}", store, {"kyuubi.server.administrators": "root", **extra}
         )
         engine: RunningEngine = start_engine(conf)
         api = Api(f"http://127.0.0.1:{engine.app.rest_port}")
