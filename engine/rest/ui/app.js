@@ -243,9 +243,9 @@ class App {
       if (view !== this.view) return;
       const turn = this.turn(run.question || "");
       if (run.status === "running") {
-        this.follow(turn, (stream) => stream.attach(run.id), true); // stays open: it is live
+        this.follow(turn, (stream) => stream.attach(run.runId), true); // stays open: it is live
       } else {
-        await this.follow(turn, (stream) => stream.attach(run.id), false, run);
+        await this.follow(turn, (stream) => stream.attach(run.runId), false, run);
       }
     }
     this.scrollDown(true);

@@ -51,14 +51,14 @@ export class ConversationList {
 
   item(conversation) {
     const li = document.createElement("li");
-    li.dataset.id = conversation.id;
+    li.dataset.id = conversation.conversationId;
     const open = document.createElement("button");
     open.type = "button";
     open.className = "conversation-open";
     open.dataset.testid = "conversation-item";
     open.textContent = title(conversation);
     open.title = title(conversation);
-    open.addEventListener("click", () => this.hooks.open(conversation.id));
+    open.addEventListener("click", () => this.hooks.open(conversation.conversationId));
     const rename = document.createElement("button");
     rename.type = "button";
     rename.className = "icon-button small";
@@ -94,7 +94,7 @@ export class ConversationList {
       const value = input.value.trim();
       if (save && value && value !== conversation.title) {
         try {
-          await this.api.renameConversation(conversation.id, value);
+          await this.api.renameConversation(conversation.conversationId, value);
           conversation.title = value;
         } catch (err) {
           this.hooks.error(err);
@@ -124,11 +124,11 @@ export class ConversationList {
       return;
     }
     this.api
-      .deleteConversation(conversation.id)
+      .deleteConversation(conversation.conversationId)
       .then(() => {
-        this.items = this.items.filter((item) => item.id !== conversation.id);
+        this.items = this.items.filter((item) => item.conversationId !== conversation.conversationId);
         this.render();
-        this.hooks.deleted(conversation.id);
+        this.hooks.deleted(conversation.conversationId);
       })
       .catch((err) => this.hooks.error(err));
   }
