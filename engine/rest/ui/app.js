@@ -47,6 +47,7 @@ class App {
     this.banner = new Banner($("error-banner"));
     this.api = new Api({ onUnauthorized: () => this.showLogin("Your sign-in ended. Sign in again.") });
     this.log = $("chat-log");
+    this.emptyState = $("empty-state");
     this.session = null; // {id, conversationId}: the REST session questions are asked in
     this.conversationId = null; // the conversation shown (null: a new one)
     this.streams = new Set(); // every RunStream reading for the view shown
@@ -162,6 +163,7 @@ class App {
   async enter(user) {
     $("login-screen").hidden = true;
     $("app").hidden = false;
+    this.setReady(false);
     this.banner.hide();
     $("who").textContent = user;
     try {
@@ -176,6 +178,15 @@ class App {
     const target = (await this.savedRunConversation()) || conversationFromHash();
     if (target) await this.openConversation(target);
     else this.newConversation();
+    this.setReady(true);
+  }
+
+  /** The composer takes questions once the view is set up (a question asked earlier would be lost). */
+  setReady(ready) {
+    $("question").disabled = !ready;
+    $("send").disabled = !ready || Boolean(this.live);
+    document.body.dataset.ready = String(ready);
+    if (ready) $("question").focus();
   }
 
   /** The conversation of the run this tab followed before a reload, if it still runs. */
@@ -205,17 +216,15 @@ class App {
     this.setLive(null);
   }
 
-  clearLog() {
-    this.log.replaceChildren();
-    const empty = $("empty-state");
-    if (empty) this.log.append(empty);
+  clearLog(showEmpty) {
+    this.emptyState.hidden = !showEmpty;
+    this.log.replaceChildren(this.emptyState);
   }
 
   newConversation() {
     this.detach();
     this.conversationId = null;
-    this.clearLog();
-    $("empty-state").hidden = false;
+    this.clearLog(true);
     history.replaceState(null, "", location.pathname + location.search);
     this.conversations.setActive(null);
     $("sidebar").classList.remove("open");
@@ -226,8 +235,7 @@ class App {
     this.detach();
     const view = this.view;
     this.conversationId = id;
-    this.clearLog();
-    $("empty-state").hidden = true;
+    this.clearLog(false);
     history.replaceState(null, "", `#conversation=${encodeURIComponent(id)}`);
     this.conversations.setActive(id);
     $("sidebar").classList.remove("open");
@@ -252,7 +260,7 @@ class App {
   }
 
   turn(question) {
-    $("empty-state")?.setAttribute("hidden", "");
+    this.emptyState.hidden = true;
     return new TurnView(this.log, question, {
       decide: (requestId, approved, reason) => this.decide(requestId, approved, reason),
     });

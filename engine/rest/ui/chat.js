@@ -166,22 +166,27 @@ export class TurnView {
       this.setStatus(parts, "running", approved ? "Approving…" : "Denying…");
       try {
         await this.hooks.decide(data.requestId, approved, reason.value.trim());
-        this.setStatus(parts, approved ? "running" : "error", approved ? "Approved" : "Denied");
       } catch (err) {
+        if (this.approvals.get(data.id) !== parts) return; // settled by the run meanwhile
         approve.disabled = deny.disabled = reason.disabled = false;
         this.setStatus(parts, "pending", "Waiting for approval");
-        throw err;
+        return;
+      }
+      // the run's next event (tool_call, or the denial's tool_result) may have settled it already
+      if (this.approvals.get(data.id) === parts) {
+        this.setStatus(parts, approved ? "running" : "error", approved ? "Approved, running…" : "Denied");
       }
     };
-    approve.addEventListener("click", () => decide(true).catch(() => {}));
-    deny.addEventListener("click", () => decide(false).catch(() => {}));
+    approve.addEventListener("click", () => decide(true));
+    deny.addEventListener("click", () => decide(false));
     reason.addEventListener("keydown", (event) => {
       if (event.key === "Enter") {
         event.preventDefault();
         deny.click();
       }
     });
-    this.approvals.set(data.id, { ...parts, actions });
+    Object.assign(parts, { actions });
+    this.approvals.set(data.id, parts);
     this.setStatus(parts, "pending", "Waiting for approval");
   }
 
