@@ -5,6 +5,7 @@ switch a result to a chart, stop a run."""
 from __future__ import annotations
 
 import json
+import re
 
 from playwright.sync_api import Page, expect
 
@@ -117,3 +118,26 @@ def test_stop_a_long_run(page: Page, web_engine: StartWeb, llm: FakeOpenAIServer
     expect(message).not_to_have_class("message assistant streaming")
     assert "Step 39" not in message.inner_text()
     expect(page.get_by_test_id("send")).to_be_enabled()
+
+
+def test_schema_browser_theme_and_sign_out(page: Page, web_engine: StartWeb) -> None:
+    engine = web_engine()
+    login(page, engine.url)
+    page.locator("#schema summary").click()
+    table = page.get_by_test_id("schema-table").filter(has_text="orders")
+    expect(table).to_be_visible()
+    table.click()
+    expect(page.get_by_test_id("schema-column").filter(has_text="customer")).to_be_visible()
+    page.get_by_role("button", name="Ask about").click()
+    expect(page.get_by_test_id("question")).to_have_value(re.compile("orders"))
+
+    theme = page.evaluate("document.documentElement.dataset.theme")
+    page.get_by_role("button", name="Switch between dark and light").click()
+    assert page.evaluate("document.documentElement.dataset.theme") != theme
+    page.reload()  # the choice is remembered
+    assert page.evaluate("document.documentElement.dataset.theme") != theme
+
+    page.get_by_test_id("logout").click()
+    expect(page.get_by_test_id("login-submit")).to_be_visible()
+    page.reload()  # the cookie is gone: still signed out, and no browser password dialog
+    expect(page.get_by_test_id("login-submit")).to_be_visible()

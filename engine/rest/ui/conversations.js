@@ -71,7 +71,7 @@ export class ConversationList {
     remove.className = "icon-button small";
     remove.dataset.testid = "delete-conversation";
     remove.setAttribute("aria-label", `Delete ${title(conversation)}`);
-    remove.textContent = "🗑";
+    remove.textContent = "✕";
     remove.addEventListener("click", () => this.confirmDelete(remove, conversation));
     li.append(open, rename, remove);
     return li;
@@ -117,7 +117,7 @@ export class ConversationList {
       setTimeout(() => {
         if (button.isConnected) {
           button.dataset.armed = "";
-          button.textContent = "🗑";
+          button.textContent = "✕";
           button.classList.remove("danger");
         }
       }, 4000);
