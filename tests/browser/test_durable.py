@@ -70,6 +70,8 @@ def test_reopen_a_conversation_after_an_engine_restart(
     ask(page, "What is the answer?")
     expect(page.get_by_test_id("usage-footer")).to_be_visible()
     first.stop()
+    ask(page, "Anyone there?")  # the page still shows the stopped engine's conversation
+    expect(page.get_by_test_id("error-banner")).to_contain_text("cannot be reached")
 
     second = web_engine()  # same store file, new ports
     page.goto(second.url)

@@ -116,7 +116,8 @@ export class RunStream {
         }
       } catch (err) {
         if (this.closed) return false;
-        if (err instanceof ApiError && !err.transient) throw err;
+        if (err instanceof ApiError && (!err.transient || !this.runId)) throw err;
+        if (!this.runId) throw new ApiError(0, `The stream failed before the run started: ${err.message}`);
       }
       if (this.closed) return false;
       if (!this.runId) throw new ApiError(0, "The connection dropped before the run started.");
