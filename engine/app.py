@@ -27,6 +27,7 @@ from engine.common.config import (
     DATASOURCE_CHECK,
     DATASOURCE_CHECK_INTERVAL,
     ENGINE_IDLE_TIMEOUT,
+    FRONTEND_PROTOCOLS,
     HA_ADDRESSES,
     JVM_ONLY_KEYS,
     SHARE_LEVEL,
@@ -35,13 +36,14 @@ from engine.common.config import (
     EngineConf,
 )
 from engine.common.deadline import DeadlineScheduler, Timer
-from engine.common.errors import DatasourceError
+from engine.common.errors import ConfigError, DatasourceError
 from engine.common.redaction import SecretRegistry
 from engine.datasource import Datasource
 from engine.datasource.catalog import Catalog
 from engine.frontend.server import ThriftServer
 from engine.health import DatasourceCheck
 from engine.operation.manager import OperationManager
+from engine.rest import RestServer
 from engine.session.manager import SessionManager
 from engine.store import RunStore
 from engine.tools import DEFAULT_TOOL_NAMES, ToolRegistry
@@ -84,6 +86,9 @@ class EngineApp:
         self.sessions: SessionManager | None = None
         self.backend: BackendService | None = None
         self.server: ThriftServer | None = None
+        self.rest: RestServer | None = None
+        self.rest_host = ""
+        self.rest_port = 0
         self.registration: EngineRegistration | None = None
         self.store: RunStore | None = None
         self.work_dir: Path | None = None
@@ -110,6 +115,20 @@ class EngineApp:
     def ready(self) -> bool:
         """The engine serves and its datasource answers (what ``/readyz`` reports)."""
         return self.server is not None and self.health is not None and self.health.ready
+
+    def readiness(self) -> dict[str, str]:
+        """What ``/readyz`` checks: the datasource answers, the run registry's database is
+        reachable (for writing). Each check's problem, or "" when it passes."""
+        health, store = self.health, self.store
+        datasource = (
+            ""
+            if health is not None and health.ready
+            else ((health.problem if health is not None else "") or "the datasource has not answered yet")
+        )
+        checks = {"datasource": datasource}
+        if store is not None:
+            checks["store"] = "" if store.stats().reachable else "the run registry's database is unreachable"
+        return checks
 
     def start(self) -> tuple[str, int]:
         try:
@@ -170,8 +189,17 @@ class EngineApp:
             work_dir=self.work_dir,
         )
         self.backend = BackendService(conf, self.sessions)
+        protocols = {name.upper() for name in conf.get(FRONTEND_PROTOCOLS)}
+        if "THRIFT_BINARY" not in protocols:
+            raise ConfigError(
+                f"{FRONTEND_PROTOCOLS.key} must include THRIFT_BINARY: the launcher, JDBC and the "
+                "terminal client reach the engine through it"
+            )
         self.server = ThriftServer(conf, self.backend)
         self.host, self.port = self.server.start()
+        if "REST" in protocols:
+            self.rest = RestServer(conf, self.backend, self.readiness)
+            self.rest_host, self.rest_port = self.rest.start()
         log.info(
             "engine serving on %s:%d (provider %s, datasource %s)",
             self.host,
@@ -290,6 +318,8 @@ class EngineApp:
             # first: cancelling with SHUTDOWN releases every FetchResults waiting for rows, so the
             # connections' threads are free when the server closes them
             self.operations.stop()
+        if self.rest is not None:  # its streams have ended with their runs
+            self.rest.stop()
         if self.server is not None:
             self.server.stop()
         if self.sessions is not None:

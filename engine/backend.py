@@ -16,10 +16,19 @@ needs no session for any of it; the Thrift frontend reaches the same service thr
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Mapping
+from dataclasses import dataclass
 
-from engine.common.config import OPERATION_STATUS_POLLING_TIMEOUT, SERVER_NAME, EngineConf
-from engine.common.errors import UnsupportedError
+from engine.common.config import (
+    APPROVAL_MODE,
+    APPROVAL_MODES,
+    MODEL,
+    OPERATION_STATUS_POLLING_TIMEOUT,
+    SERVER_NAME,
+    EngineConf,
+)
+from engine.common.errors import InvalidHandleError, PermissionDeniedError, UnsupportedError
 from engine.common.handle import OperationHandle, SessionHandle
 from engine.common.types import LATEST_PROTOCOL, RowBatch, TableSchema
 from engine.common.version import KYUUBI_VERSION
@@ -28,10 +37,32 @@ from engine.operation.metadata import MetadataArguments
 from engine.operation.operation import OperationStatus
 from engine.operation.run_service import RunService
 from engine.session.manager import SessionManager
+from engine.tools.port import CatalogView
 
 log = logging.getLogger(__name__)
 
 DBMS_NAME = "Kyuubi Data Agent"
+
+
+@dataclass(frozen=True)
+class SessionInfo:
+    """What a frontend may show of an open session (the REST API's ``GET /sessions/{id}``)."""
+
+    handle: SessionHandle
+    user: str
+    ip: str
+    created: float  # epoch seconds
+    conversation_id: str
+    configuration: dict[str, str]  # the session's overlay (secrets never kept there)
+
+
+@dataclass(frozen=True)
+class AgentDefaults:
+    """The engine's agent settings a UI starts from: model, approval mode and the modes allowed."""
+
+    model: str | None
+    approval_mode: str
+    approval_modes: tuple[str, ...]
 
 
 class BackendService:
@@ -87,6 +118,48 @@ class BackendService:
             raise UnsupportedError(f"unrecognized GetInfoType value: {info_type}")
         return values[info_type]
 
+    def find_session(self, identifier: str, user: str | None) -> SessionHandle:
+        """The handle of an open session named by its id (the REST API's ``sessionHandle``): any
+        session of ``user``, whichever frontend opened it. Unknown or malformed: InvalidHandleError."""
+        try:
+            guid = uuid.UUID(identifier).bytes
+        except (ValueError, TypeError):
+            raise InvalidHandleError(f"Invalid SessionHandle: {identifier[:64]!r}") from None
+        for session in self.sessions.sessions():
+            if session.handle.guid == guid:
+                return self.sessions.get_session(session.handle, user).handle
+        raise InvalidHandleError(f"Invalid SessionHandle: {identifier}")
+
+    def session_info(self, handle: SessionHandle, user: str | None) -> SessionInfo:
+        session = self.sessions.get_session(handle, user)
+        return SessionInfo(
+            handle=session.handle,
+            user=session.user,
+            ip=session.ip,
+            created=session.created,
+            conversation_id=session.conversation_id,
+            configuration=session.conf_items(),
+        )
+
+    def agent_defaults(self) -> AgentDefaults:
+        floor = self.sessions.policy.approval_floor
+        allowed = APPROVAL_MODES[APPROVAL_MODES.index(floor) :] if floor in APPROVAL_MODES else APPROVAL_MODES
+        return AgentDefaults(self.conf.get(MODEL), self.conf.get(APPROVAL_MODE), tuple(allowed))
+
+    @property
+    def catalog(self) -> CatalogView | None:
+        """The datasource's catalog (the REST API's schema browser); None without a datasource."""
+        return self.sessions.catalog
+
+    def check_approval(self, request_id: str, user: str) -> None:
+        """Refuse (PermissionDeniedError) a decision on a call another user parked; an unknown id
+        passes (the decision then answers ``not_found``, as Kyuubi's does)."""
+        for pending in self.sessions.approvals.pending():
+            if pending.request_id == request_id and pending.user != user:
+                raise PermissionDeniedError(
+                    f"user {user} may not decide approval {request_id}, which belongs to another user"
+                )
+
     # --- statements ------------------------------------------------------------------------
     def execute_statement(
         self,
@@ -129,6 +202,23 @@ class BackendService:
 
     def close_operation(self, handle: OperationHandle, user: str | None) -> None:
         self.sessions.close_operation(handle, user)
+
+    def detach_operation(self, handle: OperationHandle, user: str | None) -> bool:
+        """Its client went away without stopping it: an agent run goes on, unwatched (the detached
+        timeout applies), and its operation is closed when it ends; anything else is closed now.
+        True when a run goes on."""
+        operation = self.sessions.get_operation(handle, user)
+
+        def close_when_ended() -> None:
+            try:
+                self.sessions.close_operation(handle, None)
+            except InvalidHandleError:
+                pass  # closed meanwhile (its session, the reaper)
+
+        if operation.detach(close_when_ended):
+            return True
+        close_when_ended()
+        return False
 
     def get_result_set_metadata(self, handle: OperationHandle, user: str | None) -> TableSchema:
         return self.sessions.get_operation(handle, user).result_schema()

@@ -41,6 +41,7 @@ def base_conf(tmp_path: Path) -> dict[str, str]:
     return {
         "kyuubi.frontend.thrift.binary.bind.host": "127.0.0.1",
         "kyuubi.frontend.thrift.binary.bind.port": "0",
+        "kyuubi.frontend.rest.bind.port": "0",
         "kyuubi.engine.data.agent.work.dir": str(tmp_path / "engine-work"),
     }
 

@@ -841,6 +841,89 @@ LOG_CONTENT = bool_entry(
 )
 
 
+# --- REST frontend (engine.rest): the REST/SSE API and the web UI, beside the Thrift server -----
+FRONTEND_PROTOCOLS_KNOWN = ("THRIFT_BINARY", "REST")
+
+
+def _protocols_problem(values: tuple[str, ...]) -> str | None:
+    unknown = [value for value in values if value.upper() not in FRONTEND_PROTOCOLS_KNOWN]
+    if unknown:
+        return f"unknown protocol {unknown[0][:40]}: choose from {', '.join(FRONTEND_PROTOCOLS_KNOWN)}"
+    if not values:
+        return "at least one protocol is needed"
+    return None
+
+
+FRONTEND_PROTOCOLS = list_entry(
+    "kyuubi.frontend.protocols",
+    "THRIFT_BINARY,REST",
+    "Frontends the engine serves: THRIFT_BINARY (HiveServer2 binary Thrift) and REST (the REST/SSE "
+    "API and the web UI). Kyuubi's other protocols (THRIFT_HTTP, MYSQL, TRINO) are not served.",
+    validator=_protocols_problem,
+)
+REST_BIND_HOST = str_entry(
+    "kyuubi.frontend.rest.bind.host",
+    None,
+    "Address the REST server binds; unset: the Thrift bind host.",
+)
+REST_BIND_PORT = int_entry(
+    "kyuubi.frontend.rest.bind.port",
+    "10099",
+    "Port the REST server binds; 0 picks a free port. When left unset and 10099 is taken (another "
+    "engine on this host), a free port is picked and logged.",
+    minimum=0,
+    maximum=65535,
+)
+REST_WORKER_THREADS = int_entry(
+    "kyuubi.frontend.rest.max.worker.threads",
+    "32",
+    "Threads that run the REST API's blocking calls (logins, the store, the catalog); requests wait "
+    "for one up to kyuubi.frontend.rest.worker.wait, then get 503.",
+    minimum=1,
+    maximum=1024,
+)
+REST_WORKER_WAIT = duration_entry(
+    "kyuubi.frontend.rest.worker.wait",
+    "PT30S",
+    "How long a REST request waits for a free worker thread before it is refused as busy.",
+    minimum=0.001,
+    maximum=600.0,
+)
+REST_LOGIN_TIMEOUT = duration_entry(
+    "kyuubi.frontend.rest.login.session.timeout",
+    "PT8H",
+    "A web UI login (POST /api/v1/login) ends after this long without a request.",
+    minimum=1.0,
+)
+REST_LOGIN_MAX = int_entry(
+    "kyuubi.frontend.rest.login.session.max",
+    "10000",
+    "Web UI logins kept at once; past it the least recently used one ends.",
+    minimum=1,
+    maximum=1_000_000,
+)
+REST_AUTH_CACHE_TTL = duration_entry(
+    "kyuubi.frontend.rest.auth.cache.ttl",
+    "PT1M",
+    "How long a checked HTTP Basic user and password is remembered (as a keyed hash, in memory) so "
+    "that API clients do not pay a password check (LDAP bind, argon2) on every request; 0: never.",
+    minimum=0.0,
+    maximum=3600.0,
+)
+REST_SSE_PING = duration_entry(
+    "kyuubi.frontend.rest.sse.ping.interval",
+    "PT15S",
+    "An SSE stream silent this long gets a ping event (proxies and browsers keep it open).",
+    minimum=0.05,
+    maximum=300.0,
+)
+REST_MODELS = list_entry(
+    "kyuubi.frontend.rest.models",
+    "",
+    "Model names the web UI offers besides kyuubi.engine.data.agent.model.",
+)
+
+
 class EngineConf:
     """Resolved, typed configuration. Immutable: overlays return a new object."""
 

@@ -1,0 +1,277 @@
+"""The REST API's figures, against the same runs read over Thrift. Prints them; asserts nothing.
+
+1. Append-to-client latency: the scripted LLM streams paragraphs of >= 2048 characters (the
+   engine's delta coalescer appends each as a row at once), ``--gap`` apart, each with a marker;
+   the time each marker reaches the client is compared with the time its chunk left the LLM
+   (CLOCK_MONOTONIC is shared by the processes of one host). Over REST the client reads the chat's
+   SSE stream (httpx); over Thrift it fetches the same kind of run with PyHive. p50/p99 per path.
+2. Fan-out: ``--clients`` SSE clients, each chatting in its own session, so that as many runs are
+   live at once; the LLM streams each slowly. Errors (a non-200, a broken stream, no ``done``)
+   and the engine's resident memory before and while they are all open.
+
+The engine runs in its own process, the fake LLM in another, the clients in this one.
+
+    .venv/bin/python bench/rest.py [--runs 10] [--chunks 8] [--gap 0.1] [--clients 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import httpx  # noqa: E402
+from pyhive import hive  # noqa: E402
+
+from tests.fakes.openai_server import FakeOpenAIServer, Reply  # noqa: E402
+
+AGENT = "kyuubi.engine.data.agent."
+THRIFT = re.compile(r"engine serving on ([\d.]+):(\d+)")
+REST = re.compile(r"REST API listening on (http://[\d.]+:\d+)")
+MARK = re.compile(r"<<(\d+)>>")
+PAD = "x" * 2100  # past the coalescer's size limit: every chunk is a row at once
+
+
+def child_env(extra: dict[str, str]) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("KYUUBI_", "OPENAI_", "DATA_AGENT_"))}
+    env["PYTHONPATH"] = str(ROOT)
+    env.update(extra)
+    return env
+
+
+# --- the fake LLM, in its own process ------------------------------------------------------------
+def serve_llm(chunks: int, gap: float) -> None:
+    """Child mode: every request gets ``chunks`` marked paragraphs ``gap`` apart; prints the URL,
+    then, when stdin closes, the send time of every marker as JSON."""
+    counter = iter(range(1, 10**9))
+    lock = threading.Lock()
+
+    def respond(body: dict[str, object]) -> Reply:
+        with lock:
+            marks = [next(counter) for _ in range(chunks)]
+        return Reply(text=[f"<<{mark}>>{PAD}\n" for mark in marks], delay=gap, usage=(10, 10))
+
+    with FakeOpenAIServer(responder=respond, record=True) as llm:
+        print(llm.url, flush=True)
+        sys.stdin.read()
+        sent = {}
+        for at, content in llm.sent_text:
+            match = MARK.search(content)
+            if match:
+                sent[match.group(1)] = at
+        print(json.dumps(sent), flush=True)
+
+
+class LlmProcess:
+    def __init__(self, chunks: int, gap: float) -> None:
+        argv = [sys.executable, __file__, "--serve-llm", "--chunks", str(chunks), "--gap", str(gap)]
+        self.proc = subprocess.Popen(
+            argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=child_env({}), cwd=ROOT
+        )
+        assert self.proc.stdout is not None
+        self.url = self.proc.stdout.readline().strip()
+
+    def sent_times(self) -> dict[int, float]:
+        out, _ = self.proc.communicate(timeout=60)
+        return {int(mark): at for mark, at in json.loads(out.strip().splitlines()[-1]).items()}
+
+
+# --- the engine, in its own process --------------------------------------------------------------
+class EngineProcess:
+    def __init__(self, work: Path, llm_url: str) -> None:
+        conf = {
+            "kyuubi.frontend.thrift.binary.bind.host": "127.0.0.1",
+            "kyuubi.frontend.thrift.binary.bind.port": "0",
+            "kyuubi.frontend.rest.bind.port": "0",
+            "kyuubi.frontend.rest.max.worker.threads": "64",
+            AGENT + "work.dir": str(work),
+            AGENT + "provider": "OPENAI_COMPATIBLE",
+            AGENT + "openai.endpoint": llm_url,
+            AGENT + "model": "bench-model",
+            AGENT + "approval.mode": "AUTO_APPROVE",
+        }
+        argv = [sys.executable, "-m", "engine"] + [x for k, v in conf.items() for x in ("--conf", f"{k}={v}")]
+        env = child_env({"KYUUBI_ENGINE_DATA_AGENT_OPENAI_API_KEY": "sk-bench-0123456789abcdefghij"})
+        self.proc = subprocess.Popen(
+            argv, env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, cwd=ROOT
+        )
+        assert self.proc.stderr is not None
+        self.url = ""
+        for line in self.proc.stderr:
+            rest = REST.search(line)
+            if rest:
+                self.url = rest.group(1)
+            thrift = THRIFT.search(line)
+            if thrift:
+                self.port = int(thrift.group(2))
+                break
+        else:
+            raise SystemExit("the engine did not start")
+        threading.Thread(target=self.proc.stderr.read, name="bench-engine-stderr", daemon=True).start()
+
+    def rss_mib(self) -> float:
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+        return 0.0
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+# --- 1. latency ----------------------------------------------------------------------------------
+def rest_arrivals(url: str, runs: int) -> dict[int, float]:
+    arrivals: dict[int, float] = {}
+    with httpx.Client(base_url=url, auth=("bench", "x"), timeout=60) as client:
+        session = client.post("/api/v1/sessions", json={"configs": {}}).json()["identifier"]
+        for _ in range(runs):
+            with client.stream(
+                "POST", f"/api/v1/data-agent/{session}/chat", json={"text": "stream"}
+            ) as answer:
+                for line in answer.iter_lines():
+                    now = time.monotonic()
+                    if line.startswith("data: ") and '"content_delta"' in line:
+                        for mark in MARK.findall(json.loads(line[6:])["text"]):
+                            arrivals[int(mark)] = now
+                    if line == "event: done":
+                        break
+    return arrivals
+
+
+def thrift_arrivals(port: int, runs: int) -> dict[int, float]:
+    arrivals: dict[int, float] = {}
+    with hive.connect(host="127.0.0.1", port=port, username="bench") as connection:
+        cursor = connection.cursor()
+        for _ in range(runs):
+            cursor.execute("stream", async_=True)
+            while (row := cursor.fetchone()) is not None:
+                now = time.monotonic()
+                event = json.loads(row[0])
+                if event["type"] == "content_delta":
+                    for mark in MARK.findall(event["text"]):
+                        arrivals[int(mark)] = now
+    return arrivals
+
+
+def percentiles(values: list[float]) -> tuple[float, float]:
+    ordered = sorted(values)
+    p99 = ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
+    return statistics.median(ordered), p99
+
+
+# --- 2. fan-out ----------------------------------------------------------------------------------
+async def fan_out(url: str, clients: int, engine: EngineProcess) -> tuple[int, int, float, float]:
+    errors = 0
+    opened = 0
+    all_open = asyncio.Event()
+    peak = 0.0
+    limits = httpx.Limits(max_connections=clients + 10, max_keepalive_connections=clients + 10)
+    async with httpx.AsyncClient(base_url=url, auth=("bench", "x"), timeout=120, limits=limits) as client:
+
+        async def one() -> bool:
+            nonlocal opened
+            answer = await client.post("/api/v1/sessions", json={"configs": {}})
+            if answer.status_code != 200:
+                return False
+            session = answer.json()["identifier"]
+            async with client.stream(
+                "POST", f"/api/v1/data-agent/{session}/chat", json={"text": "slow"}
+            ) as stream:
+                if stream.status_code != 200:
+                    return False
+                started = False
+                async for line in stream.aiter_lines():
+                    if not started and line.startswith("event: agent_start"):
+                        started = True
+                        opened += 1
+                        if opened == clients:
+                            all_open.set()
+                    if line == "event: done":
+                        return started
+            return False
+
+        async def sample() -> None:
+            nonlocal peak
+            await asyncio.wait_for(all_open.wait(), 120)
+            for _ in range(5):
+                peak = max(peak, engine.rss_mib())
+                await asyncio.sleep(0.2)
+
+        sampler = asyncio.create_task(sample())
+        results = await asyncio.gather(*(one() for _ in range(clients)), return_exceptions=True)
+        errors = sum(1 for result in results if result is not True)
+        try:
+            await sampler
+        except TimeoutError:
+            pass
+    return errors, opened, peak, engine.rss_mib()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--runs", type=int, default=10)
+    parser.add_argument("--chunks", type=int, default=8)
+    parser.add_argument("--gap", type=float, default=0.1)
+    parser.add_argument("--clients", type=int, default=200)
+    parser.add_argument("--serve-llm", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve_llm:
+        serve_llm(args.chunks, args.gap)
+        return
+
+    with tempfile.TemporaryDirectory(prefix="bench-rest-") as tmp:
+        llm = LlmProcess(args.chunks, args.gap)
+        engine = EngineProcess(Path(tmp) / "work", llm.url)
+        try:
+            rest = rest_arrivals(engine.url, args.runs)
+            thrift = thrift_arrivals(engine.port, args.runs)
+        finally:
+            sent = llm.sent_times()
+        print(f"append-to-client latency ({args.runs} runs x {args.chunks} paragraphs, {args.gap:g} s apart)")
+        print(f"{'path':<28}{'n':>6}{'p50 ms':>10}{'p99 ms':>10}")
+        for name, arrivals in (("REST SSE (httpx)", rest), ("Thrift FetchResults (PyHive)", thrift)):
+            delays = [(at - sent[mark]) * 1000 for mark, at in arrivals.items() if mark in sent]
+            p50, p99 = percentiles(delays)
+            print(f"{name:<28}{len(delays):>6}{p50:>10.1f}{p99:>10.1f}")
+        engine.stop()
+
+        llm = LlmProcess(20, 0.5)  # each run streams ~10 s: all are live together
+        engine = EngineProcess(Path(tmp) / "work2", llm.url)
+        try:
+            idle = engine.rss_mib()
+            started = time.monotonic()
+            errors, opened, peak, after = asyncio.run(fan_out(engine.url, args.clients, engine))
+            took = time.monotonic() - started
+        finally:
+            engine.stop()
+            llm.sent_times()
+        print()
+        print(f"{args.clients} SSE clients on {args.clients} live runs")
+        print(f"{'streams opened':<34}{opened:>10}")
+        print(f"{'errors':<34}{errors:>10}")
+        print(f"{'engine RSS idle (MiB)':<34}{idle:>10.1f}")
+        print(f"{'engine RSS, all open (MiB)':<34}{peak:>10.1f}")
+        print(f"{'engine RSS after (MiB)':<34}{after:>10.1f}")
+        print(f"{'wall time (s)':<34}{took:>10.1f}")
+
+
+if __name__ == "__main__":
+    main()
