@@ -14,23 +14,23 @@ from tests.browser.ui import ask, login
 from tests.fakes.openai_server import FakeOpenAIServer, text
 from tests.support.tcp_proxy import TcpProxy
 
-PARTS = [f"Part {n} of the answer. " for n in range(1, 13)]
+PARTS = [f"Part {n} of the answer. " for n in range(1, 17)]
 
 
 def test_reload_mid_run_and_see_it_continue(page: Page, web_engine: StartWeb, llm: FakeOpenAIServer) -> None:
     engine = web_engine()
     login(page, engine.url)
-    llm.add(text(*PARTS, delay=0.5))
+    llm.add(text(*PARTS, delay=0.6))
     ask(page, "Tell me slowly")
     expect(page.get_by_test_id("assistant-message")).to_contain_text("Part 2 of the answer.")
-    assert "Part 12" not in page.get_by_test_id("assistant-message").inner_text()
+    assert "Part 16" not in page.get_by_test_id("assistant-message").inner_text()
 
     page.reload()
     message = page.get_by_test_id("assistant-message")
     expect(page.get_by_test_id("user-message")).to_have_text("Tell me slowly")
     expect(message).to_contain_text("Part 1 of the answer.")  # replayed from the store
     expect(page.get_by_test_id("stop")).to_be_visible()  # and still going on
-    expect(message).to_contain_text("Part 12 of the answer.")
+    expect(message).to_contain_text("Part 16 of the answer.")
     expect(page.get_by_test_id("usage-footer")).to_be_visible()
     expect(page.get_by_test_id("stop")).to_be_hidden()
     text_now = message.inner_text()
@@ -47,14 +47,14 @@ def test_a_dropped_stream_reconnects_and_resumes(
     with TcpProxy(host, int(port)) as proxy:
         url = f"http://127.0.0.1:{proxy.port}"
         login(page, url)
-        llm.add(text(*PARTS, delay=0.5))
+        llm.add(text(*PARTS, delay=0.6))
         ask(page, "Tell me over a bad network")
         message = page.get_by_test_id("assistant-message")
         expect(message).to_contain_text("Part 2 of the answer.")
         proxy.cut()  # every connection reset, the engine unreachable for a moment
         expect(page.locator("#stream-state")).to_contain_text("reconnecting")
         proxy.restore()
-        expect(message).to_contain_text("Part 12 of the answer.")
+        expect(message).to_contain_text("Part 16 of the answer.")
         expect(page.get_by_test_id("usage-footer")).to_be_visible()
         text_now = message.inner_text()
         for part in PARTS:
