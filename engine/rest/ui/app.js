@@ -5,6 +5,7 @@ import { Api, ApiError, listOf } from "./api.js";
 import { TurnView } from "./chat.js";
 import { ConversationList } from "./conversations.js";
 import { SchemaBrowser } from "./schema.js";
+import { AgentSession } from "./session.js";
 import { RunStream } from "./stream.js";
 
 const $ = (id) => document.getElementById(id);
@@ -48,7 +49,7 @@ class App {
     this.api = new Api({ onUnauthorized: () => this.showLogin("Your sign-in ended. Sign in again.") });
     this.log = $("chat-log");
     this.emptyState = $("empty-state");
-    this.session = null; // {id, conversationId}: the REST session questions are asked in
+    this.session = new AgentSession(this.api);
     this.conversationId = null; // the conversation shown (null: a new one)
     this.streams = new Set(); // every RunStream reading for the view shown
     this.live = null; // {stream, turn}: the run going on in the view shown
@@ -123,7 +124,7 @@ class App {
 
   showLogin(message) {
     this.detach();
-    this.session = null;
+    this.session.reset();
     $("app").hidden = true;
     $("login-screen").hidden = false;
     const error = $("login-error");
@@ -326,23 +327,10 @@ class App {
     sessionStorage.setItem(RUN_KEY, JSON.stringify({ runId, conversationId }));
     if (!conversationId || this.conversationId) return;
     this.conversationId = conversationId;
-    if (this.session && this.session.conversationId === null) this.session.conversationId = conversationId;
+    this.session.adopt(conversationId);
     history.replaceState(null, "", `#conversation=${encodeURIComponent(conversationId)}`);
     this.conversations.activeId = conversationId;
     this.conversations.refresh();
-  }
-
-  /** A REST session continuing the conversation shown (a new one for a new conversation). */
-  async ensureSession() {
-    const wanted = this.conversationId;
-    if (this.session && this.session.conversationId === wanted) return this.session;
-    const old = this.session;
-    this.session = null;
-    // a session whose run may still go on is left open: closing it would stop that run
-    if (old && !old.busy) this.api.closeSession(old.id).catch(() => {});
-    const id = await this.api.openSession(wanted);
-    this.session = { id, conversationId: wanted, busy: false };
-    return this.session;
   }
 
   prefill(text) {
@@ -356,36 +344,15 @@ class App {
     const text = question.value.trim();
     if (!text || this.live) return;
     this.banner.hide();
-    let session;
-    try {
-      session = await this.ensureSession();
-    } catch (err) {
-      this.error(err);
-      return;
-    }
     question.value = "";
     const request = { text };
     if ($("model").value) request.model = $("model").value;
     if ($("approval-mode").value) request.approvalMode = $("approval-mode").value;
     const turn = this.turn(text);
     this.scrollDown(true);
-    session.busy = true;
-    const ended = await this.follow(turn, (stream) => this.chat(stream, session, request), true);
-    session.busy = !ended;
+    const conversationId = this.conversationId;
+    await this.follow(turn, (stream) => this.session.chat(stream, conversationId, request), true);
     this.conversations.refresh();
-  }
-
-  /** POST chat; a session the engine no longer knows (closed, engine restarted) is opened again once. */
-  async chat(stream, session, request) {
-    try {
-      return await stream.chat(session.id, request);
-    } catch (err) {
-      if (!(err instanceof ApiError) || err.status !== 404 || stream.runId) throw err;
-      this.session = null;
-      const fresh = await this.ensureSession();
-      fresh.busy = true;
-      return stream.chat(fresh.id, request);
-    }
   }
 
   async stop() {
@@ -402,9 +369,7 @@ class App {
 
   async decide(requestId, approved, reason) {
     try {
-      const session = await this.ensureSession();
-      const reply = await this.api.approve(session.id, requestId, approved, reason);
-      if (reply && reply.status === "not_found") throw new Error("That call is no longer waiting for a decision.");
+      await this.session.decide(this.conversationId, requestId, approved, reason);
     } catch (err) {
       this.error(err);
       throw err;
