@@ -188,13 +188,13 @@ async def fan_out(url: str, clients: int, engine: EngineProcess) -> tuple[int, i
             nonlocal opened
             answer = await client.post("/api/v1/sessions", json={"configs": {}})
             if answer.status_code != 200:
-                return False
+                raise RuntimeError(f"open session: {answer.status_code} {answer.text[:100]}")
             session = answer.json()["identifier"]
             async with client.stream(
                 "POST", f"/api/v1/data-agent/{session}/chat", json={"text": "slow"}
             ) as stream:
                 if stream.status_code != 200:
-                    return False
+                    raise RuntimeError(f"chat: {stream.status_code} {(await stream.aread())[:100]!r}")
                 started = False
                 async for line in stream.aiter_lines():
                     if not started and line.startswith("event: agent_start"):
@@ -204,7 +204,7 @@ async def fan_out(url: str, clients: int, engine: EngineProcess) -> tuple[int, i
                             all_open.set()
                     if line == "event: done":
                         return started
-            return False
+            raise RuntimeError(f"the stream ended without done (started: {started})")
 
         async def sample() -> None:
             nonlocal peak
@@ -215,7 +215,11 @@ async def fan_out(url: str, clients: int, engine: EngineProcess) -> tuple[int, i
 
         sampler = asyncio.create_task(sample())
         results = await asyncio.gather(*(one() for _ in range(clients)), return_exceptions=True)
-        errors = sum(1 for result in results if result is not True)
+        all_open.set()  # if some never opened, sample now rather than wait
+        failed = [result for result in results if result is not True]
+        errors = len(failed)
+        for reason in {repr(result)[:160] for result in failed}:
+            print(f"error: {reason}", file=sys.stderr)
         try:
             await sampler
         except TimeoutError:

@@ -44,6 +44,8 @@ log = logging.getLogger(__name__)
 START_TIMEOUT = 15.0
 STOP_TIMEOUT = 5.0
 LISTEN_BACKLOG = 512
+KEEP_ALIVE = 30  # seconds an idle keep-alive connection stays open (a client reusing one as the
+# server closes it sees a reset; a longer wait makes that race rare for busy clients)
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -127,6 +129,7 @@ class RestServer:
             access_log=False,
             lifespan="off",
             timeout_graceful_shutdown=2,
+            timeout_keep_alive=KEEP_ALIVE,
             server_header=False,
             ws="none",
         )
