@@ -27,7 +27,7 @@ from engine.common.config import EngineConf
 from engine.common.znode import NodeName
 from engine.registration import EngineRegistration
 from tests.launcher.conftest import StopRecorder, ZooKeeper, wait_children, wait_until
-from tests.support.tcp_proxy import ProxyServer
+from tests.support.tcp_proxy import ProxyServer, shut
 
 PING_XID = -2
 NOTIFICATION_XID = -1
@@ -166,16 +166,8 @@ class FreezingProxy(ProxyServer):
         except OSError:
             pass
         finally:
-            _close(client)
-            _close(server)
-
-
-def _close(sock: socket.socket) -> None:
-    try:
-        sock.shutdown(socket.SHUT_RDWR)
-    except OSError:
-        pass
-    sock.close()
+            shut(client)
+            shut(server)
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from kazoo.client import KazooClient
 from engine.common.config import EngineConf
 from engine.registration import EngineRegistration
 from tests.launcher.conftest import ZooKeeper
-from tests.support.tcp_proxy import ProxyServer
+from tests.support.tcp_proxy import ProxyServer, shut
 
 
 class ReplyDroppingProxy(ProxyServer):
@@ -44,12 +44,8 @@ class ReplyDroppingProxy(ProxyServer):
                     break
         except OSError:
             pass
-        for sock in (source, sink):
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            sock.close()
+        shut(source)
+        shut(sink)
 
 
 @pytest.fixture

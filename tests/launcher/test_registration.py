@@ -16,6 +16,16 @@ from tests.launcher.conftest import StopRecorder, ZooKeeper, wait_children, wait
 URL = "jdbc:sqlite:/tmp/registration-test.db"
 
 
+def expire_session(zookeeper: ZooKeeper, registration: EngineRegistration) -> None:
+    """End the engine's ZooKeeper session from outside (a client that takes over its session id
+    and closes it): its ephemeral node goes with it, as when the server expires it."""
+    session_id, password = registration.client_id
+    thief = KazooClient(hosts=zookeeper.address, client_id=(session_id, password), timeout=4)
+    thief.start(timeout=10)
+    thief.stop()
+    thief.close()
+
+
 def conf(zookeeper: ZooKeeper, namespace: str, **extra: str) -> EngineConf:
     raw = {
         "kyuubi.ha.addresses": zookeeper.address,
@@ -86,11 +96,8 @@ def test_session_steal_reregisters_exactly_once(
 ) -> None:
     registration, stopper = register(registrations, conf(zookeeper, namespace))
     first = registration.node_path
-    session_id, password = registration.client_id
-    thief = KazooClient(hosts=zookeeper.address, client_id=(session_id, password), timeout=4)
-    thief.start(timeout=10)
-    thief.stop()  # closes the engine's session: its ephemeral node goes with it
-    thief.close()
+    session_id = registration.client_id[0]
+    expire_session(zookeeper, registration)
     space = registration.space
     children = wait_children(zk, space, lambda c: len(c) == 1 and f"{space}/{c[0]}" != first, 20)
     wait_until(lambda: registration.node_path == f"{space}/{children[0]}", 10, "the new node path")
@@ -109,11 +116,7 @@ def test_replacement_registered_while_lost_makes_the_old_engine_stop(
     lock = zk.Lock(engine_space(namespace, "USER", "alice", URL, lock=True), identifier="test-launcher")
     assert lock.acquire(timeout=10)
     try:
-        session_id, password = old.client_id
-        thief = KazooClient(hosts=zookeeper.address, client_id=(session_id, password), timeout=4)
-        thief.start(timeout=10)
-        thief.stop()
-        thief.close()
+        expire_session(zookeeper, old)
         wait_children(zk, space, lambda c: c == [], 20)
         replacement_conf = conf(zookeeper, namespace)
         _new, new_stopper = register(registrations, replacement_conf, 10002)
@@ -136,11 +139,7 @@ def test_lost_without_recovery_in_grace_stops(
     lock = zk.Lock(engine_space(namespace, "USER", "alice", URL, lock=True), identifier="blocker")
     assert lock.acquire(timeout=10)
     try:
-        session_id, password = registration.client_id
-        thief = KazooClient(hosts=zookeeper.address, client_id=(session_id, password), timeout=4)
-        thief.start(timeout=10)
-        thief.stop()
-        thief.close()
+        expire_session(zookeeper, registration)
         assert stopper.called.wait(20)
     finally:
         lock.release()

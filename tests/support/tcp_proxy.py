@@ -156,3 +156,12 @@ def _reset(sock: socket.socket) -> None:
         sock.close()
     except OSError:
         pass
+
+
+def shut(sock: socket.socket) -> None:
+    """Close ``sock`` after a FIN both ways (a peer that hangs up cleanly)."""
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+    sock.close()
