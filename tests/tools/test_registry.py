@@ -76,6 +76,14 @@ class Probe:
         return ToolResult("\n".join(f"line {i}" for i in range(2000)))
 
 
+@pytest.fixture
+def registry(probe: Probe, scheduler: DeadlineScheduler) -> Iterator[ToolRegistry]:
+    """The probe's tools on a pool of 4, closed after the test."""
+    registry = registry_with(probe, scheduler)
+    yield registry
+    registry.close()
+
+
 def registry_with(
     probe: Probe, scheduler: DeadlineScheduler, pool_size: int = 4, **conf: str
 ) -> ToolRegistry:
@@ -100,27 +108,25 @@ def context(tmp_path: Path, cancel: CancelToken | None = None, **conf: str) -> T
     return ToolContext("sess", tmp_path / "sess", cancel or CancelToken(), make_conf(**conf))
 
 
-def test_specs_are_openai_tools_from_the_models(probe: Probe, scheduler: DeadlineScheduler) -> None:
-    registry = registry_with(probe, scheduler)
-    try:
-        spec = next(s for s in registry.specs() if s["function"]["name"] == "echo")
-        assert spec["type"] == "function"
-        params = spec["function"]["parameters"]
-        assert params["type"] == "object" and params["required"] == ["text"]
-        assert params["properties"]["times"]["maximum"] == 5
-        assert params["additionalProperties"] is False
-        assert "title" not in params
-        assert [s["function"]["name"] for s in registry.specs({"crash", "big"})] == [
-            "echo",
-            "block",
-            "busy",
-            "fail",
-        ]
-        assert registry.risk("crash") is RiskLevel.DESTRUCTIVE and registry.risk("nope") is None
-        assert ("echo", "Echo the text.", RiskLevel.SAFE) in registry.descriptions()
-        assert "echo" not in [d[0] for d in registry.descriptions(("echo",))]
-    finally:
-        registry.close()
+def test_specs_are_openai_tools_from_the_models(
+    probe: Probe, scheduler: DeadlineScheduler, registry: ToolRegistry
+) -> None:
+    spec = next(s for s in registry.specs() if s["function"]["name"] == "echo")
+    assert spec["type"] == "function"
+    params = spec["function"]["parameters"]
+    assert params["type"] == "object" and params["required"] == ["text"]
+    assert params["properties"]["times"]["maximum"] == 5
+    assert params["additionalProperties"] is False
+    assert "title" not in params
+    assert [s["function"]["name"] for s in registry.specs({"crash", "big"})] == [
+        "echo",
+        "block",
+        "busy",
+        "fail",
+    ]
+    assert registry.risk("crash") is RiskLevel.DESTRUCTIVE and registry.risk("nope") is None
+    assert ("echo", "Echo the text.", RiskLevel.SAFE) in registry.descriptions()
+    assert "echo" not in [d[0] for d in registry.descriptions(("echo",))]
 
 
 def test_default_registry_has_the_seven_tools(sqlite_target: Any) -> None:
@@ -153,54 +159,46 @@ def test_default_registry_has_the_seven_tools(sqlite_target: Any) -> None:
     ],
 )
 def test_bad_calls_are_error_results(
-    probe: Probe, tmp_path: Path, name: str, arguments: Any, expected: str, scheduler: DeadlineScheduler
+    probe: Probe,
+    tmp_path: Path,
+    name: str,
+    arguments: Any,
+    expected: str,
+    scheduler: DeadlineScheduler,
+    registry: ToolRegistry,
 ) -> None:
-    registry = registry_with(probe, scheduler)
-    try:
-        result = registry.call(name, arguments, context(tmp_path))
-        assert result.is_error and expected in result.output
-        assert probe.threads == []
-    finally:
-        registry.close()
+    result = registry.call(name, arguments, context(tmp_path))
+    assert result.is_error and expected in result.output
+    assert probe.threads == []
 
 
 def test_json_string_arguments_and_named_pool_threads(
-    probe: Probe, tmp_path: Path, scheduler: DeadlineScheduler
+    probe: Probe, tmp_path: Path, scheduler: DeadlineScheduler, registry: ToolRegistry
 ) -> None:
-    registry = registry_with(probe, scheduler)
-    try:
-        result = registry.call("echo", '{"text": "hi", "times": 2}', context(tmp_path))
-        assert result == ToolResult("hi hi")
-        assert probe.threads[0].startswith("tool-")
-    finally:
-        registry.close()
+    result = registry.call("echo", '{"text": "hi", "times": 2}', context(tmp_path))
+    assert result == ToolResult("hi hi")
+    assert probe.threads[0].startswith("tool-")
 
 
 def test_exceptions_become_first_line_redacted_results(
-    probe: Probe, tmp_path: Path, scheduler: DeadlineScheduler
+    probe: Probe, tmp_path: Path, scheduler: DeadlineScheduler, registry: ToolRegistry
 ) -> None:
-    registry = registry_with(probe, scheduler)
-    try:
-        crashed = registry.call("crash", {}, context(tmp_path))
-        assert crashed.is_error and "boom" in crashed.output and "second line" not in crashed.output
-        failed = registry.call("fail", {}, context(tmp_path))
-        assert failed.is_error and "connection refused" in failed.output
-        assert "s3cretpass" not in failed.output
-    finally:
-        registry.close()
+    crashed = registry.call("crash", {}, context(tmp_path))
+    assert crashed.is_error and "boom" in crashed.output and "second line" not in crashed.output
+    failed = registry.call("fail", {}, context(tmp_path))
+    assert failed.is_error and "connection refused" in failed.output
+    assert "s3cretpass" not in failed.output
 
 
-def test_timeout_cancels_the_running_call(probe: Probe, tmp_path: Path, scheduler: DeadlineScheduler) -> None:
-    registry = registry_with(probe, scheduler)
-    try:
-        started = time.monotonic()
-        result = registry.call("block", {}, context(tmp_path, **{"tool.call.timeout": "PT0.5S"}))
-        elapsed = time.monotonic() - started
-        assert result.is_error and "timed out after 0.5 s" in result.output
-        assert probe.cancelled.is_set()  # the tool's cancel hook (the SQL cancel) ran
-        assert elapsed < 5
-    finally:
-        registry.close()
+def test_timeout_cancels_the_running_call(
+    probe: Probe, tmp_path: Path, scheduler: DeadlineScheduler, registry: ToolRegistry
+) -> None:
+    started = time.monotonic()
+    result = registry.call("block", {}, context(tmp_path, **{"tool.call.timeout": "PT0.5S"}))
+    elapsed = time.monotonic() - started
+    assert result.is_error and "timed out after 0.5 s" in result.output
+    assert probe.cancelled.is_set()  # the tool's cancel hook (the SQL cancel) ran
+    assert elapsed < 5
 
 
 def test_caller_cancel_stops_the_call(probe: Probe, tmp_path: Path, scheduler: DeadlineScheduler) -> None:
@@ -258,20 +256,16 @@ def test_pool_is_bounded(probe: Probe, tmp_path: Path, scheduler: DeadlineSchedu
 
 
 def test_large_output_is_offloaded_to_the_session_dir(
-    probe: Probe, tmp_path: Path, scheduler: DeadlineScheduler
+    probe: Probe, tmp_path: Path, scheduler: DeadlineScheduler, registry: ToolRegistry
 ) -> None:
-    registry = registry_with(probe, scheduler)
-    try:
-        ctx = context(tmp_path)
-        result = registry.call("big", {}, ctx)
-        assert not result.is_error
-        assert "2000 lines" in result.output and "line 0" in result.output and "line 1999" in result.output
-        assert "line 1000\n" not in result.output
-        files = list((ctx.workdir / "tool-output").iterdir())
-        assert len(files) == 1 and files[0].read_text().count("\n") == 1999
-        assert files[0].name in result.output
-    finally:
-        registry.close()
+    ctx = context(tmp_path)
+    result = registry.call("big", {}, ctx)
+    assert not result.is_error
+    assert "2000 lines" in result.output and "line 0" in result.output and "line 1999" in result.output
+    assert "line 1000\n" not in result.output
+    files = list((ctx.workdir / "tool-output").iterdir())
+    assert len(files) == 1 and files[0].read_text().count("\n") == 1999
+    assert files[0].name in result.output
 
 
 def test_closed_registry_answers_with_an_error(
