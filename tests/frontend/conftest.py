@@ -18,6 +18,7 @@ from engine.common.deadline import DeadlineScheduler
 from engine.frontend.server import ThriftServer
 from engine.operation.manager import OperationManager
 from engine.session.manager import SessionManager
+from tests.frontend.rawclient import RawClient
 
 
 @dataclass
@@ -71,6 +72,14 @@ def hs2(tmp_path: Path, scheduler: DeadlineScheduler) -> Iterator[Any]:
 def server(hs2: Any) -> Stack:
     """Default: kyuubi.authentication=NONE (SASL PLAIN, any password), ECHO provider."""
     return hs2()
+
+
+@pytest.fixture
+def raw(server: Stack) -> Iterator[RawClient]:
+    """A raw Thrift client (SASL PLAIN) of the default server, closed after the test."""
+    client = RawClient(server.host, server.port)
+    yield client
+    client.close()
 
 
 @pytest.fixture

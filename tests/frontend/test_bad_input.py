@@ -215,65 +215,52 @@ def _fake_operation() -> Any:
     )
 
 
-def test_unknown_handles(server: Any) -> None:
-    client = RawClient(server.host, server.port)
-    try:
-        statement = client.ExecuteStatement(
-            TCLI.TExecuteStatementReq(sessionHandle=_fake_session(), statement="q")
-        )
-        assert statement.status.statusCode == FAILED and statement.status.errorMessage
-        status = client.GetOperationStatus(TCLI.TGetOperationStatusReq(operationHandle=_fake_operation()))
-        assert status.status.statusCode == FAILED
-        fetched = client.fetch(_fake_operation())
-        assert fetched.status.statusCode == FAILED and fetched.status.sqlState
-        closed = client.CloseSession(TCLI.TCloseSessionReq(sessionHandle=_fake_session()))
-        assert closed.status.statusCode == FAILED
-        missing = client.ExecuteStatement(TCLI.TExecuteStatementReq(statement="no handle"))
-        assert missing.status.statusCode == FAILED and "handle" in missing.status.errorMessage
-        session = client.open_session(5).sessionHandle  # the connection still works
-        assert client.execute(session, "fine") is not None
-    finally:
-        client.close()
+def test_unknown_handles(raw: RawClient) -> None:
+    client = raw
+    statement = client.ExecuteStatement(
+        TCLI.TExecuteStatementReq(sessionHandle=_fake_session(), statement="q")
+    )
+    assert statement.status.statusCode == FAILED and statement.status.errorMessage
+    status = client.GetOperationStatus(TCLI.TGetOperationStatusReq(operationHandle=_fake_operation()))
+    assert status.status.statusCode == FAILED
+    fetched = client.fetch(_fake_operation())
+    assert fetched.status.statusCode == FAILED and fetched.status.sqlState
+    closed = client.CloseSession(TCLI.TCloseSessionReq(sessionHandle=_fake_session()))
+    assert closed.status.statusCode == FAILED
+    missing = client.ExecuteStatement(TCLI.TExecuteStatementReq(statement="no handle"))
+    assert missing.status.statusCode == FAILED and "handle" in missing.status.errorMessage
+    session = client.open_session(5).sessionHandle  # the connection still works
+    assert client.execute(session, "fine") is not None
 
 
-def test_fetch_on_a_closed_operation(server: Any) -> None:
-    client = RawClient(server.host, server.port)
-    try:
-        session = client.open_session(5).sessionHandle
-        operation = client.execute(session, "close me")
-        assert (
-            client.CloseOperation(TCLI.TCloseOperationReq(operationHandle=operation)).status.statusCode
-            == SUCCESS
-        )
-        fetched = client.fetch(operation)
-        assert fetched.status.statusCode == FAILED and fetched.status.errorMessage
-        again = client.CloseOperation(TCLI.TCloseOperationReq(operationHandle=operation))
-        assert again.status.statusCode == FAILED
-        assert client.execute(session, "next") is not None
-    finally:
-        client.close()
+def test_fetch_on_a_closed_operation(raw: RawClient) -> None:
+    client = raw
+    session = client.open_session(5).sessionHandle
+    operation = client.execute(session, "close me")
+    assert (
+        client.CloseOperation(TCLI.TCloseOperationReq(operationHandle=operation)).status.statusCode == SUCCESS
+    )
+    fetched = client.fetch(operation)
+    assert fetched.status.statusCode == FAILED and fetched.status.errorMessage
+    again = client.CloseOperation(TCLI.TCloseOperationReq(operationHandle=operation))
+    assert again.status.statusCode == FAILED
+    assert client.execute(session, "next") is not None
 
 
 @pytest.mark.parametrize("orientation", [2, 3, 5, 42])
-def test_unsupported_orientation(server: Any, orientation: int) -> None:
-    client = RawClient(server.host, server.port)
-    try:
-        session = client.open_session(5).sessionHandle
-        operation = client.execute(session, "orientation")
-        fetched = client.fetch(operation, orientation=orientation)
-        assert fetched.status.statusCode == FAILED
-        assert fetched.status.sqlState == "0A000"
-        assert client.fetch(operation).status.statusCode == SUCCESS
-    finally:
-        client.close()
+def test_unsupported_orientation(raw: RawClient, orientation: int) -> None:
+    client = raw
+    session = client.open_session(5).sessionHandle
+    operation = client.execute(session, "orientation")
+    fetched = client.fetch(operation, orientation=orientation)
+    assert fetched.status.statusCode == FAILED
+    assert fetched.status.sqlState == "0A000"
+    assert client.fetch(operation).status.statusCode == SUCCESS
 
 
-def test_unknown_fetch_type(server: Any) -> None:
-    client = RawClient(server.host, server.port)
-    try:
-        session = client.open_session(5).sessionHandle
-        operation = client.execute(session, "fetch type")
-        fetched = client.fetch(operation, fetch_type=7)
-        assert fetched.status.statusCode == FAILED and "fetchType" in fetched.status.errorMessage
-    finally:
-        client.close()
+def test_unknown_fetch_type(raw: RawClient) -> None:
+    client = raw
+    session = client.open_session(5).sessionHandle
+    operation = client.execute(session, "fetch type")
+    fetched = client.fetch(operation, fetch_type=7)
+    assert fetched.status.statusCode == FAILED and "fetchType" in fetched.status.errorMessage

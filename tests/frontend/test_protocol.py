@@ -72,166 +72,144 @@ def test_nosasl_user_comes_from_open_session(nosasl_server: Any, username: str |
         client.close()
 
 
-def test_get_info_and_beeline_open_session(server: Any) -> None:
-    client = RawClient(server.host, server.port)
-    try:
-        opened = client.open_session(
-            V10,
-            configuration={
-                "use:database": "default",
-                "set:hiveconf:hive.server2.thrift.resultset.default.fetch.size": "1000",
-            },
+def test_get_info_and_beeline_open_session(raw: RawClient) -> None:
+    client = raw
+    opened = client.open_session(
+        V10,
+        configuration={
+            "use:database": "default",
+            "set:hiveconf:hive.server2.thrift.resultset.default.fetch.size": "1000",
+        },
+    )
+    assert isinstance(opened.configuration, dict)
+    handle = opened.sessionHandle
+    values = {}
+    for name in ("CLI_SERVER_NAME", "CLI_DBMS_NAME", "CLI_DBMS_VER"):
+        info = client.GetInfo(
+            TCLI.TGetInfoReq(sessionHandle=handle, infoType=getattr(TCLI.TGetInfoType, name))
         )
-        assert isinstance(opened.configuration, dict)
-        handle = opened.sessionHandle
-        values = {}
-        for name in ("CLI_SERVER_NAME", "CLI_DBMS_NAME", "CLI_DBMS_VER"):
-            info = client.GetInfo(
-                TCLI.TGetInfoReq(sessionHandle=handle, infoType=getattr(TCLI.TGetInfoType, name))
-            )
-            assert info.status.statusCode == SUCCESS
-            values[name] = info.infoValue.stringValue
-        assert values["CLI_SERVER_NAME"] and values["CLI_DBMS_NAME"] and values["CLI_DBMS_VER"]
-        unknown = client.GetInfo(
-            TCLI.TGetInfoReq(sessionHandle=handle, infoType=TCLI.TGetInfoType.CLI_ALTER_TABLE)
-        )
-        assert unknown.status.statusCode == ERROR and unknown.infoValue is not None
-    finally:
-        client.close()
-
-
-def test_beeline_style_status_and_log_fetches(server: Any) -> None:
-    client = RawClient(server.host, server.port)
-    try:
-        session = client.open_session(V10).sessionHandle
-        operation = client.execute(session, "log please", run_async=True)
-        while True:
-            status = client.GetOperationStatus(
-                TCLI.TGetOperationStatusReq(operationHandle=operation, getProgressUpdate=True)
-            )
-            assert status.status.statusCode == SUCCESS and status.hasResultSet
-            if status.operationState == TCLI.TOperationState.FINISHED_STATE:
-                break
-            assert status.operationState in (
-                TCLI.TOperationState.INITIALIZED_STATE,
-                TCLI.TOperationState.PENDING_STATE,
-                TCLI.TOperationState.RUNNING_STATE,
-            )
-        assert status.operationStarted > 0 and status.operationCompleted >= status.operationStarted
-        log = client.fetch(operation, 1000, fetch_type=1)
-        assert log.status.statusCode == SUCCESS
-        assert len(log.results.columns) == 1 and log.results.columns[0].stringVal is not None
-        rows = client.fetch(operation, 1000)
-        assert json.loads(column_strings(rows.results)[-1])["type"] == "agent_finish"
-    finally:
-        client.close()
-
-
-def test_fetch_first_then_next(server: Any) -> None:
-    """node hive-driver: FETCH_FIRST first, then FETCH_NEXT until empty; FETCH_FIRST rewinds."""
-    client = RawClient(server.host, server.port)
-    try:
-        session = client.open_session(V10).sessionHandle
-        operation = client.execute(session, "rewind me")
-        first = column_strings(
-            client.fetch(operation, 2, orientation=TCLI.TFetchOrientation.FETCH_FIRST).results
-        )
-        rest: list[Any] = []
-        while True:
-            batch = client.fetch(operation, 2, orientation=TCLI.TFetchOrientation.FETCH_NEXT)
-            assert batch.status.statusCode == SUCCESS
-            values = column_strings(batch.results)
-            if not values:
-                assert batch.hasMoreRows is False
-                break
-            rest.extend(values)
-        again = client.fetch(operation, 100, orientation=TCLI.TFetchOrientation.FETCH_FIRST)
-        assert column_strings(again.results) == first + rest
-        assert again.results.startRowOffset == 0
-    finally:
-        client.close()
-
-
-def test_unknown_method_keeps_the_connection(server: Any) -> None:
-    client = RawClient(server.host, server.port)
-    try:
-        session = client.open_session(V6).sessionHandle
-        proto = client.client._iprot
-        # Call a method that is not in TCLIService, by hand, as impyla does with GetLog.
-        proto.write_message_begin("GetLog", 1, 77)
-        proto.write_struct(TCLI.TCloseSessionReq(sessionHandle=session))
-        proto.write_message_end()
-        proto.trans.flush()
-        name, kind, seqid = proto.read_message_begin()
-        assert (name, kind, seqid) == ("GetLog", 3, 77)  # 3 = EXCEPTION
-        error = TApplicationException()
-        proto.read_struct(error)
-        proto.read_message_end()
-        assert error.type == TApplicationException.UNKNOWN_METHOD
-        # same connection, still serving
-        assert client.execute(session, "still here") is not None
-    finally:
-        client.close()
-
-
-def test_not_supported_rpcs_answer_a_clear_status(server: Any) -> None:
-    client = RawClient(server.host, server.port)
-    try:
-        session = client.open_session(V10).sessionHandle
-        token = client.GetDelegationToken(
-            TCLI.TGetDelegationTokenReq(sessionHandle=session, owner="a", renewer="b")
-        )
-        assert token.status.statusCode == ERROR and token.status.sqlState == "0A000"
-        assert "not supported" in token.status.errorMessage
-        for call, req in (
-            (
-                client.CancelDelegationToken,
-                TCLI.TCancelDelegationTokenReq(sessionHandle=session, delegationToken="t"),
-            ),
-            (
-                client.RenewDelegationToken,
-                TCLI.TRenewDelegationTokenReq(sessionHandle=session, delegationToken="t"),
-            ),
-        ):
-            assert call(req).status.statusCode == ERROR
-        info = client.SetClientInfo(TCLI.TSetClientInfoReq(sessionHandle=session, configuration={"app": "x"}))
         assert info.status.statusCode == SUCCESS
-        operation = client.execute(session, "query id")
-        assert client.GetQueryId(TCLI.TGetQueryIdReq(operationHandle=operation)).queryId
-    finally:
-        client.close()
+        values[name] = info.infoValue.stringValue
+    assert values["CLI_SERVER_NAME"] and values["CLI_DBMS_NAME"] and values["CLI_DBMS_VER"]
+    unknown = client.GetInfo(
+        TCLI.TGetInfoReq(sessionHandle=handle, infoType=TCLI.TGetInfoType.CLI_ALTER_TABLE)
+    )
+    assert unknown.status.statusCode == ERROR and unknown.infoValue is not None
 
 
-def test_metadata_rpcs_answer_a_handle_or_a_clear_status(server: Any) -> None:
-    client = RawClient(server.host, server.port)
-    try:
-        session = client.open_session(V10).sessionHandle
-        calls = [
-            (client.GetCatalogs, TCLI.TGetCatalogsReq(sessionHandle=session)),
-            (client.GetSchemas, TCLI.TGetSchemasReq(sessionHandle=session, schemaName="%")),
-            (
-                client.GetTables,
-                TCLI.TGetTablesReq(
-                    sessionHandle=session, schemaName="%", tableName="%", tableTypes=["TABLE"]
-                ),
-            ),
-            (client.GetTableTypes, TCLI.TGetTableTypesReq(sessionHandle=session)),
-            (client.GetColumns, TCLI.TGetColumnsReq(sessionHandle=session, schemaName="%", tableName="%")),
-            (client.GetTypeInfo, TCLI.TGetTypeInfoReq(sessionHandle=session)),
-            (client.GetFunctions, TCLI.TGetFunctionsReq(sessionHandle=session, functionName="%")),
-            (client.GetPrimaryKeys, TCLI.TGetPrimaryKeysReq(sessionHandle=session, tableName="t")),
-            (
-                client.GetCrossReference,
-                TCLI.TGetCrossReferenceReq(sessionHandle=session, parentTableName="t"),
-            ),
-        ]
-        for call, req in calls:
-            response = call(req)
-            if response.status.statusCode == SUCCESS:
-                assert response.operationHandle.hasResultSet
-                client.CloseOperation(TCLI.TCloseOperationReq(operationHandle=response.operationHandle))
-            else:
-                assert response.status.sqlState and response.status.errorMessage
-        assert client.execute(session, "connection alive") is not None
-    finally:
-        client.close()
+def test_beeline_style_status_and_log_fetches(raw: RawClient) -> None:
+    client = raw
+    session = client.open_session(V10).sessionHandle
+    operation = client.execute(session, "log please", run_async=True)
+    while True:
+        status = client.GetOperationStatus(
+            TCLI.TGetOperationStatusReq(operationHandle=operation, getProgressUpdate=True)
+        )
+        assert status.status.statusCode == SUCCESS and status.hasResultSet
+        if status.operationState == TCLI.TOperationState.FINISHED_STATE:
+            break
+        assert status.operationState in (
+            TCLI.TOperationState.INITIALIZED_STATE,
+            TCLI.TOperationState.PENDING_STATE,
+            TCLI.TOperationState.RUNNING_STATE,
+        )
+    assert status.operationStarted > 0 and status.operationCompleted >= status.operationStarted
+    log = client.fetch(operation, 1000, fetch_type=1)
+    assert log.status.statusCode == SUCCESS
+    assert len(log.results.columns) == 1 and log.results.columns[0].stringVal is not None
+    rows = client.fetch(operation, 1000)
+    assert json.loads(column_strings(rows.results)[-1])["type"] == "agent_finish"
+
+
+def test_fetch_first_then_next(raw: RawClient) -> None:
+    """node hive-driver: FETCH_FIRST first, then FETCH_NEXT until empty; FETCH_FIRST rewinds."""
+    client = raw
+    session = client.open_session(V10).sessionHandle
+    operation = client.execute(session, "rewind me")
+    first = column_strings(client.fetch(operation, 2, orientation=TCLI.TFetchOrientation.FETCH_FIRST).results)
+    rest: list[Any] = []
+    while True:
+        batch = client.fetch(operation, 2, orientation=TCLI.TFetchOrientation.FETCH_NEXT)
+        assert batch.status.statusCode == SUCCESS
+        values = column_strings(batch.results)
+        if not values:
+            assert batch.hasMoreRows is False
+            break
+        rest.extend(values)
+    again = client.fetch(operation, 100, orientation=TCLI.TFetchOrientation.FETCH_FIRST)
+    assert column_strings(again.results) == first + rest
+    assert again.results.startRowOffset == 0
+
+
+def test_unknown_method_keeps_the_connection(raw: RawClient) -> None:
+    client = raw
+    session = client.open_session(V6).sessionHandle
+    proto = client.client._iprot
+    # Call a method that is not in TCLIService, by hand, as impyla does with GetLog.
+    proto.write_message_begin("GetLog", 1, 77)
+    proto.write_struct(TCLI.TCloseSessionReq(sessionHandle=session))
+    proto.write_message_end()
+    proto.trans.flush()
+    name, kind, seqid = proto.read_message_begin()
+    assert (name, kind, seqid) == ("GetLog", 3, 77)  # 3 = EXCEPTION
+    error = TApplicationException()
+    proto.read_struct(error)
+    proto.read_message_end()
+    assert error.type == TApplicationException.UNKNOWN_METHOD
+    # same connection, still serving
+    assert client.execute(session, "still here") is not None
+
+
+def test_not_supported_rpcs_answer_a_clear_status(raw: RawClient) -> None:
+    client = raw
+    session = client.open_session(V10).sessionHandle
+    token = client.GetDelegationToken(
+        TCLI.TGetDelegationTokenReq(sessionHandle=session, owner="a", renewer="b")
+    )
+    assert token.status.statusCode == ERROR and token.status.sqlState == "0A000"
+    assert "not supported" in token.status.errorMessage
+    for call, req in (
+        (
+            client.CancelDelegationToken,
+            TCLI.TCancelDelegationTokenReq(sessionHandle=session, delegationToken="t"),
+        ),
+        (
+            client.RenewDelegationToken,
+            TCLI.TRenewDelegationTokenReq(sessionHandle=session, delegationToken="t"),
+        ),
+    ):
+        assert call(req).status.statusCode == ERROR
+    info = client.SetClientInfo(TCLI.TSetClientInfoReq(sessionHandle=session, configuration={"app": "x"}))
+    assert info.status.statusCode == SUCCESS
+    operation = client.execute(session, "query id")
+    assert client.GetQueryId(TCLI.TGetQueryIdReq(operationHandle=operation)).queryId
+
+
+def test_metadata_rpcs_answer_a_handle_or_a_clear_status(raw: RawClient) -> None:
+    client = raw
+    session = client.open_session(V10).sessionHandle
+    calls = [
+        (client.GetCatalogs, TCLI.TGetCatalogsReq(sessionHandle=session)),
+        (client.GetSchemas, TCLI.TGetSchemasReq(sessionHandle=session, schemaName="%")),
+        (
+            client.GetTables,
+            TCLI.TGetTablesReq(sessionHandle=session, schemaName="%", tableName="%", tableTypes=["TABLE"]),
+        ),
+        (client.GetTableTypes, TCLI.TGetTableTypesReq(sessionHandle=session)),
+        (client.GetColumns, TCLI.TGetColumnsReq(sessionHandle=session, schemaName="%", tableName="%")),
+        (client.GetTypeInfo, TCLI.TGetTypeInfoReq(sessionHandle=session)),
+        (client.GetFunctions, TCLI.TGetFunctionsReq(sessionHandle=session, functionName="%")),
+        (client.GetPrimaryKeys, TCLI.TGetPrimaryKeysReq(sessionHandle=session, tableName="t")),
+        (
+            client.GetCrossReference,
+            TCLI.TGetCrossReferenceReq(sessionHandle=session, parentTableName="t"),
+        ),
+    ]
+    for call, req in calls:
+        response = call(req)
+        if response.status.statusCode == SUCCESS:
+            assert response.operationHandle.hasResultSet
+            client.CloseOperation(TCLI.TCloseOperationReq(operationHandle=response.operationHandle))
+        else:
+            assert response.status.sqlState and response.status.errorMessage
+    assert client.execute(session, "connection alive") is not None
