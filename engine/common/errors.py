@@ -126,7 +126,7 @@ class StoreError(EngineError):
     """The run registry cannot answer: its database is unreachable or refused a read or change."""
 
     sqlstate = "08000"
-    vendor_code = 10030
+    vendor_code = 10016
 
 
 class MalformedRequestError(EngineError):
@@ -141,4 +141,4 @@ class NotFoundError(EngineError):
     """An id that names nothing the caller can see: an unknown run or conversation."""
 
     sqlstate = "42000"
-    vendor_code = 10031
+    vendor_code = 10017
