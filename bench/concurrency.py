@@ -104,7 +104,9 @@ def run_client() -> None:
         with lock:
             connections[index] = connection
 
-    openers = [threading.Thread(target=connect, args=(i,), name=f"bench-connect-{i}") for i in job["sessions"]]
+    openers = [
+        threading.Thread(target=connect, args=(i,), name=f"bench-connect-{i}") for i in job["sessions"]
+    ]
     for thread in openers:
         thread.start()
     for thread in openers:
@@ -225,7 +227,9 @@ class Point:
 def measure(sessions: int, args: argparse.Namespace, tmp: Path) -> Point:
     pool = max(EXEC_POOL_DEFAULT, sessions + 16)
     llm = LlmProcess(__file__, "--tokens", str(args.tokens), "--gap", str(args.gap))
-    engine = EngineProcess(tmp / f"work{sessions}", llm.url, {EXEC_POOL: str(pool), AGENT + "approval.mode": "AUTO_APPROVE"})
+    engine = EngineProcess(
+        tmp / f"work{sessions}", llm.url, {EXEC_POOL: str(pool), AGENT + "approval.mode": "AUTO_APPROVE"}
+    )
     peak = [0.0, 0]
     stop = threading.Event()
 
@@ -276,7 +280,9 @@ def measure(sessions: int, args: argparse.Namespace, tmp: Path) -> Point:
     errors = [e for r in results for e in r.errors]
     p50f, p99f = percentiles(firsts)
     p50t, p99t = percentiles(delays)
-    print(f"  (engine threads with all {sessions} sessions connected, before any statement: {connected_threads})")
+    print(
+        f"  (engine threads with all {sessions} sessions connected, before any statement: {connected_threads})"
+    )
     return Point(
         sessions,
         sum(r.statements for r in results),
@@ -325,7 +331,9 @@ def plot(points: list[Point], path: Path) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--sessions", default="50,100,200,500")
     parser.add_argument("--tokens", type=int, default=200)
     parser.add_argument("--gap", type=float, default=0.05)

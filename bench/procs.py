@@ -67,7 +67,9 @@ class LlmProcess:
 class EngineProcess:
     """``python -m engine`` with ``conf``; ``port`` is its Thrift port once it serves."""
 
-    def __init__(self, work: Path, llm_url: str, conf: dict[str, str], env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, work: Path, llm_url: str, conf: dict[str, str], env: dict[str, str] | None = None
+    ) -> None:
         values = {
             "kyuubi.frontend.thrift.binary.bind.host": "127.0.0.1",
             "kyuubi.frontend.thrift.binary.bind.port": "0",
@@ -77,7 +79,9 @@ class EngineProcess:
             AGENT + "model": "bench-model",
             **conf,
         }
-        argv = [sys.executable, "-m", "engine"] + [x for k, v in values.items() for x in ("--conf", f"{k}={v}")]
+        argv = [sys.executable, "-m", "engine"] + [
+            x for k, v in values.items() for x in ("--conf", f"{k}={v}")
+        ]
         environ = child_env({"KYUUBI_ENGINE_DATA_AGENT_OPENAI_API_KEY": API_KEY, **(env or {})})
         self.proc = subprocess.Popen(
             argv, env=environ, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, cwd=ROOT

@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 
 _reader_ids = itertools.count(1)
 _MAX_BACKOFF = 30.0
+_TICK_SLACK = 0.002  # a tick this long after text is due: the caller stamped it a moment later
 
 
 class LlmError(AgentError):
@@ -115,7 +116,9 @@ class LlmCallOptions:
     temperature: float | None = None
     max_retries: int = 3
     backoff: float = 0.5
-    poll: float = 0.05  # after text, the caller gets ticks this often until the stream has been quiet 2x
+    # after text, the caller gets a tick ``poll`` after the first text since the last tick (when its
+    # coalescer is due), then ticks this often until the stream has been quiet 2x
+    poll: float = 0.05
 
 
 class _Assembler:
@@ -332,6 +335,7 @@ class LlmClient:
         quiet_limit = options.request_timeout + self._connect_timeout + 5.0  # a backstop to httpx's timeouts
         unregister = cancel.on_cancel(reader.wake)
         last = last_text = time.monotonic()
+        pending_since: float | None = None  # first text since the last tick: the coalescer's clock
         try:
             while True:
                 if cancel.cancelled:
@@ -339,7 +343,9 @@ class LlmClient:
                     cancel.raise_if_cancelled()
                 now = time.monotonic()
                 wait = last + quiet_limit - now
-                if now - last_text < 2 * options.poll:  # text may wait in the caller's coalescer
+                if pending_since is not None:  # tick when that text is due, not a poll after the latest
+                    wait = min(wait, pending_since + options.poll + _TICK_SLACK - now)
+                elif now - last_text < 2 * options.poll:  # text may wait in the caller's coalescer
                     wait = min(wait, options.poll)
                 try:
                     item = reader.items.get(timeout=max(0.0, wait))
@@ -348,6 +354,7 @@ class LlmClient:
                         raise LlmError(
                             f"the LLM sent nothing for {quiet_limit:g} s", retryable=True
                         ) from None
+                    pending_since = None
                     yield None
                     continue
                 if item is _Reader._WAKE:
@@ -360,6 +367,8 @@ class LlmClient:
                 deltas = assembler.feed(item)
                 if deltas:
                     last_text = last
+                    if pending_since is None:
+                        pending_since = last
                 yield from deltas
         finally:
             unregister()
