@@ -123,6 +123,7 @@ def main() -> None:
         client = openai.OpenAI(base_url=llm.url, api_key=API_KEY, max_retries=0)
         direct: list[float] = []
         through: list[float] = []
+        direct_cpu = engine_cpu = 0.0
         profiler = None
         try:
             conn = hive.connect(host="127.0.0.1", port=engine.port, username="bench")
@@ -141,9 +142,14 @@ def main() -> None:
                         stderr=subprocess.DEVNULL,
                     )
                     time.sleep(1.0)
+                cpu = time.process_time()
                 a = direct_call(client)
+                cpu = time.process_time() - cpu
+                before = engine.cpu_seconds()
                 b = statement(cursor)
                 if index >= args.warmup:
+                    direct_cpu += cpu
+                    engine_cpu += engine.cpu_seconds() - before
                     direct.append(a)
                     through.append(b)
             conn.close()
@@ -165,6 +171,11 @@ def main() -> None:
     print(
         f"  engine-added: p50 {s50 - d50:6.2f} ms (target <= 5 ms), p99 {s99 - d99:6.2f} ms, "
         f"median of paired differences {paired:6.2f} ms"
+    )
+    runs = max(len(through), 1)
+    print(
+        f"  CPU per round: direct call {direct_cpu / runs * 1000:.2f} ms (client process), engine "
+        f"{engine_cpu / runs * 1000:.2f} ms per statement (its own LLM call included; /proc, 10 ms ticks)"
     )
     if args.profile and Path(args.profile).exists():
         summarize_profile(Path(args.profile))

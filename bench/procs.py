@@ -44,6 +44,12 @@ def percentiles(values: list[float]) -> tuple[float, float]:
     return statistics.median(ordered), p99
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time process ``pid`` has used so far (all its threads)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 class LlmProcess:
     """``script --serve-llm *args``: its first stdout line is the LLM's base URL."""
 
@@ -116,6 +122,10 @@ class EngineProcess:
             elif line.startswith("Threads:"):
                 threads = int(line.split()[1])
         return rss, threads
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time the engine process has used so far."""
+        return cpu_seconds(self.proc.pid)
 
     def rss_mib(self) -> float:
         return self.status()[0]
