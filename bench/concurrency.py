@@ -40,7 +40,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.procs import AGENT, EngineProcess, LlmProcess, child_env, percentiles  # noqa: E402
+from bench.procs import AGENT, EngineProcess, LlmProcess, child_env, cpu_seconds, percentiles  # noqa: E402
 
 MARK = re.compile(r"<<(\d+)>>")
 EXEC_POOL = "kyuubi.backend.engine.exec.pool.size"
@@ -82,6 +82,7 @@ class ClientResult:
     arrivals: dict[int, float] = field(default_factory=dict)  # marker -> monotonic arrival
     errors: list[str] = field(default_factory=list)
     statements: int = 0
+    cpu: float = 0.0  # CPU seconds of the client process
 
 
 def run_client() -> None:
@@ -164,6 +165,7 @@ def run_client() -> None:
     with lock:
         if hung:
             result.errors.append(f"{hung} sessions still running at the deadline")
+        result.cpu = time.process_time()
         print(json.dumps(result.__dict__), flush=True)
 
 
@@ -221,6 +223,10 @@ class Point:
     rss: float
     threads: int
     pool: int
+    engine_cpu: float  # CPU seconds, from the first statement to the end of the point
+    llm_cpu: float
+    clients_cpu: float
+    wall: float
     messages: list[str]
 
 
@@ -263,10 +269,13 @@ def measure(sessions: int, args: argparse.Namespace, tmp: Path) -> Point:
         for client in clients:
             client.wait_ready()
         connected_threads = engine.status()[1]
+        engine_cpu, llm_cpu = engine.cpu_seconds(), cpu_seconds(llm.proc.pid)
         t0 = time.monotonic() + 0.5
         for client in clients:
             client.go(t0)
         results = [client.result(max(10.0, deadline + 120 - time.monotonic())) for client in clients]
+        wall = time.monotonic() - t0
+        engine_cpu, llm_cpu = engine.cpu_seconds() - engine_cpu, cpu_seconds(llm.proc.pid) - llm_cpu
     finally:
         stop.set()
         sampler.join(5)
@@ -296,6 +305,10 @@ def measure(sessions: int, args: argparse.Namespace, tmp: Path) -> Point:
         peak[0],
         peak[1],
         pool,
+        engine_cpu,
+        llm_cpu,
+        sum(r.cpu for r in results),
+        wall,
         sorted(set(errors))[:5] + engine.errors[:5],
     )
 
@@ -382,6 +395,16 @@ def main() -> None:
             f"{p.threads:>8}{bound:>7}"
         )
     print("(latencies in ms; bound = max.worker.threads + 2 x exec.pool.size, excluding a few fixed threads)")
+    print()
+    print(
+        f"{'sessions':>8}{'wall s':>8}{'tokens/s':>10}{'engine cores':>14}{'us/token':>10}{'LLM cores':>11}{'client cores':>14}"
+    )
+    for p in points:
+        print(
+            f"{p.sessions:>8}{p.wall:>8.1f}{p.tokens / p.wall:>10.0f}{p.engine_cpu / p.wall:>14.2f}"
+            f"{p.engine_cpu / max(p.tokens, 1) * 1e6:>10.0f}{p.llm_cpu / p.wall:>11.2f}{p.clients_cpu / p.wall:>14.2f}"
+        )
+    print("(CPU from /proc over the statements' span; cores = CPU seconds / wall seconds; the machine has 2)")
     if args.plot:
         plot(points, Path(args.plot))
 
