@@ -21,6 +21,7 @@ so a smaller pool would queue runs, not fail them); the other keys keep their de
 
     .venv/bin/python bench/concurrency.py [--sessions 50,100,200,500] [--tokens 200] [--gap 0.05]
         [--rate 50] [--rounds 2] [--clients 4] [--plot bench/results/latency_vs_sessions.png]
+        [--profile FILE: py-spy the engine, with one --sessions value]
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.procs import AGENT, EngineProcess, LlmProcess, child_env, cpu_seconds, percentiles  # noqa: E402
+from bench.procs import AGENT, EngineProcess, LlmProcess, Profiler, child_env, cpu_seconds, percentiles  # noqa: E402
 
 MARK = re.compile(r"<<(\d+)>>")
 EXEC_POOL = "kyuubi.backend.engine.exec.pool.size"
@@ -269,6 +270,7 @@ def measure(sessions: int, args: argparse.Namespace, tmp: Path) -> Point:
         for client in clients:
             client.wait_ready()
         connected_threads = engine.status()[1]
+        profiler = Profiler(engine.proc.pid, Path(args.profile)) if args.profile else None
         engine_cpu, llm_cpu = engine.cpu_seconds(), cpu_seconds(llm.proc.pid)
         t0 = time.monotonic() + 0.5
         for client in clients:
@@ -276,6 +278,9 @@ def measure(sessions: int, args: argparse.Namespace, tmp: Path) -> Point:
         results = [client.result(max(10.0, deadline + 120 - time.monotonic())) for client in clients]
         wall = time.monotonic() - t0
         engine_cpu, llm_cpu = engine.cpu_seconds() - engine_cpu, cpu_seconds(llm.proc.pid) - llm_cpu
+        if profiler is not None:
+            profiler.stop()
+            profiler.summarize()
     finally:
         stop.set()
         sampler.join(5)
@@ -354,6 +359,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2, help="statements per session")
     parser.add_argument("--clients", type=int, default=4, help="client processes")
     parser.add_argument("--plot", default=str(ROOT / "bench" / "results" / "latency_vs_sessions.png"))
+    parser.add_argument("--profile", help="py-spy the engine during the statements (one point only)")
     parser.add_argument("--serve-llm", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--client", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()

@@ -19,11 +19,8 @@ stacks to FILE, then prints the functions with the most samples.
 from __future__ import annotations
 
 import argparse
-import collections
-import shutil
 import sqlite3
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -32,7 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.procs import API_KEY, EngineProcess, LlmProcess, percentiles  # noqa: E402
+from bench.procs import API_KEY, EngineProcess, LlmProcess, Profiler, percentiles  # noqa: E402
 
 
 def serve_llm() -> None:
@@ -65,32 +62,6 @@ def statement(cursor: object) -> float:
     if not rows or '"agent_finish"' not in rows[-1][0]:
         raise SystemExit(f"the statement did not finish: {rows[-1:]}")
     return took
-
-
-def summarize_profile(path: Path, top: int = 25) -> None:
-    """Self and total samples per function from py-spy's collapsed stacks."""
-    own: collections.Counter[str] = collections.Counter()
-    total: collections.Counter[str] = collections.Counter()
-    samples = 0
-    for line in path.read_text().splitlines():
-        stack, _, count = line.rpartition(" ")
-        if not stack:
-            continue
-        n = int(count)
-        frames = [frame.split(" (")[0] + " (" + frame.split(" (")[-1] for frame in stack.split(";")]
-        if "wait (threading.py" in stack.split(";")[-1] or "select" in frames[-1]:
-            continue  # idle threads
-        samples += n
-        own[frames[-1]] += n
-        for frame in set(frames):
-            total[frame] += n
-    print(f"py-spy: {samples} busy samples in the engine (idle waits left out)")
-    print("  most total samples (inclusive):")
-    for frame, n in total.most_common(top):
-        print(f"    {100 * n / max(samples, 1):5.1f}%  {frame}")
-    print("  most own samples:")
-    for frame, n in own.most_common(top):
-        print(f"    {100 * n / max(samples, 1):5.1f}%  {frame}")
 
 
 def main() -> None:
@@ -134,14 +105,7 @@ def main() -> None:
                     conn = hive.connect(host="127.0.0.1", port=engine.port, username="bench")
                     cursor = conn.cursor()
                 if index == args.warmup and args.profile:
-                    spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
-                    argv = [spy, "record", "--pid", str(engine.proc.pid), "--rate", "1000", "--format", "raw"]
-                    profiler = subprocess.Popen(
-                        [*argv, "--output", args.profile, "--nonblocking"],
-                        stdout=subprocess.DEVNULL,
-                        stderr=subprocess.DEVNULL,
-                    )
-                    time.sleep(1.0)
+                    profiler = Profiler(engine.proc.pid, Path(args.profile))
                 cpu = time.process_time()
                 a = direct_call(client)
                 cpu = time.process_time() - cpu
@@ -155,8 +119,7 @@ def main() -> None:
             conn.close()
         finally:
             if profiler is not None:
-                profiler.send_signal(2)  # SIGINT: py-spy writes its output and exits
-                profiler.wait(30)
+                profiler.stop()
             client.close()
             engine.stop()
             llm.finish()
@@ -177,8 +140,8 @@ def main() -> None:
         f"  CPU per round: direct call {direct_cpu / runs * 1000:.2f} ms (client process), engine "
         f"{engine_cpu / runs * 1000:.2f} ms per statement (its own LLM call included; /proc, 10 ms ticks)"
     )
-    if args.profile and Path(args.profile).exists():
-        summarize_profile(Path(args.profile))
+    if profiler is not None:
+        profiler.summarize()
 
 
 if __name__ == "__main__":

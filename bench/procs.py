@@ -12,13 +12,17 @@ one host, so a time stamped in one process can be compared with one taken in ano
 
 from __future__ import annotations
 
+import collections
 import json
 import os
 import re
+import shutil
+import signal
 import statistics
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -137,3 +141,54 @@ class EngineProcess:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait(10)
+
+
+class Profiler:
+    """py-spy sampling a process (``--profile`` of the benches) until :meth:`stop`; collapsed stacks
+    to ``path``. py-spy is a developer's tool: ``.venv/bin/pip install py-spy``."""
+
+    def __init__(self, pid: int, path: Path, rate: int = 1000) -> None:
+        self.path = path
+        spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+        argv = [spy, "record", "--pid", str(pid), "--rate", str(rate), "--format", "raw", "--nonblocking"]
+        self.proc = subprocess.Popen(
+            [*argv, "--output", str(path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        time.sleep(1.0)  # it attaches
+
+    def stop(self) -> None:
+        self.proc.send_signal(signal.SIGINT)  # py-spy writes its output and exits
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+    def summarize(self, top: int = 25) -> None:
+        if self.path.exists():
+            summarize_profile(self.path, top)
+
+
+def summarize_profile(path: Path, top: int = 25) -> None:
+    """Self and total samples per function from py-spy's collapsed stacks."""
+    own: collections.Counter[str] = collections.Counter()
+    total: collections.Counter[str] = collections.Counter()
+    samples = 0
+    for line in path.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack:
+            continue
+        n = int(count)
+        frames = [frame.split(" (")[0] + " (" + frame.split(" (")[-1] for frame in stack.split(";")]
+        if "wait (threading.py" in stack.split(";")[-1] or "select" in frames[-1]:
+            continue  # idle threads
+        samples += n
+        own[frames[-1]] += n
+        for frame in set(frames):
+            total[frame] += n
+    print(f"py-spy: {samples} busy samples in the engine (idle waits left out)")
+    print("  most total samples (inclusive):")
+    for frame, n in total.most_common(top):
+        print(f"    {100 * n / max(samples, 1):5.1f}%  {frame}")
+    print("  most own samples:")
+    for frame, n in own.most_common(top):
+        print(f"    {100 * n / max(samples, 1):5.1f}%  {frame}")
