@@ -144,13 +144,13 @@ class EngineProcess:
 
 
 class Profiler:
-    """py-spy sampling a process (``--profile`` of the benches) until :meth:`stop`; collapsed stacks
+    """py-spy sampling the thread holding the GIL of a process (``--profile`` of the benches) until :meth:`stop`; collapsed stacks
     to ``path``. py-spy is a developer's tool: ``.venv/bin/pip install py-spy``."""
 
     def __init__(self, pid: int, path: Path, rate: int = 1000) -> None:
         self.path = path
         spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
-        argv = [spy, "record", "--pid", str(pid), "--rate", str(rate), "--format", "raw", "--nonblocking"]
+        argv = [spy, "record", "--pid", str(pid), "--rate", str(rate), "--format", "raw", "--nonblocking", "--gil"]
         self.proc = subprocess.Popen(
             [*argv, "--output", str(path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
