@@ -79,7 +79,7 @@ def serve_llm(tokens: int, gap: float) -> None:
 @dataclass
 class ClientResult:
     first_rows: list[float] = field(default_factory=list)  # seconds, ExecuteStatement -> first row
-    starts: list[float] = field(default_factory=list)  # monotonic time of each ExecuteStatement
+    starts: list[float] = field(default_factory=list)  # monotonic time of each first ExecuteStatement
     arrivals: dict[int, float] = field(default_factory=dict)  # marker -> monotonic arrival
     errors: list[str] = field(default_factory=list)
     statements: int = 0
@@ -121,7 +121,7 @@ def run_client() -> None:
         cursor = connection.cursor()  # type: ignore[attr-defined]
         start_at = t0 + index / job["rate"]
         try:
-            for _ in range(job["rounds"]):
+            for round_ in range(job["rounds"]):
                 if time.monotonic() > job["deadline"]:
                     break
                 time.sleep(max(0.0, start_at - time.monotonic()))
@@ -138,7 +138,8 @@ def run_client() -> None:
                 state = cursor.poll().operationState
                 with lock:
                     result.statements += 1
-                    result.starts.append(started)
+                    if round_ == 0:
+                        result.starts.append(started)
                     if first is not None:
                         result.first_rows.append(first)
                     result.arrivals.update(arrivals)
@@ -287,8 +288,7 @@ def measure(sessions: int, args: argparse.Namespace, tmp: Path) -> Point:
         engine.stop()
         sent = {int(k): v for k, v in (llm.finish() or {}).items()}  # type: ignore[union-attr]
     firsts = [s * 1000 for r in results for s in r.first_rows]
-    starts = sorted(s for r in results for s in r.starts[: len(r.starts)])
-    first_round = starts[: min(len(starts), sessions)]
+    first_round = sorted(s for r in results for s in r.starts)
     rate = (len(first_round) - 1) / (first_round[-1] - first_round[0]) if len(first_round) > 1 else 0.0
     delays = [(at - sent[mark]) * 1000 for r in results for mark, at in r.arrivals.items() if mark in sent]
     errors = [e for r in results for e in r.errors]

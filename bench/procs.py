@@ -150,7 +150,18 @@ class Profiler:
     def __init__(self, pid: int, path: Path, rate: int = 1000) -> None:
         self.path = path
         spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
-        argv = [spy, "record", "--pid", str(pid), "--rate", str(rate), "--format", "raw", "--nonblocking", "--gil"]
+        argv = [
+            spy,
+            "record",
+            "--pid",
+            str(pid),
+            "--rate",
+            str(rate),
+            "--format",
+            "raw",
+            "--nonblocking",
+            "--gil",
+        ]
         self.proc = subprocess.Popen(
             [*argv, "--output", str(path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
