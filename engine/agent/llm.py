@@ -31,7 +31,7 @@ from typing import Any
 
 import httpx2
 import openai
-from openai.types.chat import ChatCompletionChunk
+from openai.types.chat import ChatCompletion
 
 from engine.common.cancel import CancelToken
 from engine.common.errors import AgentError, OperationCanceledError, OperationTimeoutError
@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 
 _reader_ids = itertools.count(1)
 _MAX_BACKOFF = 30.0
+_TICK_SLACK = 0.002  # a tick this long after text is due: the caller stamped it a moment later
 
 
 class LlmError(AgentError):
@@ -115,7 +116,17 @@ class LlmCallOptions:
     temperature: float | None = None
     max_retries: int = 3
     backoff: float = 0.5
-    poll: float = 0.05  # after text, the caller gets ticks this often until the stream has been quiet 2x
+    # after text, the caller gets a tick ``poll`` after the first text since the last tick (when its
+    # coalescer is due), then ticks this often until the stream has been quiet 2x
+    poll: float = 0.05
+
+
+def _mapping(value: object) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _count(value: object) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
 class _Assembler:
@@ -129,41 +140,52 @@ class _Assembler:
         self.finish_reason: str | None = None
         self.received = False
 
-    def feed(self, chunk: ChatCompletionChunk) -> list[TextDelta]:
+    def feed(self, chunk: object) -> list[TextDelta]:
+        """One chunk as the JSON object the endpoint sent (the SDK's typed chunk model costs a third
+        of the engine's CPU per token: bench/concurrency.py --profile); any field of the wrong type
+        counts as absent."""
         out: list[TextDelta] = []
-        usage = getattr(chunk, "usage", None)
-        if usage is not None:
+        data = _mapping(chunk)
+        usage = _mapping(data.get("usage"))
+        if usage:
             self.usage = Usage(
-                int(usage.prompt_tokens or 0), int(usage.completion_tokens or 0), int(usage.total_tokens or 0)
+                *(_count(usage.get(key)) for key in ("prompt_tokens", "completion_tokens", "total_tokens"))
             )
-        for choice in chunk.choices or ():
-            delta = choice.delta
-            if choice.finish_reason:
-                self.finish_reason = choice.finish_reason
-            if delta is None:
-                continue
-            extra = delta.model_extra or {}
-            reasoning = extra.get("reasoning_content") or extra.get("reasoning")
+        choices = data.get("choices")
+        for choice in choices if isinstance(choices, list) else ():
+            choice = _mapping(choice)
+            finish = choice.get("finish_reason")
+            if isinstance(finish, str) and finish:
+                self.finish_reason = finish
+            delta = _mapping(choice.get("delta"))
+            reasoning = delta.get("reasoning_content") or delta.get("reasoning")
             if isinstance(reasoning, str) and reasoning:
                 self.received = True
                 self.reasoning.append(reasoning)
                 out.append(TextDelta("reasoning", reasoning))
-            if delta.content:
+            content = delta.get("content")
+            if isinstance(content, str) and content:
                 self.received = True
-                self.content.append(delta.content)
-                out.append(TextDelta("content", delta.content))
-            for call in delta.tool_calls or ():
+                self.content.append(content)
+                out.append(TextDelta("content", content))
+            calls = delta.get("tool_calls")
+            for call in calls if isinstance(calls, list) else ():
+                call = _mapping(call)
                 self.received = True
-                slot = self.calls.setdefault(call.index, {"id": "", "name": "", "args": []})
-                if call.id:
-                    slot["id"] = call.id
-                function = call.function
-                if function is not None:
-                    if function.name and function.name != slot["name"]:
-                        # Providers send the name once; a few send it in fragments.
-                        slot["name"] = function.name if not slot["name"] else slot["name"] + function.name
-                    if function.arguments:
-                        slot["args"].append(function.arguments)
+                index = call.get("index")
+                slot = self.calls.setdefault(
+                    index if isinstance(index, int) else 0, {"id": "", "name": "", "args": []}
+                )
+                call_id = call.get("id")
+                if isinstance(call_id, str) and call_id:
+                    slot["id"] = call_id
+                function = _mapping(call.get("function"))
+                name, arguments = function.get("name"), function.get("arguments")
+                if isinstance(name, str) and name and name != slot["name"]:
+                    # Providers send the name once; a few send it in fragments.
+                    slot["name"] = name if not slot["name"] else slot["name"] + name
+                if isinstance(arguments, str) and arguments:
+                    slot["args"].append(arguments)
         return out
 
     def turn(self, attempts: int) -> LlmTurn:
@@ -180,6 +202,24 @@ class _Assembler:
             finish_reason=self.finish_reason,
             attempts=attempts,
         )
+
+
+def _create(client: openai.OpenAI, kwargs: dict[str, Any]) -> Any:
+    """``client.chat.completions.create(**kwargs)`` without the SDK's walk of the request's type
+    annotations on every call (its ``maybe_transform``: ~2 ms for the engine's prompt and tool
+    specs, a third of the engine's CPU in a one-step statement, measured with bench/overhead.py).
+    For a body of plain JSON values, as ours always is, that walk returns the body unchanged, so
+    it is posted as is, through the client's documented ``post`` (same retries, headers, errors).
+    A stream yields each chunk as the JSON object sent, the SDK's errors and timeouts unchanged."""
+    body = {key: value for key, value in kwargs.items() if key != "timeout"}
+    return client.post(
+        "/chat/completions",
+        body=body,
+        cast_to=ChatCompletion,
+        options={"timeout": kwargs["timeout"]},
+        stream=bool(body.get("stream")),
+        stream_cls=openai.Stream[object],  # chunks as sent: plain dicts (see _Assembler.feed)
+    )
 
 
 class _Reader:
@@ -203,7 +243,7 @@ class _Reader:
 
     def _run(self) -> None:
         try:
-            stream = self._client.chat.completions.create(**self._kwargs)
+            stream = _create(self._client, self._kwargs)
             with self._lock:
                 self._stream = stream
                 closed = self._closed
@@ -332,6 +372,7 @@ class LlmClient:
         quiet_limit = options.request_timeout + self._connect_timeout + 5.0  # a backstop to httpx's timeouts
         unregister = cancel.on_cancel(reader.wake)
         last = last_text = time.monotonic()
+        pending_since: float | None = None  # first text since the last tick: the coalescer's clock
         try:
             while True:
                 if cancel.cancelled:
@@ -339,7 +380,9 @@ class LlmClient:
                     cancel.raise_if_cancelled()
                 now = time.monotonic()
                 wait = last + quiet_limit - now
-                if now - last_text < 2 * options.poll:  # text may wait in the caller's coalescer
+                if pending_since is not None:  # tick when that text is due, not a poll after the latest
+                    wait = min(wait, pending_since + options.poll + _TICK_SLACK - now)
+                elif now - last_text < 2 * options.poll:  # text may wait in the caller's coalescer
                     wait = min(wait, options.poll)
                 try:
                     item = reader.items.get(timeout=max(0.0, wait))
@@ -348,6 +391,7 @@ class LlmClient:
                         raise LlmError(
                             f"the LLM sent nothing for {quiet_limit:g} s", retryable=True
                         ) from None
+                    pending_since = None
                     yield None
                     continue
                 if item is _Reader._WAKE:
@@ -360,6 +404,8 @@ class LlmClient:
                 deltas = assembler.feed(item)
                 if deltas:
                     last_text = last
+                    if pending_since is None:
+                        pending_since = last
                 yield from deltas
         finally:
             unregister()
@@ -448,7 +494,7 @@ class LlmClient:
 
         def run() -> None:
             try:
-                box.put((self._client.chat.completions.create(**kwargs), None))
+                box.put((_create(self._client, kwargs), None))
             except BaseException as exc:  # handed to the caller's thread
                 box.put((None, exc))
 

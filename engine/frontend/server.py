@@ -45,7 +45,10 @@ from engine.frontend.limit import ConnectionLimiter, ConnectionLimits
 log = logging.getLogger(__name__)
 
 ACCEPT_POLL = 0.5  # seconds between checks of the stop flag while waiting for a slot or a client
-LISTEN_BACKLOG = 128
+# Connections the kernel queues before accept (capped by net.core.somaxconn). Hundreds of clients
+# connecting at once while the accept thread waits for the GIL overflowed 128: the kernel then
+# reset a few of them (bench/concurrency.py, 500 sessions).
+LISTEN_BACKLOG = 1024
 REFUSAL_THREADS = 4  # connections being told they are over a limit, at once
 REAPER_INTERVAL = 30.0  # longest pause between two looks for idle connections
 RESERVED_SHARE = 10  # unset per-address limit: 1/10 of the worker threads stay out of one address's reach

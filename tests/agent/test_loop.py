@@ -12,10 +12,11 @@ import uuid
 
 import pytest
 
+from engine.agent.llm import LlmCallOptions, LlmClient, TextDelta, _Assembler
 from engine.common.cancel import CancelToken
 from engine.common.errors import AgentError, ConfigError, OperationCanceledError
 from tests.agent.conftest import API_KEY, JDBC_URL, active_queries
-from tests.fakes.openai_server import Reply, ToolCallSpec, error, text, tool
+from tests.fakes.openai_server import FakeOpenAIServer, Reply, ToolCallSpec, error, text, tool
 from tests.support import databases
 
 
@@ -96,6 +97,47 @@ def test_reasoning_then_content_and_coalescing(harness):
     assert "".join(e.text for e in out.of("reasoning_delta")) == "thinking"
     assert out.text() == "x" * 60
     assert len(out.of("content_delta")) < 10  # coalesced: not one row per token
+
+
+def test_a_tick_comes_when_the_first_pending_text_is_due_however_steady_the_stream():
+    """Text every 0.4 s with ticks 0.6 s after text: the tick is due 0.6 s after the first text
+    since the last tick, so a coalescer flushes between the second and third delta; a tick 0.6 s
+    after the latest text would never come while the stream stays this steady."""
+    with FakeOpenAIServer() as llm:
+        llm.add(Reply(text=("a", "b", "c", "d"), delay=0.4))
+        client = LlmClient(llm.url, API_KEY)
+        try:
+            items = list(client.stream([], [], LlmCallOptions(model="m", poll=0.6), CancelToken()))
+        finally:
+            client.close()
+    texts = [item.text if isinstance(item, TextDelta) else item for item in items[:-1]]
+    assert [t for t in texts if t is not None] == ["a", "b", "c", "d"]
+    assert None in texts[texts.index("b") : texts.index("c")]
+
+
+def test_chunks_are_read_as_sent_and_fields_of_the_wrong_type_count_as_absent():
+    assembler = _Assembler()
+    odd = [
+        None,
+        "text",
+        {"choices": "x", "usage": [1]},
+        {"choices": [None, {"delta": "x", "finish_reason": 3}]},
+        {"choices": [{"delta": {"content": 5, "tool_calls": [None, {"index": "a", "function": 1}]}}]},
+    ]
+    assert [assembler.feed(chunk) for chunk in odd] == [[], [], [], [], []]
+    good = [
+        {"choices": [{"delta": {"reasoning_content": "hm"}}]},
+        {"choices": [{"delta": {"content": "ok"}, "finish_reason": "tool_calls"}]},
+        {"choices": [{"delta": {"tool_calls": [{"index": 1, "id": "c1", "function": {"name": "f"}}]}}]},
+        {"choices": [{"delta": {"tool_calls": [{"index": 1, "function": {"arguments": '{"a": 1}'}}]}}]},
+        {"choices": [], "usage": {"prompt_tokens": 7, "completion_tokens": 2, "total_tokens": 9}},
+    ]
+    deltas = [delta for chunk in good for delta in assembler.feed(chunk)]
+    assert deltas == [TextDelta("reasoning", "hm"), TextDelta("content", "ok")]
+    turn = assembler.turn(1)
+    assert (turn.content, turn.reasoning, turn.finish_reason) == ("ok", "hm", "tool_calls")
+    assert [(c.id, c.name, c.arguments) for c in turn.tool_calls][-1] == ("c1", "f", '{"a": 1}')
+    assert (turn.usage.prompt_tokens, turn.usage.completion_tokens, turn.usage.total_tokens) == (7, 2, 9)
 
 
 def test_stalling_llm_text_reaches_the_consumer_before_the_run_ends(harness):
