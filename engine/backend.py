@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from engine.common.config import (
@@ -37,6 +37,7 @@ from engine.operation.fetch_buffer import FetchOrientation
 from engine.operation.metadata import MetadataArguments
 from engine.operation.operation import OperationStatus
 from engine.operation.run_service import RunService
+from engine.operation.state import OperationState
 from engine.session.manager import SessionManager
 from engine.tools.port import CatalogView
 
@@ -193,6 +194,27 @@ class BackendService:
         operation = self.sessions.get_operation(handle, user)
         operation.wait_for_progress(self.status_wait)
         return operation.status()
+
+    def settled_status(
+        self, handle: OperationHandle, user: str | None
+    ) -> tuple[OperationStatus, Callable[[], bool] | None]:
+        """:meth:`get_operation_status`, and for a settled operation (FINISHED, ERROR, CANCELED...:
+        terminal, not closed) a check that answers cheaply whether that status still holds (it
+        counts as an access, as a status call does). beeline and hive-jdbc 2.3 ask for the status
+        before every row they read: a frontend answers those from the status it has, while the
+        check holds, without looking the operation up again."""
+        operation = self.sessions.get_operation(handle, user)
+        operation.wait_for_progress(self.status_wait)
+        status = operation.status()
+        if not status.state.terminal or status.state is OperationState.CLOSED:
+            return status, None
+        state = status.state
+
+        def holds() -> bool:
+            operation.touch()
+            return operation.state is state
+
+        return status, holds
 
     def cancel_operation(self, handle: OperationHandle, user: str | None) -> None:
         self.sessions.get_operation(handle, user).cancel()

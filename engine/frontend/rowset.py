@@ -5,7 +5,8 @@ This is the hot path of FetchResults. A STRING column whose values are already `
 Python work happens here, and thriftpy2's C binary protocol encodes the list. Other columns
 are converted with one pass over their values.
 
-NULL bitmap: bit ``i % 8`` (least significant first) of byte ``i // 8`` marks row ``i`` NULL.
+NULL bitmap: bit ``i % 8`` (least significant first) of byte ``i // 8`` marks row ``i`` NULL; it
+ends at the last NULL, as HiveServer2's does.
 """
 
 from __future__ import annotations
@@ -47,12 +48,15 @@ def to_text(value: object, hive_type: HiveType = HiveType.STRING) -> str:
 
 
 def null_bitmap(values: list[Any]) -> bytes:
-    """The NULL bitmap of ``values``; all zeroes (cheap) when there is no None."""
-    size = (len(values) + 7) // 8
+    """The NULL bitmap of ``values``, as long as HiveServer2 makes it: up to the byte of the last
+    NULL, one zero byte when there is none (Hive's ``ColumnBuffer``). Clients read the missing
+    bytes as "not NULL"; PyHive walks every bit it is sent in Python, so a full-length all-zero
+    bitmap would cost it 10,000 loop turns per 10,000-row batch."""
     if None not in values:
-        return bytes(size)
-    bitmap = bytearray(size)
-    for index, value in enumerate(values):
+        return b"\x00"
+    last = len(values) - 1 - values[::-1].index(None)
+    bitmap = bytearray(last // 8 + 1)
+    for index, value in enumerate(values[: last + 1]):
         if value is None:
             bitmap[index >> 3] |= 1 << (index & 7)
     return bytes(bitmap)

@@ -28,6 +28,7 @@ VERSION_1 = -2147418112  # 0x80010000 as a signed i32
 VERSION_MASK = -65536  # 0xffff0000
 CALL, ONEWAY = 1, 4
 MAX_DEPTH = 64  # thriftpy2's DEFAULT_MAX_DEPTH: the outermost struct counts one
+MEMO_SIZE = 512  # bytes: a request up to this size is remembered, and a repeat of it not walked again
 
 T_STOP, T_STRUCT, T_MAP, T_SET, T_LIST = 0, 12, 13, 14, 15
 _STRING_TYPES = frozenset((11, 18))  # STRING, BINARY (thriftpy2 writes both as 11)
@@ -75,7 +76,7 @@ class MessageScanner:
     next read (or the end of the walk) makes sure they have.
     """
 
-    __slots__ = ("buf", "fill", "have", "limit", "max_length")
+    __slots__ = ("buf", "fill", "have", "last", "limit", "max_length")
 
     def __init__(self, buf: bytearray, fill: Callable[[int], int], limit: int, max_length: int) -> None:
         self.buf = buf
@@ -83,6 +84,7 @@ class MessageScanner:
         self.limit = limit
         self.max_length = max_length
         self.have = 0
+        self.last = b""  # the last small message walked: a repeat of it (bar the seqid) is not walked
 
     def scan(self) -> int:
         """The length in bytes of the well-formed message at the start of ``buf``."""
@@ -97,9 +99,22 @@ class MessageScanner:
             raise MalformedMessageError(f"unexpected Thrift message type {version & 0xFF}")
         if name_length < 0 or 12 + name_length > self.limit:
             raise OversizedMessageError(f"method name of {name_length} bytes does not fit the message limit")
-        end = self.struct(8 + name_length + 4, 1)  # after the name and the seqid: the arguments
+        seqid = 8 + name_length
+        last = self.last
+        end = len(last)
+        if (
+            end
+            and self.have >= end
+            and buf[:seqid] == last[:seqid]
+            and buf[seqid + 4 : end] == last[seqid + 4 : end]
+        ):
+            # the same bytes as the last message but its sequence number (beeline asks for the
+            # status once per row): the walk, which never reads the seqid, would end there again
+            return end
+        end = self.struct(seqid + 4, 1)  # after the name and the seqid: the arguments
         if end > self.have:
             self.need(end)
+        self.last = bytes(buf[:end]) if end <= MEMO_SIZE else b""
         return end
 
     def need(self, end: int) -> None:

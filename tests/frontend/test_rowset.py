@@ -49,7 +49,14 @@ def test_plain_strings_pass_through_untouched() -> None:
     values = [str(i) for i in range(1000)]
     column = rowset.to_column(values, ColumnSpec("s"))
     assert column.stringVal.values is values  # the fast path copies nothing
-    assert column.stringVal.nulls == bytes(125)
+    assert column.stringVal.nulls == b"\x00"  # as short as HiveServer2's: clients walk every bit
+
+
+def test_null_bitmap_ends_at_the_last_null() -> None:
+    assert rowset.null_bitmap([]) == b"\x00"
+    assert rowset.null_bitmap(["a"] * 20) == b"\x00"
+    assert rowset.null_bitmap([None, "a", "b"]) == b"\x01"
+    assert rowset.null_bitmap(["a"] * 9 + [None] + ["b"] * 30) == b"\x00\x02"
 
 
 def test_typed_columns() -> None:
