@@ -213,3 +213,26 @@ def test_metadata_rpcs_answer_a_handle_or_a_clear_status(raw: RawClient) -> None
         else:
             assert response.status.sqlState and response.status.errorMessage
     assert client.execute(session, "connection alive") is not None
+
+
+def test_a_settled_status_is_reused_until_the_operation_changes(raw: RawClient) -> None:
+    """beeline asks for the status before every row: a finished operation's reply is reused, the
+    same request bytes repeated skip the structure check, and a close ends both at once."""
+    session = raw.open_session(V10).sessionHandle
+    operation = raw.execute(session, "first question")
+    ask = TCLI.TGetOperationStatusReq(operationHandle=operation)
+    first = raw.GetOperationStatus(ask)
+    assert first.status.statusCode == SUCCESS
+    assert first.operationState == TCLI.TOperationState.FINISHED_STATE
+    for _ in range(3):
+        again = raw.GetOperationStatus(ask)
+        assert again.operationState == TCLI.TOperationState.FINISHED_STATE
+    assert raw.CloseOperation(TCLI.TCloseOperationReq(operationHandle=operation)).status.statusCode == SUCCESS
+    closed = raw.GetOperationStatus(ask)
+    assert closed.status.statusCode == ERROR
+    other = raw.execute(session, "second question")
+    assert (
+        raw.GetOperationStatus(TCLI.TGetOperationStatusReq(operationHandle=other)).status.statusCode
+        == SUCCESS
+    )
+    assert json.loads(column_strings(raw.fetch(other).results)[-1])["type"] == "agent_finish"
