@@ -19,10 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import re
-import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -35,20 +32,11 @@ sys.path.insert(0, str(ROOT))
 import httpx  # noqa: E402
 from pyhive import hive  # noqa: E402
 
+from bench.procs import AGENT, EngineProcess, LlmProcess, percentiles  # noqa: E402
 from tests.fakes.openai_server import FakeOpenAIServer, Reply  # noqa: E402
 
-AGENT = "kyuubi.engine.data.agent."
-THRIFT = re.compile(r"engine serving on ([\d.]+):(\d+)")
-REST = re.compile(r"REST API listening on (http://[\d.]+:\d+)")
 MARK = re.compile(r"<<(\d+)>>")
 PAD = "x" * 2100  # past the coalescer's size limit: every chunk is a row at once
-
-
-def child_env(extra: dict[str, str]) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("KYUUBI_", "OPENAI_", "DATA_AGENT_"))}
-    env["PYTHONPATH"] = str(ROOT)
-    env.update(extra)
-    return env
 
 
 # --- the fake LLM, in its own process ------------------------------------------------------------
@@ -74,65 +62,26 @@ def serve_llm(chunks: int, gap: float) -> None:
         print(json.dumps(sent), flush=True)
 
 
-class LlmProcess:
-    def __init__(self, chunks: int, gap: float) -> None:
-        argv = [sys.executable, __file__, "--serve-llm", "--chunks", str(chunks), "--gap", str(gap)]
-        self.proc = subprocess.Popen(
-            argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=child_env({}), cwd=ROOT
-        )
-        assert self.proc.stdout is not None
-        self.url = self.proc.stdout.readline().strip()
-
-    def sent_times(self) -> dict[int, float]:
-        out, _ = self.proc.communicate(timeout=60)
-        return {int(mark): at for mark, at in json.loads(out.strip().splitlines()[-1]).items()}
+def llm_process(chunks: int, gap: float) -> LlmProcess:
+    return LlmProcess(__file__, "--chunks", str(chunks), "--gap", str(gap))
 
 
-# --- the engine, in its own process --------------------------------------------------------------
-class EngineProcess:
-    def __init__(self, work: Path, llm_url: str) -> None:
-        conf = {
-            "kyuubi.frontend.thrift.binary.bind.host": "127.0.0.1",
-            "kyuubi.frontend.thrift.binary.bind.port": "0",
+def sent_times(llm: LlmProcess) -> dict[int, float]:
+    """When the LLM sent each marker (its output once its stdin closes)."""
+    sent = llm.finish()
+    return {int(mark): at for mark, at in sent.items()} if isinstance(sent, dict) else {}
+
+
+def engine_process(work: Path, llm_url: str) -> EngineProcess:
+    return EngineProcess(
+        work,
+        llm_url,
+        {
             "kyuubi.frontend.rest.bind.port": "0",
             "kyuubi.frontend.rest.max.worker.threads": "64",
-            AGENT + "work.dir": str(work),
-            AGENT + "provider": "OPENAI_COMPATIBLE",
-            AGENT + "openai.endpoint": llm_url,
-            AGENT + "model": "bench-model",
             AGENT + "approval.mode": "AUTO_APPROVE",
-        }
-        argv = [sys.executable, "-m", "engine"] + [x for k, v in conf.items() for x in ("--conf", f"{k}={v}")]
-        env = child_env({"KYUUBI_ENGINE_DATA_AGENT_OPENAI_API_KEY": "sk-bench-0123456789abcdefghij"})
-        self.proc = subprocess.Popen(
-            argv, env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, cwd=ROOT
-        )
-        assert self.proc.stderr is not None
-        self.url = ""
-        for line in self.proc.stderr:
-            rest = REST.search(line)
-            if rest:
-                self.url = rest.group(1)
-            thrift = THRIFT.search(line)
-            if thrift:
-                self.port = int(thrift.group(2))
-                break
-        else:
-            raise SystemExit("the engine did not start")
-        threading.Thread(target=self.proc.stderr.read, name="bench-engine-stderr", daemon=True).start()
-
-    def rss_mib(self) -> float:
-        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-        return 0.0
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
+        },
+    )
 
 
 # --- 1. latency ----------------------------------------------------------------------------------
@@ -167,12 +116,6 @@ def thrift_arrivals(port: int, runs: int) -> dict[int, float]:
                     for mark in MARK.findall(event["text"]):
                         arrivals[int(mark)] = now
     return arrivals
-
-
-def percentiles(values: list[float]) -> tuple[float, float]:
-    ordered = sorted(values)
-    p99 = ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
-    return statistics.median(ordered), p99
 
 
 # --- 2. fan-out ----------------------------------------------------------------------------------
@@ -242,13 +185,13 @@ def main() -> None:
         return
 
     with tempfile.TemporaryDirectory(prefix="bench-rest-") as tmp:
-        llm = LlmProcess(args.chunks, args.gap)
-        engine = EngineProcess(Path(tmp) / "work", llm.url)
+        llm = llm_process(args.chunks, args.gap)
+        engine = engine_process(Path(tmp) / "work", llm.url)
         try:
-            rest = rest_arrivals(engine.url, args.runs)
+            rest = rest_arrivals(engine.rest_url, args.runs)
             thrift = thrift_arrivals(engine.port, args.runs)
         finally:
-            sent = llm.sent_times()
+            sent = sent_times(llm)
         print(f"append-to-client latency ({args.runs} runs x {args.chunks} paragraphs, {args.gap:g} s apart)")
         print(f"{'path':<28}{'n':>6}{'p50 ms':>10}{'p99 ms':>10}")
         for name, arrivals in (("REST SSE (httpx)", rest), ("Thrift FetchResults (PyHive)", thrift)):
@@ -257,16 +200,16 @@ def main() -> None:
             print(f"{name:<28}{len(delays):>6}{p50:>10.1f}{p99:>10.1f}")
         engine.stop()
 
-        llm = LlmProcess(20, 0.5)  # each run streams ~10 s: all are live together
-        engine = EngineProcess(Path(tmp) / "work2", llm.url)
+        llm = llm_process(20, 0.5)  # each run streams ~10 s: all are live together
+        engine = engine_process(Path(tmp) / "work2", llm.url)
         try:
             idle = engine.rss_mib()
             started = time.monotonic()
-            errors, opened, peak, after = asyncio.run(fan_out(engine.url, args.clients, engine))
+            errors, opened, peak, after = asyncio.run(fan_out(engine.rest_url, args.clients, engine))
             took = time.monotonic() - started
         finally:
             engine.stop()
-            llm.sent_times()
+            llm.finish()
         print()
         print(f"{args.clients} SSE clients on {args.clients} live runs")
         print(f"{'streams opened':<34}{opened:>10}")
