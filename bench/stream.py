@@ -96,10 +96,9 @@ class RssSampler:
 
 
 # --- clients ------------------------------------------------------------------------------------
-def read_pyhive(port: int, sql: str) -> tuple[int, float]:
-    from pyhive import hive
-
-    conn = hive.connect("127.0.0.1", port, username="bench", auth="NONE")
+def _read_all(conn: Any, sql: str) -> tuple[int, float]:
+    """Execute ``sql`` on a DB-API connection and fetchmany(ARRAYSIZE) to the end: (rows, seconds);
+    the connection is closed after."""
     try:
         cursor = conn.cursor()
         cursor.arraysize = ARRAYSIZE
@@ -111,23 +110,18 @@ def read_pyhive(port: int, sql: str) -> tuple[int, float]:
         return rows, time.perf_counter() - started
     finally:
         conn.close()
+
+
+def read_pyhive(port: int, sql: str) -> tuple[int, float]:
+    from pyhive import hive
+
+    return _read_all(hive.connect("127.0.0.1", port, username="bench", auth="NONE"), sql)
 
 
 def read_impyla(port: int, sql: str) -> tuple[int, float]:
     from impala.dbapi import connect
 
-    conn = connect("127.0.0.1", port, auth_mechanism="PLAIN", user="bench", password="x")
-    try:
-        cursor = conn.cursor()
-        cursor.arraysize = ARRAYSIZE
-        started = time.perf_counter()
-        cursor.execute(sql)
-        rows = 0
-        while batch := cursor.fetchmany(ARRAYSIZE):
-            rows += len(batch)
-        return rows, time.perf_counter() - started
-    finally:
-        conn.close()
+    return _read_all(connect("127.0.0.1", port, auth_mechanism="PLAIN", user="bench", password="x"), sql)
 
 
 def read_raw(port: int, sql: str) -> tuple[int, float]:
