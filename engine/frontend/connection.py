@@ -40,6 +40,7 @@ from engine.frontend import sasl
 from engine.frontend.handler import ThriftHandler
 from engine.frontend.idl import TCLI
 from engine.frontend.limit import ConnectionLimiter
+from engine.frontend.replay import SettledReplies
 from engine.frontend.stream import PeerClosedError, SocketStream
 from engine.frontend.validator import MalformedMessageError
 
@@ -246,6 +247,7 @@ class Connection:
         protocol = TBinaryProtocol(transport, strict_read=True, decode_response=True)
         processor = TProcessor(TCLI.TCLIService, handler)
         clean = getattr(transport, "clean", None)  # the C transport's; drops any leftover bytes
+        replies = SettledReplies()
         if not once:
             # Blocking reads: no timeout poll per request. The server's idle reaper cuts a
             # connection that holds no session and has been quiet too long (cut_if_idle).
@@ -270,8 +272,24 @@ class Connection:
                 log.debug("connection from %s ended: %s", self.peer, exc)
                 return
             self.last_active = time.monotonic()
+            replay = replies.lookup(stream.message)
+            if replay is not None:  # a settled status asked again: no decode, no lookup
+                stream.skip()
+                try:
+                    stream.send(replay.reply(stream.message))
+                    self.requests += 1
+                    self.requests += stream.answer_repeats(stream.message, replay)
+                except PeerClosedError:
+                    log.debug("client %s disconnected after %d requests", self.peer, self.requests)
+                    return
+                except OSError as exc:
+                    log.debug("connection from %s ended: %s", self.peer, exc)
+                    return
+                self.last_active = time.monotonic()
+                continue
             if clean is not None:
                 clean()  # only the checked message is ever decoded
+            handler.settled = None
             try:
                 api, seqid, result, call = processor.process_in(protocol)
             except Exception as exc:  # the walk accepted what thriftpy2 did not: a decoder limit
@@ -292,6 +310,8 @@ class Connection:
                 result.success = call()  # the handler's decorator turns every failure into a TStatus
                 if not self._send(processor, protocol, stream, api, seqid, result=result):
                     return
+                if handler.settled is not None:
+                    replies.remember(stream.message, stream.last_reply, handler.settled)
             if once or handler.close_requested:
                 return
 

@@ -28,7 +28,6 @@ from engine.operation.fetch_buffer import FetchOrientation
 log = logging.getLogger(__name__)
 
 MAX_FETCH_ROWS = 1_000_000  # one FetchResults never asks the backend for more than this
-SETTLED_STATUSES = 16  # GetOperationStatus replies of settled operations a connection keeps
 _INFO_NAMES: dict[int, str] = dict(TCLI.TGetInfoType._VALUES_TO_NAMES)
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -75,17 +74,6 @@ def rpc(response: Callable[..., ThriftStruct], **error_fields: object) -> Callab
     return decorate
 
 
-def _handle_key(thandle: ThriftStruct | None) -> tuple[object, object] | None:
-    """The identity of a request's operation handle (None: no identifier, the slow path says why)."""
-    identifier = getattr(thandle, "operationId", None)
-    if identifier is None:
-        return None
-    guid, secret = identifier.guid, identifier.secret
-    if not isinstance(guid, bytes | str) or not isinstance(secret, bytes | str):
-        return None
-    return guid, secret
-
-
 def _not_supported(what: str) -> UnsupportedError:
     return UnsupportedError(f"{what} is not supported by the Data Agent Engine")
 
@@ -114,9 +102,9 @@ class ThriftHandler:
         self._malformed = LogThrottle()
         self._lock = threading.Lock()
         self._sessions: set[SessionHandle] = set()
-        # operation handle -> (the reply to GetOperationStatus, whether it still holds): settled
-        # operations only, the most recent SETTLED_STATUSES of this connection
-        self._settled: dict[tuple[object, object], tuple[ThriftStruct, Callable[[], bool]]] = {}
+        # Set by GetOperationStatus when its reply is settled: whether it still holds. The
+        # connection then replays the encoded reply while it does (engine.frontend.replay).
+        self.settled: Callable[[], bool] | None = None
 
     def log_malformed(self, error: Exception) -> None:
         held = self._malformed.allow()
@@ -271,17 +259,10 @@ class ThriftHandler:
     # --- operations -------------------------------------------------------------------------
     @rpc(TCLI.TGetOperationStatusResp)
     def GetOperationStatus(self, req: ThriftStruct) -> ThriftStruct:
-        key = _handle_key(req.operationHandle)
-        settled = self._settled.get(key) if key is not None else None
-        if settled is not None and settled[1]():
-            return settled[0]  # beeline/hive-jdbc poll once per row: a settled reply is reused
         handle = convert.operation_handle(req.operationHandle)
         status, holds = self.backend.settled_status(handle, self.user)
         response = convert.to_operation_status(status)
-        if key is not None and holds is not None:
-            if len(self._settled) >= SETTLED_STATUSES:
-                self._settled.pop(next(iter(self._settled)))
-            self._settled[key] = (response, holds)
+        self.settled = holds  # beeline/hive-jdbc poll once per row: a settled reply is replayed
         return response
 
     @rpc(TCLI.TCancelOperationResp)

@@ -4,13 +4,16 @@ need byte-level control (SASL statuses, the configuration map, users, log fetche
 from __future__ import annotations
 
 import json
+import struct
 from typing import Any
 
 import pytest
-from thriftpy2.thrift import TApplicationException
+from thriftpy2.protocol import TBinaryProtocol
+from thriftpy2.thrift import TApplicationException, TMessageType
+from thriftpy2.transport import TMemoryBuffer
 
 from engine.frontend.idl import TCLI
-from tests.frontend.rawclient import COMPLETE, OK, RawClient, column_strings
+from tests.frontend.rawclient import COMPLETE, OK, RawClient, column_strings, recv_exact
 
 SUCCESS = TCLI.TStatusCode.SUCCESS_STATUS
 ERROR = TCLI.TStatusCode.ERROR_STATUS
@@ -215,24 +218,75 @@ def test_metadata_rpcs_answer_a_handle_or_a_clear_status(raw: RawClient) -> None
     assert client.execute(session, "connection alive") is not None
 
 
+def _status_call(raw: RawClient, operation: Any, seqid: int) -> tuple[int, Any]:
+    """One GetOperationStatus as hand-made bytes with ``seqid`` (thriftpy2's client always sends
+    0): the reply's sequence id and its decoded result."""
+    request = TMemoryBuffer()
+    protocol = TBinaryProtocol(request)
+    protocol.write_message_begin("GetOperationStatus", TMessageType.CALL, seqid)
+    args = TCLI.TCLIService.GetOperationStatus_args(
+        req=TCLI.TGetOperationStatusReq(operationHandle=operation)
+    )
+    args.write(protocol)
+    protocol.write_message_end()
+    payload = request.getvalue()
+    sock = raw.tsocket.sock
+    sock.sendall(struct.pack(">I", len(payload)) + payload)
+    (length,) = struct.unpack(">I", recv_exact(sock, 4))
+    reply = TBinaryProtocol(TMemoryBuffer(recv_exact(sock, length)))
+    name, kind, got = reply.read_message_begin()
+    assert (name, kind) == ("GetOperationStatus", TMessageType.REPLY)
+    result = TCLI.TCLIService.GetOperationStatus_result()
+    result.read(reply)
+    return got, result.success
+
+
 def test_a_settled_status_is_reused_until_the_operation_changes(raw: RawClient) -> None:
-    """beeline asks for the status before every row: a finished operation's reply is reused, the
-    same request bytes repeated skip the structure check, and a close ends both at once."""
+    """beeline asks for the status before every row: a finished operation's encoded reply is sent
+    again with each request's own sequence id, and a close ends that at once."""
     session = raw.open_session(V10).sessionHandle
     operation = raw.execute(session, "first question")
     ask = TCLI.TGetOperationStatusReq(operationHandle=operation)
     first = raw.GetOperationStatus(ask)
     assert first.status.statusCode == SUCCESS
     assert first.operationState == TCLI.TOperationState.FINISHED_STATE
-    for _ in range(3):
-        again = raw.GetOperationStatus(ask)
+    for seqid in (1, 7, 2**31 - 1, -5):
+        got, again = _status_call(raw, operation, seqid)
+        assert got == seqid
         assert again.operationState == TCLI.TOperationState.FINISHED_STATE
+        assert again == first
     assert raw.CloseOperation(TCLI.TCloseOperationReq(operationHandle=operation)).status.statusCode == SUCCESS
-    closed = raw.GetOperationStatus(ask)
-    assert closed.status.statusCode == ERROR
+    got, closed = _status_call(raw, operation, 42)
+    assert got == 42 and closed.status.statusCode == ERROR
     other = raw.execute(session, "second question")
     assert (
         raw.GetOperationStatus(TCLI.TGetOperationStatusReq(operationHandle=other)).status.statusCode
         == SUCCESS
     )
     assert json.loads(column_strings(raw.fetch(other).results)[-1])["type"] == "agent_finish"
+
+
+def test_settled_replies_are_bounded_and_only_for_status_calls() -> None:
+    from engine.frontend.replay import SettledReplies
+
+    def message(name: str, seqid: int, body: bytes, kind: int = TMessageType.CALL) -> bytes:
+        return struct.pack(">iI", -2147418112 | kind, len(name)) + name.encode() + struct.pack(">i", seqid) + body
+
+    replies = SettledReplies(capacity=2)
+    reply = message("GetOperationStatus", 0, b"reply", TMessageType.REPLY)
+    for index in range(3):
+        replies.remember(message("GetOperationStatus", 9, bytes([index])), reply, lambda: True)
+    assert len(replies) == 2 and replies.lookup(message("GetOperationStatus", 3, b"\0")) is None
+    ask = message("GetOperationStatus", 3, b"\2")
+    replay = replies.lookup(ask)
+    assert replay is not None
+    assert replay.reply(ask) == message("GetOperationStatus", 3, b"reply", TMessageType.REPLY)
+    replies.remember(message("FetchResults", 1, b"x"), reply, lambda: True)
+    replies.remember(message("GetOperationStatus", 1, b"e"), message("GetOperationStatus", 1, b"", 3), lambda: True)
+    assert replies.lookup(message("FetchResults", 2, b"x")) is None
+    assert replies.lookup(message("GetOperationStatus", 2, b"e")) is None
+    held = [True]
+    replies.remember(message("GetOperationStatus", 1, b"h"), reply, lambda: held[0])
+    assert replies.lookup(message("GetOperationStatus", 5, b"h")) is not None
+    held[0] = False
+    assert replies.lookup(message("GetOperationStatus", 6, b"h")) is None
