@@ -260,12 +260,20 @@ class _Reader:
         """Wake the caller waiting on :attr:`items` (a cancel callback: quick, any thread)."""
         self.items.put(self._WAKE)
 
-    def close(self) -> None:
-        """Close the stream (from the caller's thread); the reader thread then ends."""
+    def close(self, *, abort: bool = True) -> None:
+        """Close the stream (from the caller's thread); the reader thread then ends. ``abort``
+        (cancel, timeout, error) also shuts the socket down, which ends a blocked read at once;
+        a stream read to its end keeps its connection for the next call (keep-alive)."""
         with self._lock:
             self._closed = True
             stream = self._stream
         if stream is None:
+            return
+        if not abort:
+            try:
+                stream.close()
+            except Exception:
+                log.debug("closing the LLM stream failed", exc_info=True)
             return
         try:
             network = stream.response.extensions.get("network_stream")
@@ -373,6 +381,7 @@ class LlmClient:
         unregister = cancel.on_cancel(reader.wake)
         last = last_text = time.monotonic()
         pending_since: float | None = None  # first text since the last tick: the coalescer's clock
+        finished = False  # read to its end: the connection goes back to the pool
         try:
             while True:
                 if cancel.cancelled:
@@ -398,6 +407,7 @@ class LlmClient:
                     continue
                 last = time.monotonic()
                 if item is _Reader._DONE:
+                    finished = True
                     return
                 if isinstance(item, BaseException):
                     raise self._translate(item) from None
@@ -409,7 +419,7 @@ class LlmClient:
                 yield from deltas
         finally:
             unregister()
-            reader.close()
+            reader.close(abort=not finished)
 
     def _backoff(self, base: float, attempt: int, retry_after: float | None) -> float:
         if retry_after is not None:
