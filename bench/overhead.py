@@ -89,7 +89,10 @@ def main() -> None:
             connection.execute("CREATE TABLE t (a INTEGER)")
         llm = LlmProcess(__file__)
         engine = EngineProcess(
-            tmp / "work", llm.url, {}, {"KYUUBI_ENGINE_DATA_AGENT_JDBC_URL": f"jdbc:sqlite:{db}"}
+            tmp / "work",
+            llm.url,
+            dict(item.split("=", 1) for item in args.conf),
+            {"KYUUBI_ENGINE_DATA_AGENT_JDBC_URL": f"jdbc:sqlite:{db}"},
         )
         client = openai.OpenAI(base_url=llm.url, api_key=API_KEY, max_retries=0)
         direct: list[float] = []

@@ -13,12 +13,11 @@ import threading
 import time
 from datetime import UTC, datetime
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from engine.common.record import RunStatus
 from engine.common.redaction import redact_text
-from engine.store.schema import RUNS
+from engine.store.statements import END_RUN, bind
 from engine.store.writer import StoreWriter
 
 
@@ -78,9 +77,10 @@ class RunJournal:
             "completion_tokens": completion_tokens,
         }
         run_id = self.run_id
+        params = {"p_run_id": run_id, **bind(values)}
 
         def apply(connection: Connection) -> None:
-            connection.execute(sa.update(RUNS).where(RUNS.c.id == run_id).values(**values))
+            connection.execute(END_RUN, params)
 
         self._ticket = self._writer.submit(apply, label=f"end of run {run_id}", urgent=True)
 

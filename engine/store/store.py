@@ -47,7 +47,8 @@ from engine.store.maintenance import Maintenance, Recovered
 from engine.store.migration import upgrade
 from engine.store.problem import describe
 from engine.store.reader import StoreReader
-from engine.store.schema import APPROVALS, CONVERSATIONS, EVENTS, RUNS, TOKEN_USAGE
+from engine.store.schema import APPROVALS, CONVERSATIONS, EVENTS, RUNS
+from engine.store.statements import SAVE_MEMORY, TOUCH_CONVERSATION, DialectStatements, bind
 from engine.store.url import default_store_url, store_url
 from engine.store.writer import StoreWriter
 
@@ -115,6 +116,7 @@ class RunStore(StoreReader):
             secrets=self._secrets,
         )
         self.recovered = Recovered(0, 0)
+        self._statements = DialectStatements.build(engine.dialect.name)
 
     # --- opening and closing -----------------------------------------------------------------------
     @classmethod
@@ -261,17 +263,13 @@ class RunStore(StoreReader):
             "instance": self.instance_id,
         }
         title = " ".join(redacted.split())[:TITLE_LENGTH]
+        insert = self._statements.start_run
 
         def apply(connection: Connection) -> None:
-            connection.execute(self._insert(RUNS).values(**values).on_conflict_do_nothing())
+            connection.execute(insert, bind(values))
             if conversation_id is not None:
                 connection.execute(
-                    sa.update(CONVERSATIONS)
-                    .where(CONVERSATIONS.c.id == conversation_id)
-                    .values(
-                        updated=now,
-                        title=sa.case((CONVERSATIONS.c.title == "", title), else_=CONVERSATIONS.c.title),
-                    )
+                    TOUCH_CONVERSATION, {"p_id": conversation_id, "p_updated": now, "p_title": title}
                 )
 
         ticket = self._submit(apply, f"start of run {run_id}")
@@ -320,13 +318,8 @@ class RunStore(StoreReader):
     def save_memory(self, conversation_id: str, memory: MemoryRecord) -> None:
         """Queue a conversation's memory. Call it before the run's ``finish`` so that the run's
         barrier covers it."""
-        text = _text(rows.memory_text(memory))
-        statement = (
-            sa.update(CONVERSATIONS)
-            .where(CONVERSATIONS.c.id == conversation_id)
-            .values(memory=text, updated=_now())
-        )
-        self._submit(lambda c: c.execute(statement), f"memory of conversation {conversation_id}")
+        params = {"p_id": conversation_id, "p_memory": _text(rows.memory_text(memory)), "p_updated": _now()}
+        self._submit(lambda c: c.execute(SAVE_MEMORY, params), f"memory of conversation {conversation_id}")
 
     def add_token_usage(self, user: str, prompt: int, completion: int, *, day: date | None = None) -> None:
         """Queue tokens a user spent (added to the user's count for ``day``, default today, UTC)."""
@@ -337,20 +330,8 @@ class RunStore(StoreReader):
             "completion_tokens": completion,
         }
 
-        def apply(connection: Connection) -> None:
-            insert = self._insert(TOKEN_USAGE).values(**values)
-            connection.execute(
-                insert.on_conflict_do_update(
-                    index_elements=[TOKEN_USAGE.c.username, TOKEN_USAGE.c.day],
-                    set_={
-                        "prompt_tokens": TOKEN_USAGE.c.prompt_tokens + insert.excluded.prompt_tokens,
-                        "completion_tokens": TOKEN_USAGE.c.completion_tokens
-                        + insert.excluded.completion_tokens,
-                    },
-                )
-            )
-
-        self._submit(apply, f"token usage of {user}")
+        upsert, params = self._statements.add_token_usage, bind(values)
+        self._submit(lambda c: c.execute(upsert, params), f"token usage of {user}")
 
     def flush(self, timeout: float) -> bool:
         """Wait until every write queued so far is committed."""

@@ -125,7 +125,10 @@ class StoreWriter:
         self._retry_max = retry_max
         self._secrets = tuple(secrets)
         self._lock = threading.Lock()
-        self._cond = threading.Condition(self._lock)
+        self._cond = threading.Condition(self._lock)  # the writer waits here for work
+        # barrier waiters wait here for commits: with one condition, a notify() meant for the
+        # writer could wake a waiter instead, and the writer slept to its flush deadline
+        self._done = threading.Condition(self._lock)
         self._queue: deque[_Item] = deque()
         self._queued_events = 0
         self._ticket = 0  # last ticket handed out
@@ -220,7 +223,7 @@ class StoreWriter:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return False
-                self._cond.wait(remaining)
+                self._done.wait(remaining)
             return self._committed >= ticket
 
     def flush(self, timeout: float) -> bool:
@@ -262,6 +265,7 @@ class StoreWriter:
             with self._cond:
                 self._stopped = True
                 self._cond.notify_all()
+                self._done.notify_all()
 
     def _loop(self) -> None:
         while True:
@@ -419,7 +423,7 @@ class StoreWriter:
                 self._batch_sizes.append(len(events))
                 self._latencies.extend(now - item[_QUEUED] for item in events)
             self._committed = max(self._committed, _ticket(batch[-1]))
-            self._cond.notify_all()
+            self._done.notify_all()
 
     def _note_outage(self, exc: BaseException) -> None:
         self._metrics.store_write_error()
