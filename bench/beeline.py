@@ -119,7 +119,7 @@ def main() -> None:
         one: dict[str, list[float]] = {name: [] for name in servers}
         cpu: dict[str, list[float]] = {name: [] for name in servers}
         try:
-            for name, (port, sql, _) in servers.items():  # warm both (JIT, caches, first session)
+            for port, sql, _ in servers.values():  # warm both (JIT, caches, first session)
                 beeline(home, port, sql)
             for round_ in range(args.rounds):
                 order = list(servers) if round_ % 2 == 0 else list(reversed(servers))
@@ -141,11 +141,18 @@ def main() -> None:
                     if rows != 1:
                         raise SystemExit(f"{name}: beeline printed {rows} rows for LIMIT 1")
                     one[name].append(took)
-                    print(f"  round {round_ + 1} {name:4}: {full[name][-1]:6.2f} s ({one[name][-1]:.2f} s for one row)", flush=True)
+                    print(
+                        f"  round {round_ + 1} {name:4}: {full[name][-1]:6.2f} s ({one[name][-1]:.2f} s for one row)",
+                        flush=True,
+                    )
         finally:
-            subprocess.run([str(LAB / "bin" / "stop-sts.sh"), str(args.sts_port)], capture_output=True, timeout=60)
+            subprocess.run(
+                [str(LAB / "bin" / "stop-sts.sh"), str(args.sts_port)], capture_output=True, timeout=60
+            )
             engine.stop()
-    print(f"beeline --incremental=true --outputformat=tsv2, {args.rows:,} rows, {args.rounds} rounds (medians)")
+    print(
+        f"beeline --incremental=true --outputformat=tsv2, {args.rows:,} rows, {args.rounds} rounds (medians)"
+    )
     summary = {}
     for name in servers:
         total, start = statistics.median(full[name]), statistics.median(one[name])

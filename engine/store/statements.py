@@ -57,7 +57,8 @@ TOUCH_CONVERSATION = (
     .values(
         updated=sa.bindparam("p_updated"),
         title=sa.case(
-            (CONVERSATIONS.c.title == "", sa.bindparam("p_title", type_=sa.Text())), else_=CONVERSATIONS.c.title
+            (CONVERSATIONS.c.title == "", sa.bindparam("p_title", type_=sa.Text())),
+            else_=CONVERSATIONS.c.title,
         ),
     )
 )

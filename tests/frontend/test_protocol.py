@@ -270,7 +270,12 @@ def test_settled_replies_are_bounded_and_only_for_status_calls() -> None:
     from engine.frontend.replay import SettledReplies
 
     def message(name: str, seqid: int, body: bytes, kind: int = TMessageType.CALL) -> bytes:
-        return struct.pack(">iI", -2147418112 | kind, len(name)) + name.encode() + struct.pack(">i", seqid) + body
+        return (
+            struct.pack(">iI", -2147418112 | kind, len(name))
+            + name.encode()
+            + struct.pack(">i", seqid)
+            + body
+        )
 
     replies = SettledReplies(capacity=2)
     reply = message("GetOperationStatus", 0, b"reply", TMessageType.REPLY)
@@ -282,7 +287,9 @@ def test_settled_replies_are_bounded_and_only_for_status_calls() -> None:
     assert replay is not None
     assert replay.reply(ask) == message("GetOperationStatus", 3, b"reply", TMessageType.REPLY)
     replies.remember(message("FetchResults", 1, b"x"), reply, lambda: True)
-    replies.remember(message("GetOperationStatus", 1, b"e"), message("GetOperationStatus", 1, b"", 3), lambda: True)
+    replies.remember(
+        message("GetOperationStatus", 1, b"e"), message("GetOperationStatus", 1, b"", 3), lambda: True
+    )
     assert replies.lookup(message("FetchResults", 2, b"x")) is None
     assert replies.lookup(message("GetOperationStatus", 2, b"e")) is None
     held = [True]
