@@ -14,6 +14,7 @@ Prints one line per (server, client, rows) and, with matplotlib, writes
 ``bench/results/fetch_time_vs_rows.png`` and ``bench/results/engine_rss_vs_rows.png``.
 
 usage: bench/stream.py [--rows 100000,1000000,10000000] [--repeat 3] [--no-sts] [--clients pyhive,impyla]
+       bench/stream.py --paired 1000000 [--repeat 5]   (ours and STS alternating, round by round)
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ def serve(jdbc_url: str, work: str) -> None:
             "kyuubi.frontend.thrift.binary.bind.host=127.0.0.1",
             "kyuubi.frontend.thrift.binary.bind.port=0",
             "kyuubi.authentication=NONE",
+            "kyuubi.frontend.protocols=THRIFT_BINARY",  # no REST port to collide with STS's
             f"kyuubi.engine.data.agent.work.dir={work}",
             f"kyuubi.engine.data.agent.jdbc.url={jdbc_url}",
         ],
@@ -273,6 +275,70 @@ def bench_sts(args: argparse.Namespace) -> dict[str, Any]:
     return results
 
 
+def bench_paired(args: argparse.Namespace, work: Path) -> None:
+    """``--paired N``: our engine and Spark Thrift Server both up, N rows read by each client from
+    one then the other, alternating which goes first, ``--repeat`` rounds; prints every round and
+    the medians. The machine's drift then falls on both alike."""
+    rows = args.paired
+    db = work / f"big_{rows}.db"
+    make_table(db, rows)
+    child = subprocess.Popen(
+        [sys.executable, __file__, "--serve", f"jdbc:sqlite:{db}", str(work / "engine-work")],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
+    started = subprocess.run(
+        [str(LAB / "bin" / "start-sts.sh"), str(args.sts_port), "NONE"],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    try:
+        if started.returncode != 0:
+            raise SystemExit(f"Spark Thrift Server did not start: {started.stderr.strip()}")
+        line = child.stdout.readline()  # type: ignore[union-attr]
+        if not line.startswith("READY"):
+            raise SystemExit(f"engine did not start: {line!r}")
+        servers = {
+            "ours": (int(line.split()[1]), "__sql: SELECT s FROM big"),
+            "STS": (args.sts_port, f"SELECT CAST(id AS STRING) AS s FROM range({rows})"),
+        }
+        for port, sql in servers.values():  # warm up imports, pools, the JIT
+            read_pyhive(port, f"{sql} LIMIT 10")
+        for name in args.clients:
+            times: dict[str, list[float]] = {"ours": [], "STS": []}
+            for round_ in range(args.repeat):
+                order = ["ours", "STS"] if round_ % 2 == 0 else ["STS", "ours"]
+                for server in order:
+                    port, sql = servers[server]
+                    times[server].append(measure(CLIENTS[name], port, sql, rows, 1))
+                ratio = times["STS"][-1] / times["ours"][-1]
+                print(
+                    f"  {name:6} round {round_ + 1}: ours {times['ours'][-1]:6.2f} s, "
+                    f"STS {times['STS'][-1]:6.2f} s, ratio {ratio:.2f}",
+                    flush=True,
+                )
+            ours, sts = statistics.median(times["ours"]), statistics.median(times["STS"])
+            ratios = [b / a for a, b in zip(times["ours"], times["STS"], strict=True)]
+            print(
+                f"{name:6} {rows:,} rows, median of {args.repeat}: ours {ours:.2f} s "
+                f"({rows / ours:,.0f} rows/s), STS {sts:.2f} s; ratio STS/ours {sts / ours:.2f} "
+                f"(per round {min(ratios):.2f}-{max(ratios):.2f})",
+                flush=True,
+            )
+    finally:
+        subprocess.run(
+            [str(LAB / "bin" / "stop-sts.sh"), str(args.sts_port)], capture_output=True, timeout=60
+        )
+        child.stdin.close()  # type: ignore[union-attr]
+        try:
+            child.wait(30)
+        except subprocess.TimeoutExpired:
+            child.kill()
+
+
 def plot(args: argparse.Namespace, ours: dict[str, Any], sts: dict[str, Any]) -> None:
     try:
         import matplotlib
@@ -333,12 +399,19 @@ def main() -> None:
     parser.add_argument("--no-sts", action="store_true")
     parser.add_argument("--work", help="keep the SQLite tables here between runs")
     parser.add_argument("--json", help="also write the figures to this file")
+    parser.add_argument("--paired", type=int, help="only N rows, ours and STS alternating per round")
     args = parser.parse_args()
     if args.serve:
         serve(*args.serve)
         return
     args.rows = [int(value) for value in args.rows.split(",")]
     args.clients = args.clients.split(",")
+    if args.paired:
+        with tempfile.TemporaryDirectory() as tmp:
+            work = Path(args.work or tmp)
+            work.mkdir(parents=True, exist_ok=True)
+            bench_paired(args, work)
+        return
     print(f"machine: {os.cpu_count()} CPUs shared with other work, Python {sys.version.split()[0]}")
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(args.work or tmp)
