@@ -272,7 +272,9 @@ class RunStore(StoreReader):
                     TOUCH_CONVERSATION, {"p_id": conversation_id, "p_updated": now, "p_title": title}
                 )
 
-        ticket = self._submit(apply, f"start of run {run_id}")
+        # committed at once, while the run's first LLM call is under way: the barrier at its end
+        # then waits for a smaller batch
+        ticket = self.writer.submit(apply, label=f"start of run {run_id}", urgent=True)
         return RunJournal(self.writer, run_id, ticket)
 
     def request_approval(self, run_id: str, request_id: str, tool: str, arguments: str, risk: str) -> None:
