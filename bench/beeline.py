@@ -32,9 +32,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-LAB = Path(os.environ.get("LAB", str(Path.home() / ".cache" / "hs2-clients")))
 
-from bench.procs import EngineProcess, Profiler, cpu_seconds  # noqa: E402
+from bench.procs import LAB, EngineProcess, Profiler, cpu_seconds, start_sts, stop_sts  # noqa: E402
 
 
 def spark_home() -> Path:
@@ -101,16 +100,11 @@ def main() -> None:
             {"kyuubi.authentication": "NONE"},
             {"KYUUBI_ENGINE_DATA_AGENT_JDBC_URL": f"jdbc:sqlite:{db}"},
         )
-        started = subprocess.run(
-            [str(LAB / "bin" / "start-sts.sh"), str(args.sts_port), "NONE"],
-            capture_output=True,
-            text=True,
-            timeout=180,
-        )
-        if started.returncode != 0:
+        try:
+            sts_pid = start_sts(args.sts_port)
+        except RuntimeError as exc:
             engine.stop()
-            raise SystemExit(f"Spark Thrift Server did not start: {started.stderr.strip()}")
-        sts_pid = int(started.stdout.split()[-1])
+            raise SystemExit(str(exc)) from None
         servers = {
             "ours": (engine.port, "__sql:SELECT s FROM big", engine.proc.pid),
             "STS": (args.sts_port, f"SELECT CAST(id AS STRING) AS s FROM range({args.rows})", sts_pid),
@@ -146,9 +140,7 @@ def main() -> None:
                         flush=True,
                     )
         finally:
-            subprocess.run(
-                [str(LAB / "bin" / "stop-sts.sh"), str(args.sts_port)], capture_output=True, timeout=60
-            )
+            stop_sts(args.sts_port)
             engine.stop()
     print(
         f"beeline --incremental=true --outputformat=tsv2, {args.rows:,} rows, {args.rounds} rounds (medians)"

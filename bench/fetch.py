@@ -28,7 +28,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-LAB = Path(os.environ.get("LAB", str(Path.home() / ".cache" / "hs2-clients")))
+
+from bench.procs import start_sts, stop_sts, sts_available  # noqa: E402
 
 
 # --- the engine side (child process) ----------------------------------------------------------
@@ -193,16 +194,12 @@ def bench_ours(args: argparse.Namespace) -> dict[str, float]:
 
 
 def bench_sts(args: argparse.Namespace) -> dict[str, float] | None:
-    if args.no_sts or not (LAB / "bin" / "start-sts.sh").exists():
+    if args.no_sts or not sts_available():
         return None
-    started = subprocess.run(
-        [str(LAB / "bin" / "start-sts.sh"), str(args.sts_port), args.auth],
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
-    if started.returncode != 0:
-        print(f"Spark Thrift Server did not start: {started.stderr.strip()}", file=sys.stderr)
+    try:
+        start_sts(args.sts_port, args.auth)
+    except RuntimeError as exc:
+        print(exc, file=sys.stderr)
         return None
     try:
         conn = connect(args.sts_port, args.auth)
@@ -216,9 +213,7 @@ def bench_sts(args: argparse.Namespace) -> dict[str, float] | None:
         conn.close()  # type: ignore[attr-defined]
         return {"rows": rows, "execute_s": execute, "fetch_s": seconds, "bytes_per_row": size / max(rows, 1)}
     finally:
-        subprocess.run(
-            [str(LAB / "bin" / "stop-sts.sh"), str(args.sts_port)], capture_output=True, timeout=60
-        )
+        stop_sts(args.sts_port)
 
 
 def main() -> None:

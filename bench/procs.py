@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+LAB = Path(os.environ.get("LAB", str(Path.home() / ".cache" / "hs2-clients")))  # bin/install-test-clients
 AGENT = "kyuubi.engine.data.agent."
 API_KEY = "sk-bench-0123456789abcdefghij"
 _THRIFT = re.compile(r"engine serving on ([\d.]+):(\d+)")
@@ -52,6 +53,25 @@ def cpu_seconds(pid: int) -> float:
     """User + system CPU time process ``pid`` has used so far (all its threads)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def sts_available() -> bool:
+    """Whether ``bin/install-test-clients`` put Spark Thrift Server's scripts in ``LAB``."""
+    return (LAB / "bin" / "start-sts.sh").exists()
+
+
+def start_sts(port: int, auth: str = "NONE") -> int:
+    """Start Spark Thrift Server (the performance peer) on ``port``; its pid once it serves."""
+    started = subprocess.run(
+        [str(LAB / "bin" / "start-sts.sh"), str(port), auth], capture_output=True, text=True, timeout=180
+    )
+    if started.returncode != 0:
+        raise RuntimeError(f"Spark Thrift Server did not start: {started.stderr.strip()}")
+    return int(started.stdout.split()[-1])
+
+
+def stop_sts(port: int) -> None:
+    subprocess.run([str(LAB / "bin" / "stop-sts.sh"), str(port)], capture_output=True, timeout=60)
 
 
 class LlmProcess:

@@ -35,8 +35,10 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-LAB = Path(os.environ.get("LAB", str(Path.home() / ".cache" / "hs2-clients")))
 RESULTS = ROOT / "bench" / "results"
+
+from bench.procs import start_sts, stop_sts, sts_available  # noqa: E402
+
 ARRAYSIZE = 10_000
 
 
@@ -197,24 +199,38 @@ def measure(
     return statistics.median(times)
 
 
+def start_engine(db: Path, work: Path) -> tuple[subprocess.Popen[str], int]:
+    """Our engine (``--serve``) on the SQLite file ``db``, in its own process: (process, port)."""
+    child = subprocess.Popen(
+        [sys.executable, __file__, "--serve", f"jdbc:sqlite:{db}", str(work / "engine-work")],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
+    line = child.stdout.readline()  # type: ignore[union-attr]
+    if not line.startswith("READY"):
+        child.kill()
+        raise SystemExit(f"engine did not start: {line!r}")
+    return child, int(line.split()[1])
+
+
+def stop_engine(child: subprocess.Popen[str]) -> None:
+    child.stdin.close()  # type: ignore[union-attr]
+    try:
+        child.wait(30)
+    except subprocess.TimeoutExpired:
+        child.kill()
+
+
 def bench_ours(args: argparse.Namespace, work: Path) -> tuple[dict[str, Any], float]:
     results: dict[str, Any] = {}
     peak = 0.0
     for rows in args.rows:
         db = work / f"big_{rows}.db"
         make_table(db, rows)
-        child = subprocess.Popen(
-            [sys.executable, __file__, "--serve", f"jdbc:sqlite:{db}", str(work / "engine-work")],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-            cwd=ROOT,
-        )
+        child, port = start_engine(db, work)
         try:
-            line = child.stdout.readline()  # type: ignore[union-attr]
-            if not line.startswith("READY"):
-                raise SystemExit(f"engine did not start: {line!r}")
-            port = int(line.split()[1])
             read_pyhive(port, "__sql: SELECT s FROM big LIMIT 10")  # warm up imports and the pool
             before = rss_mib(child.pid)
             for name in args.clients:
@@ -232,25 +248,17 @@ def bench_ours(args: argparse.Namespace, work: Path) -> tuple[dict[str, Any], fl
                 )
             peak = max(peak, rss_mib(child.pid, "VmHWM:"))
         finally:
-            child.stdin.close()  # type: ignore[union-attr]
-            try:
-                child.wait(30)
-            except subprocess.TimeoutExpired:
-                child.kill()
+            stop_engine(child)
     return results, peak
 
 
 def bench_sts(args: argparse.Namespace) -> dict[str, Any]:
-    if args.no_sts or not (LAB / "bin" / "start-sts.sh").exists():
+    if args.no_sts or not sts_available():
         return {}
-    started = subprocess.run(
-        [str(LAB / "bin" / "start-sts.sh"), str(args.sts_port), "NONE"],
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
-    if started.returncode != 0:
-        print(f"Spark Thrift Server did not start: {started.stderr.strip()}", file=sys.stderr)
+    try:
+        start_sts(args.sts_port)
+    except RuntimeError as exc:
+        print(exc, file=sys.stderr)
         return {}
     results: dict[str, Any] = {}
     try:
@@ -269,9 +277,7 @@ def bench_sts(args: argparse.Namespace) -> dict[str, Any]:
                     flush=True,
                 )
     finally:
-        subprocess.run(
-            [str(LAB / "bin" / "stop-sts.sh"), str(args.sts_port)], capture_output=True, timeout=60
-        )
+        stop_sts(args.sts_port)
     return results
 
 
@@ -282,27 +288,14 @@ def bench_paired(args: argparse.Namespace, work: Path) -> None:
     rows = args.paired
     db = work / f"big_{rows}.db"
     make_table(db, rows)
-    child = subprocess.Popen(
-        [sys.executable, __file__, "--serve", f"jdbc:sqlite:{db}", str(work / "engine-work")],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-        cwd=ROOT,
-    )
-    started = subprocess.run(
-        [str(LAB / "bin" / "start-sts.sh"), str(args.sts_port), "NONE"],
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
+    child, port = start_engine(db, work)
     try:
-        if started.returncode != 0:
-            raise SystemExit(f"Spark Thrift Server did not start: {started.stderr.strip()}")
-        line = child.stdout.readline()  # type: ignore[union-attr]
-        if not line.startswith("READY"):
-            raise SystemExit(f"engine did not start: {line!r}")
+        try:
+            start_sts(args.sts_port)
+        except RuntimeError as exc:
+            raise SystemExit(str(exc)) from None
         servers = {
-            "ours": (int(line.split()[1]), "__sql: SELECT s FROM big"),
+            "ours": (port, "__sql: SELECT s FROM big"),
             "STS": (args.sts_port, f"SELECT CAST(id AS STRING) AS s FROM range({rows})"),
         }
         for port, sql in servers.values():  # warm up imports, pools, the JIT
@@ -329,14 +322,8 @@ def bench_paired(args: argparse.Namespace, work: Path) -> None:
                 flush=True,
             )
     finally:
-        subprocess.run(
-            [str(LAB / "bin" / "stop-sts.sh"), str(args.sts_port)], capture_output=True, timeout=60
-        )
-        child.stdin.close()  # type: ignore[union-attr]
-        try:
-            child.wait(30)
-        except subprocess.TimeoutExpired:
-            child.kill()
+        stop_sts(args.sts_port)
+        stop_engine(child)
 
 
 def plot(args: argparse.Namespace, ours: dict[str, Any], sts: dict[str, Any]) -> None:
