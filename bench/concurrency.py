@@ -319,10 +319,14 @@ def measure(sessions: int, args: argparse.Namespace, tmp: Path) -> Point:
 
 
 def plot(points: list[Point], path: Path) -> None:
-    import matplotlib
+    try:
+        import matplotlib
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib is not installed (pip install -e '.[bench]'): no PNG", file=sys.stderr)
+        return
 
     xs = [p.sessions for p in points]
     fig, ax = plt.subplots(figsize=(7, 4.5))
