@@ -18,6 +18,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import ClassVar
 
 from engine.frontend.validator import CALL, VERSION_1
 
@@ -31,13 +32,14 @@ MAX_REQUEST = 512  # bytes: a status request is ~60 bytes; anything longer is no
 
 @dataclass(frozen=True, slots=True)
 class Replay:
-    """A settled reply: its bytes before and after the sequence id, at ``seqid`` in both the
-    request and the reply, while ``holds()``."""
+    """A settled reply: its bytes before and after the sequence id (at :attr:`SEQID` in both the
+    request and the reply), while ``holds()``."""
+
+    SEQID: ClassVar[int] = _SEQID
 
     head: bytes
     tail: bytes
     holds: Callable[[], bool]
-    seqid: int = _SEQID
 
     def reply(self, request: bytes) -> bytes:
         return self.head + request[_SEQID : _SEQID + 4] + self.tail

@@ -78,10 +78,6 @@ class SocketStream:
         Raises :class:`PeerClosedError`, :class:`MalformedMessageError`, ``TimeoutError`` (the
         socket's timeout; the partial message is kept and a later call resumes) or ``OSError``.
         """
-        if self.framed and not self._frame_left and not self._raw and not self._in:
-            fast = self._one_frame()
-            if fast:
-                return fast
         size = self._scanner.scan()
         if size == len(self._in):
             self._ready = bytes(self._in)
@@ -93,26 +89,6 @@ class SocketStream:
         self.message = self._ready
         return size
 
-    def _one_frame(self) -> int:
-        """SASL mode with nothing buffered: receive once; when that brings exactly one whole frame
-        holding the last message again (bar its sequence id: beeline's per-row status call), it is
-        the next message, with no walk. Otherwise the bytes go where the normal path reads them and
-        0 is returned."""
-        got = self.sock.recv_into(self._scratch)
-        if not got:
-            raise PeerClosedError(False)
-        self.bytes_in += got
-        with memoryview(self._scratch) as view:
-            if got > _LENGTH.size:
-                (length,) = _LENGTH.unpack_from(view)
-                if got == _LENGTH.size + length:
-                    message = bytes(view[_LENGTH.size : got])
-                    if self._scanner.repeats(message):
-                        self._ready = self.message = message
-                        return length
-            self._raw += view[:got]
-        return 0
-
     def answer_repeats(self, request: bytes, replay: Replay) -> int:
         """Answer ``request`` sent again (bar its sequence id) from ``replay`` while it holds, in
         one tight loop: beeline's per-row status call costs a receive and a send. Returns how many
@@ -121,10 +97,10 @@ class SocketStream:
             return 0
         sock, scratch = self.sock, self._scratch
         prefix = _LENGTH.pack(len(request)) if self.framed else b""
-        seqid = len(prefix) + replay.seqid
+        seqid = len(prefix) + replay.SEQID
         size = len(prefix) + len(request)
-        expect_head = prefix + request[: replay.seqid]
-        expect_tail = request[replay.seqid + 4 :]
+        expect_head = prefix + request[: replay.SEQID]
+        expect_tail = request[replay.SEQID + 4 :]
         reply_length = len(replay.head) + 4 + len(replay.tail)
         reply_head = (_LENGTH.pack(reply_length) if self.framed else b"") + replay.head
         reply_tail, holds = replay.tail, replay.holds

@@ -46,12 +46,6 @@ _I32 = struct.Struct(">i").unpack_from
 _HEADER = struct.Struct(">ii").unpack_from  # version | type, length of the method name
 
 
-def _same_but_seqid(buf: bytes | bytearray, last: bytes, seqid: int) -> bool:
-    """Whether ``buf`` starts with ``last`` but for the four bytes of the sequence id at ``seqid``."""
-    end = len(last)
-    return buf[:seqid] == last[:seqid] and buf[seqid + 4 : end] == last[seqid + 4 : end]
-
-
 class MalformedMessageError(Exception):
     """The bytes are not a well-formed Thrift message (or one beyond a limit)."""
 
@@ -108,7 +102,12 @@ class MessageScanner:
         seqid = 8 + name_length
         last = self.last
         end = len(last)
-        if end and self.have >= end and _same_but_seqid(buf, last, seqid):
+        if (
+            end
+            and self.have >= end
+            and buf[:seqid] == last[:seqid]
+            and buf[seqid + 4 : end] == last[seqid + 4 : end]
+        ):
             # the same bytes as the last message but its sequence number (beeline asks for the
             # status once per row): the walk, which never reads the seqid, would end there again
             return end
@@ -117,15 +116,6 @@ class MessageScanner:
             self.need(end)
         self.last = bytes(buf[:end]) if end <= MEMO_SIZE else b""
         return end
-
-    def repeats(self, message: bytes) -> bool:
-        """Whether ``message`` (one whole message) is the last one walked again, bar its sequence
-        number: it is then well-formed, and :meth:`scan` need not walk it."""
-        last = self.last
-        if not last or len(message) != len(last):
-            return False
-        (name_length,) = _I32(message, 4)
-        return 0 <= name_length <= len(message) - 12 and _same_but_seqid(message, last, 8 + name_length)
 
     def need(self, end: int) -> None:
         if end > self.limit:

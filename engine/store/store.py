@@ -274,7 +274,7 @@ class RunStore(StoreReader):
 
         # committed at once, while the run's first LLM call is under way: the barrier at its end
         # then waits for a smaller batch
-        ticket = self.writer.submit(apply, label=f"start of run {run_id}", urgent=True)
+        ticket = self._submit(apply, f"start of run {run_id}", urgent=True)
         return RunJournal(self.writer, run_id, ticket)
 
     def request_approval(self, run_id: str, request_id: str, tool: str, arguments: str, risk: str) -> None:
@@ -376,6 +376,6 @@ class RunStore(StoreReader):
         """An INSERT that can be told ``on_conflict_do_nothing`` (idempotent under retries)."""
         return postgresql.insert(table) if self._engine.dialect.name == "postgresql" else sqlite.insert(table)
 
-    def _submit(self, apply: Callable[[Connection], object], label: str) -> int:
+    def _submit(self, apply: Callable[[Connection], object], label: str, *, urgent: bool = False) -> int:
         """Queue a write; never raises (after close it is ignored: see StoreWriter.submit)."""
-        return self.writer.submit(apply, label=label)
+        return self.writer.submit(apply, label=label, urgent=urgent)
