@@ -37,45 +37,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.procs import EngineProcess, child_env  # noqa: E402
 from tests.fakes.openai_server import FakeOpenAIServer, Reply  # noqa: E402
-
-AGENT = "kyuubi.engine.data.agent."
-
-
-def child_env(extra: dict[str, str]) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("KYUUBI_", "OPENAI_", "DATA_AGENT_"))}
-    env["PYTHONPATH"] = str(ROOT)
-    env.update(extra)
-    return env
-
-
-def start_engine(work: Path, db: Path, llm_url: str) -> tuple[subprocess.Popen[str], int]:
-    conf = {
-        "kyuubi.frontend.thrift.binary.bind.host": "127.0.0.1",
-        "kyuubi.frontend.thrift.binary.bind.port": "0",
-        AGENT + "work.dir": str(work),
-        AGENT + "provider": "OPENAI_COMPATIBLE",
-        AGENT + "openai.endpoint": llm_url,
-        AGENT + "model": "bench-model",
-    }
-    argv = [sys.executable, "-m", "engine"] + [x for k, v in conf.items() for x in ("--conf", f"{k}={v}")]
-    env = child_env(
-        {
-            "KYUUBI_ENGINE_DATA_AGENT_OPENAI_API_KEY": "sk-bench-0123456789abcdefghij",
-            "KYUUBI_ENGINE_DATA_AGENT_JDBC_URL": f"jdbc:sqlite:{db}",
-        }
-    )
-    proc = subprocess.Popen(
-        argv, env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, cwd=ROOT
-    )
-    assert proc.stderr is not None
-    for line in proc.stderr:
-        if "engine serving on " in line:
-            port = int(line.split("engine serving on ", 1)[1].split()[0].rsplit(":", 1)[1])
-            drain = threading.Thread(target=proc.stderr.read, name="bench-engine-stderr", daemon=True)
-            drain.start()
-            return proc, port
-    raise SystemExit("the engine did not start")
 
 
 class OpenSessionProxy:
@@ -197,7 +160,10 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp, FakeOpenAIServer() as llm:
         db = Path(tmp) / "bench.db"
         sqlite3.connect(db).execute("CREATE TABLE t (a INTEGER)").connection.close()
-        engine, port = start_engine(Path(tmp) / "work", db, llm.url)
+        engine = EngineProcess(
+            Path(tmp) / "work", llm.url, {}, {"KYUUBI_ENGINE_DATA_AGENT_JDBC_URL": f"jdbc:sqlite:{db}"}
+        )
+        port = engine.port
         try:
             startup(port, 1)  # warm the file cache once
             delays = startup(port, args.runs)
@@ -221,8 +187,7 @@ def main() -> int:
                     f"max {screen[-1] * 1000:.1f} ms" + (" (target p50 <= 50 ms)" if long else "")
                 )
         finally:
-            engine.terminate()
-            engine.wait(15)
+            engine.stop()
     return 0
 
 
