@@ -27,9 +27,7 @@ so a smaller pool would queue runs, not fail them); the other keys keep their de
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
-import re
 import subprocess
 import sys
 import tempfile
@@ -41,9 +39,18 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.procs import AGENT, EngineProcess, LlmProcess, Profiler, child_env, cpu_seconds, percentiles  # noqa: E402
+from bench.procs import (  # noqa: E402
+    AGENT,
+    MARK,
+    EngineProcess,
+    LlmProcess,
+    Profiler,
+    child_env,
+    cpu_seconds,
+    percentiles,
+    serve_marked_llm,
+)
 
-MARK = re.compile(r"<<(\d+)>>")
 EXEC_POOL = "kyuubi.backend.engine.exec.pool.size"
 WORKERS = "kyuubi.frontend.thrift.max.worker.threads"
 WORKERS_DEFAULT = 999
@@ -52,27 +59,8 @@ EXEC_POOL_DEFAULT = 256
 
 # --- the scripted LLM, in its own process --------------------------------------------------------
 def serve_llm(tokens: int, gap: float) -> None:
-    """Child mode: every request streams ``tokens`` marked tokens ``gap`` apart; prints the URL,
-    then, when stdin closes, the send time of every marker as JSON."""
-    from tests.fakes.openai_server import FakeOpenAIServer, Reply
-
-    counter = itertools.count(1)
-    lock = threading.Lock()
-
-    def respond(body: dict[str, object]) -> Reply:
-        with lock:
-            marks = [next(counter) for _ in range(tokens)]
-        return Reply(text=[f"<<{mark}>> " for mark in marks], delay=gap, usage=(10, tokens))
-
-    with FakeOpenAIServer(responder=respond, record=True) as llm:
-        print(llm.url, flush=True)
-        sys.stdin.read()
-        sent = {}
-        for at, content in llm.sent_text:
-            match = MARK.search(content)
-            if match:
-                sent[match.group(1)] = at
-        print(json.dumps(sent), flush=True)
+    """Child mode: every request streams ``tokens`` marked tokens ``gap`` apart."""
+    serve_marked_llm(tokens, gap, " ", (10, tokens))
 
 
 # --- a client process: many sessions, one thread each --------------------------------------------

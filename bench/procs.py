@@ -29,6 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 LAB = Path(os.environ.get("LAB", str(Path.home() / ".cache" / "hs2-clients")))  # bin/install-test-clients
 AGENT = "kyuubi.engine.data.agent."
 API_KEY = "sk-bench-0123456789abcdefghij"
+MARK = re.compile(r"<<(\d+)>>")  # a marked chunk's number, in the LLM's text and in the rows
 _THRIFT = re.compile(r"engine serving on ([\d.]+):(\d+)")
 _REST = re.compile(r"REST API listening on (http://[\d.]+:\d+)")
 
@@ -72,6 +73,33 @@ def start_sts(port: int, auth: str = "NONE") -> int:
 
 def stop_sts(port: int) -> None:
     subprocess.run([str(LAB / "bin" / "stop-sts.sh"), str(port)], capture_output=True, timeout=60)
+
+
+def serve_marked_llm(chunks: int, gap: float, suffix: str, usage: tuple[int, int]) -> None:
+    """A benchmark's ``--serve-llm`` child mode: every request streams ``chunks`` chunks ``gap``
+    apart, each ``<<n>>`` (n counting up across requests) then ``suffix``. Prints the URL, then,
+    when stdin closes, the send time of every marker as JSON (:meth:`LlmProcess.finish`)."""
+    import itertools
+
+    from tests.fakes.openai_server import FakeOpenAIServer, Reply
+
+    counter = itertools.count(1)
+    lock = threading.Lock()
+
+    def respond(body: dict[str, object]) -> Reply:
+        with lock:
+            marks = [next(counter) for _ in range(chunks)]
+        return Reply(text=[f"<<{mark}>>{suffix}" for mark in marks], delay=gap, usage=usage)
+
+    with FakeOpenAIServer(responder=respond, record=True) as llm:
+        print(llm.url, flush=True)
+        sys.stdin.read()
+        sent = {}
+        for at, content in llm.sent_text:
+            match = MARK.search(content)
+            if match:
+                sent[match.group(1)] = at
+        print(json.dumps(sent), flush=True)
 
 
 class LlmProcess:

@@ -19,10 +19,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import re
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -32,34 +30,15 @@ sys.path.insert(0, str(ROOT))
 import httpx  # noqa: E402
 from pyhive import hive  # noqa: E402
 
-from bench.procs import AGENT, EngineProcess, LlmProcess, percentiles  # noqa: E402
-from tests.fakes.openai_server import FakeOpenAIServer, Reply  # noqa: E402
+from bench.procs import AGENT, MARK, EngineProcess, LlmProcess, percentiles, serve_marked_llm  # noqa: E402
 
-MARK = re.compile(r"<<(\d+)>>")
 PAD = "x" * 2100  # past the coalescer's size limit: every chunk is a row at once
 
 
 # --- the fake LLM, in its own process ------------------------------------------------------------
 def serve_llm(chunks: int, gap: float) -> None:
-    """Child mode: every request gets ``chunks`` marked paragraphs ``gap`` apart; prints the URL,
-    then, when stdin closes, the send time of every marker as JSON."""
-    counter = iter(range(1, 10**9))
-    lock = threading.Lock()
-
-    def respond(body: dict[str, object]) -> Reply:
-        with lock:
-            marks = [next(counter) for _ in range(chunks)]
-        return Reply(text=[f"<<{mark}>>{PAD}\n" for mark in marks], delay=gap, usage=(10, 10))
-
-    with FakeOpenAIServer(responder=respond, record=True) as llm:
-        print(llm.url, flush=True)
-        sys.stdin.read()
-        sent = {}
-        for at, content in llm.sent_text:
-            match = MARK.search(content)
-            if match:
-                sent[match.group(1)] = at
-        print(json.dumps(sent), flush=True)
+    """Child mode: every request gets ``chunks`` marked paragraphs ``gap`` apart."""
+    serve_marked_llm(chunks, gap, PAD + "\n", (10, 10))
 
 
 def llm_process(chunks: int, gap: float) -> LlmProcess:
