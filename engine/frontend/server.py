@@ -39,6 +39,7 @@ from engine.common.config import (
 )
 from engine.common.errors import ConfigError
 from engine.common.logging_context import LogThrottle
+from engine.common.net import listen
 from engine.frontend.connection import ACCELERATED, Connection, ConnectionSettings
 from engine.frontend.limit import ConnectionLimiter, ConnectionLimits
 
@@ -119,16 +120,8 @@ class ThriftServer:
 
     def start(self) -> tuple[str, int]:
         host, port = self.conf.get(BIND_HOST), self.conf.get(BIND_PORT)
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        listener = socket.socket(family, socket.SOCK_STREAM)
-        try:
-            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            listener.bind((host, port))
-            listener.listen(LISTEN_BACKLOG)
-            listener.settimeout(ACCEPT_POLL)
-        except OSError:
-            listener.close()
-            raise
+        listener = listen(host, port, LISTEN_BACKLOG)
+        listener.settimeout(ACCEPT_POLL)
         self._listener = listener
         bound = listener.getsockname()
         self.address = (bound[0], bound[1])

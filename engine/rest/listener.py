@@ -12,6 +12,8 @@ import threading
 import uvicorn
 from starlette.types import ASGIApp
 
+from engine.common.net import listen
+
 log = logging.getLogger(__name__)
 
 START_TIMEOUT = 15.0
@@ -21,16 +23,8 @@ LISTEN_BACKLOG = 512
 
 def bind(host: str, port: int) -> socket.socket:
     """A listening, non-blocking socket on (host, port); OSError when it cannot bind."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host, port))
-        sock.listen(LISTEN_BACKLOG)
-        sock.setblocking(False)
-    except OSError:
-        sock.close()
-        raise
+    sock = listen(host, port, LISTEN_BACKLOG)
+    sock.setblocking(False)
     return sock
 
 
