@@ -19,13 +19,17 @@ from tests.support.tcp_proxy import ProxyServer, shut
 
 
 class ReplyDroppingProxy(ProxyServer):
-    """A TCP proxy to ZooKeeper that, once, closes the client connection right after forwarding
-    a request containing ``marker`` to the server, so the server acts on it but the reply is lost."""
+    """A TCP proxy to ZooKeeper that, once, forwards a request containing ``marker`` and then
+    swallows the server's reply carrying it (a create's reply names the node it made) and closes
+    the connection: the server has acted on the request, and the client never hears of it.
+    (Closing right after forwarding the request raced with the server: under load it could drop
+    the connection before acting on it.)"""
 
     def __init__(self, upstream: str, marker: bytes) -> None:
         host, port = upstream.rsplit(":", 1)
         self._marker = marker
-        self.dropped = threading.Event()
+        self._sent = threading.Event()  # the marked request went to the server
+        self.dropped = threading.Event()  # its reply was swallowed and the connection closed
         super().__init__((host, int(port)), "zk-proxy")
 
     def connected(self, client: socket.socket, upstream: socket.socket) -> None:
@@ -38,10 +42,17 @@ class ReplyDroppingProxy(ProxyServer):
                 data = source.recv(65536)
                 if not data:
                     break
-                sink.sendall(data)
-                if upstream and self._marker in data and not self.dropped.is_set():
+                if (
+                    not upstream
+                    and self._sent.is_set()
+                    and self._marker in data
+                    and not self.dropped.is_set()
+                ):
                     self.dropped.set()
                     break
+                if upstream and self._marker in data:
+                    self._sent.set()  # before it goes: the reply may come back at once
+                sink.sendall(data)
         except OSError:
             pass
         shut(source)
